@@ -1,0 +1,78 @@
+"""Helpers shared by the Python client compat tests (kafka-python, aiokafka, confluent-kafka).
+
+Only client-agnostic facts live here: Kafka's defaults the tests check, payloads, deadlines. Each test
+module builds its own clients, because each library's API is what is under test.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Callable
+from typing import TypeVar
+
+import pytest
+
+T = TypeVar("T")
+
+CODECS = ("gzip", "snappy", "lz4", "zstd")
+
+# Topic configs as Kafka reports them for a topic that has no overrides.
+KAFKA_TOPIC_DEFAULTS = {
+    "retention.ms": "604800000",
+    "cleanup.policy": "delete",
+    "max.message.bytes": "1048588",
+}
+
+# Long-poll: the consumer asks the broker to park each empty fetch this long ...
+LONG_POLL_MAX_WAIT_MS = 5000
+# ... and a record produced while a fetch is parked must arrive well within it. A broker that answers
+# only when max wait expires delivers ~5 s after the append; one that re-checks the log on a timer
+# delivers after up to its interval (Tansu 0.6: ~2.5 s). Woken by the append, it takes milliseconds.
+LONG_POLL_DEADLINE_S = 1.0
+
+# Small budget for anything the tests wait on; each test stays within ~10 s.
+WAIT_S = 8.0
+
+
+def require_kafkasim(request: pytest.FixtureRequest) -> None:
+    """Skip a test that needs kafkasim's own controls (``make_cluster``) when run against another broker."""
+    if request.config.getoption("--kafka-bootstrap"):
+        pytest.skip("needs make_cluster (kafkasim's own config); not available with --kafka-bootstrap")
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+def past_timestamps(count: int, step_ms: int = 1000) -> list[int]:
+    """Increasing explicit timestamps, safely in the past (Kafka 4 rejects CreateTime > 1 h ahead)."""
+    base = now_ms() - 3_600_000
+    return [base + i * step_ms for i in range(count)]
+
+
+def codec_payloads() -> list[tuple[bytes | None, bytes]]:
+    """(key, value) pairs that exercise a codec: compressible, incompressible, empty, and many small."""
+    rnd = random.Random(20240601)
+    pairs: list[tuple[bytes | None, bytes]] = [
+        (b"text", b"kafkasim compresses this line. " * 400),
+        (b"random", rnd.randbytes(8192)),
+        (b"empty", b""),
+        (None, bytes(range(256)) * 16),
+    ]
+    pairs += [(f"k{i}".encode(), f"value-{i}-".encode() * (i % 7 + 1)) for i in range(60)]
+    return pairs
+
+
+def retry_until(fn: Callable[[], T], ok: Callable[[T], bool], timeout_s: float = WAIT_S) -> T:
+    """Call ``fn`` until ``ok(result)`` or the deadline; return the last result.
+
+    For state a real Kafka propagates asynchronously (metadata after an admin call); kafkasim answers
+    at once, so this returns on the first call there.
+    """
+    deadline = time.monotonic() + timeout_s
+    while True:
+        result = fn()
+        if ok(result) or time.monotonic() >= deadline:
+            return result
+        time.sleep(0.05)

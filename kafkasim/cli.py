@@ -1,0 +1,201 @@
+"""The ``kafkasim`` command: parsing and printing only."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import sys
+
+import click
+
+from kafkasim.config import BrokerConfig
+from kafkasim.errors import ErrorCode
+from kafkasim.protocol.api import ApiKey
+from kafkasim.protocol.messages import create_topics as ct
+from kafkasim.protocol.messages import delete_topics as dt
+from kafkasim.protocol.messages import describe_configs as dc
+from kafkasim.protocol.messages import metadata as md
+from kafkasim.server.broker import Broker
+from kafkasim.testing.cluster import new_event_loop
+from kafkasim.testing.wire import WireClient
+
+LOG_LEVELS = click.Choice(["debug", "info", "warning", "error"], case_sensitive=False)
+
+
+@click.group()
+@click.version_option(package_name="kafkasim")
+def main() -> None:
+    """kafkasim: a Kafka-protocol broker for tests and local development."""
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", default=9092, show_default=True, type=click.IntRange(0, 65535),
+              help="Port to listen on; 0 picks a free one.")
+@click.option("--advertised-host", default=None, help="Host clients are told to connect to (default: --host).")
+@click.option("--log-level", default="info", show_default=True, type=LOG_LEVELS)
+@click.option("--auto-create-topics/--no-auto-create-topics", default=True, show_default=True,
+              help="auto.create.topics.enable")
+@click.option("--num-partitions", default=1, show_default=True, type=click.IntRange(1),
+              help="num.partitions: partitions of auto-created topics and of topics created with -1.")
+@click.option("--message-max-bytes", default=1048588, show_default=True, type=click.IntRange(0),
+              help="message.max.bytes: default max.message.bytes of topics.")
+@click.option("--socket-request-max-bytes", default=104857600, show_default=True, type=click.IntRange(1024),
+              help="socket.request.max.bytes: largest request frame accepted.")
+@click.option("--node-id", default=1, show_default=True, type=int, help="node.id of the broker.")
+@click.option("--cluster-id", default=None, help="Cluster id (default: random).")
+def serve(host: str, port: int, advertised_host: str | None, log_level: str, auto_create_topics: bool,
+          num_partitions: int, message_max_bytes: int, socket_request_max_bytes: int, node_id: int,
+          cluster_id: str | None) -> None:
+    """Run a broker (in memory) until Ctrl-C or SIGTERM."""
+    logging.basicConfig(level=log_level.upper(), stream=sys.stderr,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    extra = {"cluster_id": cluster_id} if cluster_id else {}
+    config = BrokerConfig(host=host, port=port, advertised_host=advertised_host, auto_create_topics=auto_create_topics,
+                          num_partitions=num_partitions, message_max_bytes=message_max_bytes,
+                          socket_request_max_bytes=socket_request_max_bytes, node_id=node_id, **extra)
+    loop = new_event_loop()
+    asyncio.set_event_loop(loop)
+    try:
+        loop.run_until_complete(_serve(config))
+    except OSError as exc:
+        raise click.ClickException(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+    finally:
+        loop.close()
+
+
+async def _serve(config: BrokerConfig) -> None:
+    broker = Broker(config)
+    await broker.start()
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    click.echo(f"kafkasim ready bootstrap={broker.bootstrap}")
+    sys.stdout.flush()
+    try:
+        await stop.wait()
+    finally:
+        logging.getLogger("kafkasim").info("stopping")
+        await broker.stop()
+
+
+@main.group()
+def topics() -> None:
+    """Administer topics of a running broker."""
+
+
+BOOTSTRAP = click.option("--bootstrap-server", "-b", default="127.0.0.1:9092", show_default=True,
+                         envvar="KAFKASIM_BOOTSTRAP", help="HOST:PORT of the broker.")
+
+
+def _client(bootstrap: str) -> WireClient:
+    try:
+        return WireClient(bootstrap)
+    except OSError as exc:
+        raise click.ClickException(f"cannot connect to {bootstrap}: {exc}") from None
+
+
+def _check(code: int, message: str | None, what: str) -> None:
+    if code:
+        raise click.ClickException(f"{what}: {ErrorCode(code).name}" + (f": {message}" if message else ""))
+
+
+@topics.command("list")
+@BOOTSTRAP
+def topics_list(bootstrap_server: str) -> None:
+    """List topic names."""
+    with _client(bootstrap_server) as c:
+        resp = c.request(ApiKey.METADATA, md.MetadataRequest(topics=None, allow_auto_topic_creation=False))
+    for t in sorted(resp.topics, key=lambda t: t.name or ""):
+        click.echo(t.name)
+
+
+@topics.command("create")
+@BOOTSTRAP
+@click.argument("name")
+@click.option("--partitions", "-p", default=-1, type=int, help="Partition count (default: num.partitions).")
+@click.option("--replication-factor", "-r", default=-1, type=int)
+@click.option("--config", "-c", "configs", multiple=True, metavar="KEY=VALUE", help="Topic config; repeatable.")
+def topics_create(bootstrap_server: str, name: str, partitions: int, replication_factor: int,
+                  configs: tuple[str, ...]) -> None:
+    """Create a topic."""
+    entries = []
+    for item in configs:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise click.BadParameter(f"expected KEY=VALUE, got {item!r}", param_hint="--config")
+        entries.append(ct.CreateTopicsRequestCreatableTopicConfig(name=key, value=value))
+    req = ct.CreateTopicsRequest(topics=[ct.CreateTopicsRequestCreatableTopic(
+        name=name, num_partitions=partitions, replication_factor=replication_factor, configs=entries)],
+        timeout_ms=30000)
+    with _client(bootstrap_server) as c:
+        resp = c.request(ApiKey.CREATE_TOPICS, req)
+    r = resp.topics[0]
+    _check(r.error_code, r.error_message, f"cannot create {name}")
+    click.echo(f"created {name}")
+
+
+@topics.command("delete")
+@BOOTSTRAP
+@click.argument("names", nargs=-1, required=True)
+def topics_delete(bootstrap_server: str, names: tuple[str, ...]) -> None:
+    """Delete topics."""
+    with _client(bootstrap_server) as c:
+        v = c.version_for(ApiKey.DELETE_TOPICS)
+        if v >= 6:
+            req = dt.DeleteTopicsRequest(topics=[dt.DeleteTopicsRequestDeleteTopicState(name=n) for n in names],
+                                         timeout_ms=30000)
+        else:
+            req = dt.DeleteTopicsRequest(topic_names=list(names), timeout_ms=30000)
+        resp = c.request(ApiKey.DELETE_TOPICS, req, v)
+    failed = False
+    for r in resp.responses:
+        if r.error_code:
+            failed = True
+            click.echo(f"cannot delete {r.name}: {ErrorCode(r.error_code).name}", err=True)
+        else:
+            click.echo(f"deleted {r.name}")
+    if failed:
+        sys.exit(1)
+
+
+@topics.command("describe")
+@BOOTSTRAP
+@click.argument("name")
+def topics_describe(bootstrap_server: str, name: str) -> None:
+    """Show a topic's partitions, offsets and configs."""
+    from kafkasim.protocol.messages import list_offsets as lo
+
+    with _client(bootstrap_server) as c:
+        meta = c.request(ApiKey.METADATA, md.MetadataRequest(
+            topics=[md.MetadataRequestMetadataRequestTopic(name=name)], allow_auto_topic_creation=False))
+        t = meta.topics[0]
+        _check(t.error_code, None, f"cannot describe {name}")
+        ends = {}
+        for ts, label in ((-2, "start"), (-1, "end")):
+            resp = c.request(ApiKey.LIST_OFFSETS, lo.ListOffsetsRequest(replica_id=-1, topics=[
+                lo.ListOffsetsRequestListOffsetsTopic(name=name, partitions=[
+                    lo.ListOffsetsRequestListOffsetsPartition(partition_index=p.partition_index, timestamp=ts)
+                    for p in t.partitions])]))
+            for p in resp.topics[0].partitions:
+                ends.setdefault(p.partition_index, {})[label] = p.offset
+        conf = c.request(ApiKey.DESCRIBE_CONFIGS, dc.DescribeConfigsRequest(resources=[
+            dc.DescribeConfigsRequestDescribeConfigsResource(resource_type=2, resource_name=name,
+                                                             configuration_keys=None)]))
+    click.echo(f"topic {name}  id={t.topic_id.hex()}  partitions={len(t.partitions)}")
+    for p in sorted(t.partitions, key=lambda p: p.partition_index):
+        o = ends.get(p.partition_index, {})
+        click.echo(f"  partition {p.partition_index}  leader={p.leader_id}  epoch={p.leader_epoch}  "
+                   f"start={o.get('start')}  end={o.get('end')}")
+    res = conf.results[0]
+    _check(res.error_code, res.error_message, f"cannot describe configs of {name}")
+    click.echo("  configs:")
+    for e in sorted(res.configs, key=lambda e: e.name):
+        marker = "" if e.config_source == 5 else "  (set)"
+        click.echo(f"    {e.name}={e.value}{marker}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,195 @@
+"""Typed, frozen configuration: the broker's settings and Kafka's topic configs with Kafka's defaults.
+
+Names follow Kafka's own (``auto.create.topics.enable`` is ``auto_create_topics``); the topic config table
+below is the single source for which topic configs exist, their types, defaults and validation.
+"""
+
+from __future__ import annotations
+
+import base64
+import uuid
+from dataclasses import dataclass, field
+from enum import IntEnum
+
+MAX_LONG = 9223372036854775807
+
+
+class ConfigType(IntEnum):
+    """DescribeConfigs ``config_type`` (v3+)."""
+
+    UNKNOWN = 0
+    BOOLEAN = 1
+    STRING = 2
+    INT = 3
+    SHORT = 4
+    LONG = 5
+    DOUBLE = 6
+    LIST = 7
+    CLASS = 8
+    PASSWORD = 9
+
+
+class ConfigSource(IntEnum):
+    """DescribeConfigs ``config_source`` (v1+)."""
+
+    UNKNOWN = 0
+    TOPIC_CONFIG = 1
+    DYNAMIC_BROKER_CONFIG = 2
+    DYNAMIC_DEFAULT_BROKER_CONFIG = 3
+    STATIC_BROKER_CONFIG = 4
+    DEFAULT_CONFIG = 5
+    DYNAMIC_BROKER_LOGGER_CONFIG = 6
+
+
+@dataclass(frozen=True, slots=True)
+class ConfigDef:
+    name: str
+    type: ConfigType
+    default: str
+    choices: tuple[str, ...] = ()
+    min: int | float | None = None
+    doc: str = ""
+
+
+def _d(name: str, type_: ConfigType, default: object, choices: tuple[str, ...] = (), min_: float | None = None,
+       doc: str = "") -> ConfigDef:
+    text = ("true" if default else "false") if isinstance(default, bool) else str(default)
+    return ConfigDef(name, type_, text, choices, min_, doc)
+
+
+T = ConfigType
+#: Kafka 4.x topic configs with their defaults (``kafka-configs --describe --all`` on a fresh broker).
+TOPIC_CONFIGS: dict[str, ConfigDef] = {c.name: c for c in [
+    _d("cleanup.policy", T.LIST, "delete", ("delete", "compact")),
+    _d("compression.type", T.STRING, "producer", ("uncompressed", "zstd", "lz4", "snappy", "gzip", "producer")),
+    _d("compression.gzip.level", T.INT, -1, min_=-1),
+    _d("compression.lz4.level", T.INT, 9, min_=1),
+    _d("compression.zstd.level", T.INT, 3, min_=-131072),
+    _d("delete.retention.ms", T.LONG, 86400000, min_=0),
+    _d("file.delete.delay.ms", T.LONG, 60000, min_=0),
+    _d("flush.messages", T.LONG, MAX_LONG, min_=1),
+    _d("flush.ms", T.LONG, MAX_LONG, min_=0),
+    _d("follower.replication.throttled.replicas", T.LIST, ""),
+    _d("index.interval.bytes", T.INT, 4096, min_=0),
+    _d("leader.replication.throttled.replicas", T.LIST, ""),
+    _d("local.retention.bytes", T.LONG, -2, min_=-2),
+    _d("local.retention.ms", T.LONG, -2, min_=-2),
+    _d("max.compaction.lag.ms", T.LONG, MAX_LONG, min_=1),
+    _d("max.message.bytes", T.INT, 1048588, min_=0),
+    _d("message.timestamp.after.max.ms", T.LONG, 3600000, min_=0),
+    _d("message.timestamp.before.max.ms", T.LONG, MAX_LONG, min_=0),
+    _d("message.timestamp.type", T.STRING, "CreateTime", ("CreateTime", "LogAppendTime")),
+    _d("min.cleanable.dirty.ratio", T.DOUBLE, 0.5, min_=0),
+    _d("min.compaction.lag.ms", T.LONG, 0, min_=0),
+    _d("min.insync.replicas", T.INT, 1, min_=1),
+    _d("preallocate", T.BOOLEAN, False),
+    _d("remote.storage.enable", T.BOOLEAN, False),
+    _d("retention.bytes", T.LONG, -1),
+    _d("retention.ms", T.LONG, 604800000, min_=-1),
+    _d("segment.bytes", T.INT, 1073741824, min_=1048576),
+    _d("segment.index.bytes", T.INT, 10485760, min_=4),
+    _d("segment.jitter.ms", T.LONG, 0, min_=0),
+    _d("segment.ms", T.LONG, 604800000, min_=1),
+    _d("unclean.leader.election.enable", T.BOOLEAN, False),
+]}
+
+
+def validate_config_value(cdef: ConfigDef, value: str | None) -> str:
+    """Return the normalised value or raise ValueError with Kafka-like wording."""
+    if value is None:
+        raise ValueError(f"Null value not supported for topic configs: {cdef.name}")
+    v = value.strip()
+    t = cdef.type
+    if t in (T.INT, T.LONG, T.SHORT):
+        try:
+            n = int(v)
+        except ValueError:
+            raise ValueError(f"Invalid value {value} for configuration {cdef.name}: Not a number of type "
+                             f"{t.name}") from None
+        limits = {T.INT: 2**31, T.LONG: 2**63, T.SHORT: 2**15}[t]
+        if not -limits <= n < limits:
+            raise ValueError(f"Invalid value {value} for configuration {cdef.name}: out of range for {t.name}")
+        if cdef.min is not None and n < cdef.min:
+            raise ValueError(f"Invalid value {value} for configuration {cdef.name}: Value must be at least "
+                             f"{cdef.min}")
+        return str(n)
+    if t == T.DOUBLE:
+        try:
+            x = float(v)
+        except ValueError:
+            raise ValueError(f"Invalid value {value} for configuration {cdef.name}: Not a number") from None
+        if cdef.min is not None and x < cdef.min:
+            raise ValueError(f"Invalid value {value} for configuration {cdef.name}: Value must be at least "
+                             f"{cdef.min}")
+        return v
+    if t == T.BOOLEAN:
+        if v.lower() not in ("true", "false"):
+            raise ValueError(f"Invalid value {value} for configuration {cdef.name}: Expected value to be "
+                             "either true or false")
+        return v.lower()
+    if t == T.LIST:
+        items = [i.strip() for i in v.split(",") if i.strip()]
+        if cdef.choices:
+            for i in items:
+                if i not in cdef.choices:
+                    raise ValueError(f"Invalid value {i} for configuration {cdef.name}: String must be one of: "
+                                     f"{', '.join(cdef.choices)}")
+        return ",".join(items)
+    if cdef.choices and v not in cdef.choices:
+        raise ValueError(f"Invalid value {value} for configuration {cdef.name}: String must be one of: "
+                         f"{', '.join(cdef.choices)}")
+    return v
+
+
+def new_cluster_id() -> str:
+    """A Kafka-style cluster id: a random UUID in URL-safe base64 without padding (22 characters)."""
+    return base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+
+
+@dataclass(frozen=True, slots=True)
+class BrokerConfig:
+    """Settings of one kafkasim broker. Kafka's config name for each is in the comment."""
+
+    host: str = "127.0.0.1"  # listeners
+    port: int = 0  # listeners; 0 picks a free port
+    advertised_host: str | None = None  # advertised.listeners
+    node_id: int = 1  # node.id
+    cluster_id: str = field(default_factory=new_cluster_id)
+    auto_create_topics: bool = True  # auto.create.topics.enable
+    num_partitions: int = 1  # num.partitions
+    default_replication_factor: int = 1  # default.replication.factor
+    message_max_bytes: int = 1048588  # message.max.bytes (default of the topic config max.message.bytes)
+    socket_request_max_bytes: int = 104857600  # socket.request.max.bytes
+    delete_topic_enable: bool = True  # delete.topic.enable
+    rack: str | None = None  # broker.rack
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.port <= 65535:
+            raise ValueError(f"port out of range: {self.port}")
+        if self.num_partitions < 1:
+            raise ValueError("num_partitions must be at least 1")
+        if self.socket_request_max_bytes < 1024:
+            raise ValueError("socket_request_max_bytes must be at least 1024")
+
+    def topic_default(self, name: str) -> str:
+        """The broker-level default of a topic config."""
+        if name == "max.message.bytes":
+            return str(self.message_max_bytes)
+        return TOPIC_CONFIGS[name].default
+
+    def broker_configs(self) -> dict[str, tuple[str, ConfigType]]:
+        """Broker configs as DescribeConfigs reports them for a BROKER resource."""
+        b = "true" if self.auto_create_topics else "false"
+        return {
+            "auto.create.topics.enable": (b, T.BOOLEAN),
+            "broker.id": (str(self.node_id), T.INT),
+            "node.id": (str(self.node_id), T.INT),
+            "broker.rack": (self.rack or "", T.STRING),
+            "default.replication.factor": (str(self.default_replication_factor), T.INT),
+            "delete.topic.enable": ("true" if self.delete_topic_enable else "false", T.BOOLEAN),
+            "message.max.bytes": (str(self.message_max_bytes), T.INT),
+            "num.partitions": (str(self.num_partitions), T.INT),
+            "socket.request.max.bytes": (str(self.socket_request_max_bytes), T.INT),
+            "log.retention.ms": (TOPIC_CONFIGS["retention.ms"].default, T.LONG),
+            "log.cleanup.policy": ("delete", T.LIST),
+        }

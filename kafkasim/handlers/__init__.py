@@ -1,0 +1,91 @@
+"""One module per API key (``kNN_<api>.py``); the @handler registry is the single source for ApiVersions.
+
+A handler is ``fn(ctx, request) -> response``: a plain function, or ``async`` where it must wait (Fetch
+long-poll). Returning :data:`NO_RESPONSE` sends nothing (Produce acks=0); :data:`CLOSE` closes the
+connection (where Kafka does). State raises :class:`~kafkasim.errors.KafkaError`; handlers map it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from kafkasim.state.cluster import ClusterState, PartitionState
+
+NO_RESPONSE = object()
+CLOSE = object()
+
+
+class RequestContext(Protocol):
+    """What a handler may use of the server: state, the request's identity, and waiting for appends."""
+
+    state: ClusterState
+    api_version: int
+    client_id: str | None
+    conn_id: int
+
+    async def wait_for_append(self, partitions: list[PartitionState], timeout_s: float) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class HandlerSpec:
+    api_key: int
+    min_version: int
+    max_version: int
+    fn: Callable[..., Any]
+    advertised_min: int
+    error_response: Callable[[Any, int, int], Any] | None
+
+
+HANDLERS: dict[int, HandlerSpec] = {}
+
+#: Kafka features kafkasim does not serve yet (kfake-style list; README links here).
+SKIPPED_FEATURES = [
+    "Produce v0-2 (dropped by Kafka 4; advertised for librdkafka as Kafka 4 does, connection closed on use)",
+    "Fetch sessions (KIP-227): every fetch is answered as a full, sessionless fetch (session id 0)",
+    "topic compression.type other than 'producer' is stored and reported but batches are kept as produced",
+    "DescribeConfigs synonyms and documentation are returned empty",
+    "altering broker configs (IncrementalAlterConfigs on BROKER resources) is refused with INVALID_CONFIG",
+    "per-record errors (record_errors) in Produce responses",
+    "consumer groups, transactions, idempotent producer checks, multi-broker clusters (later issues)",
+]
+
+
+def handler(api_key: int, versions: tuple[int, int], *, advertised_min: int | None = None,
+            error_response: Callable[[Any, int, int], Any] | None = None) -> Callable:
+    """Register ``fn`` as the handler of ``api_key`` for the inclusive version range ``versions``."""
+
+    def deco(fn: Callable) -> Callable:
+        if api_key in HANDLERS:
+            raise RuntimeError(f"two handlers for API key {api_key}")
+        lo, hi = versions
+        HANDLERS[api_key] = HandlerSpec(api_key, lo, hi, fn, lo if advertised_min is None else advertised_min,
+                                        error_response)
+        return fn
+
+    return deco
+
+
+def supported_versions() -> list[tuple[int, int, int]]:
+    """(api_key, min, max) as advertised in ApiVersions."""
+    return [(k, s.advertised_min, s.max_version) for k, s in sorted(HANDLERS.items())]
+
+
+def _register_all() -> None:
+    from kafkasim.handlers import (  # noqa: F401
+        k00_produce,
+        k01_fetch,
+        k02_list_offsets,
+        k03_metadata,
+        k18_api_versions,
+        k19_create_topics,
+        k20_delete_topics,
+        k32_describe_configs,
+        k37_create_partitions,
+        k44_incremental_alter_configs,
+        k60_describe_cluster,
+    )
+
+
+_register_all()

@@ -1,0 +1,60 @@
+"""Produce (key 0), versions 3-12 served; 0-12 advertised.
+
+Behaviour: each partition's records must be exactly one RecordBatch v2; it is validated from its header
+(magic, lengths, CRC32C, count vs lastOffsetDelta), checked against the topic's max.message.bytes and
+timestamp bounds, given offsets by rewriting its base offset in place and stored as sent. acks 0, 1 and
+-1 (all) are served: with one log shared by all replicas, an appended batch is fully replicated. With
+acks=0 nothing is answered, and a failed partition closes the connection, as Kafka does so the client
+refreshes its metadata. Any other acks value answers INVALID_REQUIRED_ACKS.
+Version notes: v0-2 are advertised for librdkafka (KAFKA-18659) like Kafka 4, but not served. v5 adds
+log_start_offset; v8 error_message; v10+ current_leader/node_endpoints tags (defaults); v12 is v11
+(transaction v2 is not advertised); v13 (topic ids) is not served yet.
+"""
+
+from __future__ import annotations
+
+from kafkasim.errors import ErrorCode, KafkaError
+from kafkasim.handlers import CLOSE, NO_RESPONSE, handler
+from kafkasim.protocol.api import ApiKey
+from kafkasim.protocol.messages.produce import (
+    ProduceRequest,
+    ProduceResponse,
+    ProduceResponsePartitionProduceResponse,
+    ProduceResponseTopicProduceResponse,
+)
+
+
+def error_response(req: ProduceRequest, version: int, code: int) -> ProduceResponse:
+    return ProduceResponse(responses=[
+        ProduceResponseTopicProduceResponse(name=t.name, partition_responses=[
+            ProduceResponsePartitionProduceResponse(index=p.index, error_code=code, base_offset=-1)
+            for p in t.partition_data]) for t in req.topic_data])
+
+
+@handler(ApiKey.PRODUCE, (3, 12), advertised_min=0, error_response=error_response)
+def produce(ctx, req: ProduceRequest):
+    if req.acks not in (-1, 0, 1):
+        return error_response(req, ctx.api_version, ErrorCode.INVALID_REQUIRED_ACKS)
+    state = ctx.state
+    failed = False
+    topics = []
+    for t in req.topic_data:
+        parts = []
+        for pd in t.partition_data:
+            r = ProduceResponsePartitionProduceResponse(index=pd.index)
+            try:
+                res = state.append(t.name, pd.index, pd.records)
+            except KafkaError as exc:
+                failed = True
+                r.error_code = exc.code
+                r.error_message = exc.message
+                r.base_offset = -1
+            else:
+                r.base_offset = res.base_offset
+                r.log_append_time_ms = res.log_append_time
+                r.log_start_offset = res.log_start_offset
+            parts.append(r)
+        topics.append(ProduceResponseTopicProduceResponse(name=t.name, partition_responses=parts))
+    if req.acks == 0:
+        return CLOSE if failed else NO_RESPONSE
+    return ProduceResponse(responses=topics)

@@ -1,0 +1,114 @@
+"""Fetch (key 1), versions 4-17.
+
+Behaviour: returns stored batches as they are (no decoding), whole batches from the one holding the fetch
+offset, bounded by partition_max_bytes and max_bytes; the first batch of the first non-empty partition is
+returned even when larger (KIP-74). When fewer than min_bytes are available the request long-polls: it is
+woken by an append to any requested partition, or answers at max_wait_ms. OFFSET_OUT_OF_RANGE outside
+[log start, high watermark]; FENCED/UNKNOWN_LEADER_EPOCH from current_leader_epoch (v9+). read_committed
+reads up to the last stable offset (equal to the high watermark until transactions exist) and gets an
+empty aborted-transactions list.
+Version notes: fetch sessions (v7+) are not kept: session_id 0 is always answered (a sessionless full
+fetch, which Kafka also falls back to), and a non-zero session id gets FETCH_SESSION_ID_NOT_FOUND.
+v13+ identifies topics by id (UNKNOWN_TOPIC_ID); v15 replica_state is accepted for consumers (-1).
+"""
+
+from __future__ import annotations
+
+from kafkasim.errors import ErrorCode, KafkaError
+from kafkasim.handlers import handler
+from kafkasim.protocol.api import ApiKey
+from kafkasim.protocol.messages.fetch import (
+    FetchRequest,
+    FetchResponse,
+    FetchResponseFetchableTopicResponse,
+    FetchResponsePartitionData,
+)
+from kafkasim.state.cluster import PartitionState
+
+READ_COMMITTED = 1
+
+
+def error_response(req: FetchRequest, version: int, code: int) -> FetchResponse:
+    return FetchResponse(error_code=code)
+
+
+def _epoch_error(p: PartitionState, current_leader_epoch: int) -> int:
+    if current_leader_epoch == -1 or current_leader_epoch == p.leader_epoch:
+        return 0
+    if current_leader_epoch < p.leader_epoch:
+        return ErrorCode.FENCED_LEADER_EPOCH
+    return ErrorCode.UNKNOWN_LEADER_EPOCH
+
+
+def _build(ctx, req: FetchRequest, version: int) -> tuple[FetchResponse, int, list[PartitionState]]:
+    state = ctx.state
+    remaining = req.max_bytes if req.max_bytes > 0 else 0x7FFFFFFF
+    min_one = True
+    total = 0
+    watched: list[PartitionState] = []
+    topics = []
+    committed = req.isolation_level == READ_COMMITTED
+    for ft in req.topics:
+        name = ft.topic
+        tresp = FetchResponseFetchableTopicResponse(topic=name, topic_id=ft.topic_id)
+        topic = None
+        try:
+            topic = state.topic_by_id(ft.topic_id) if version >= 13 else state.topic(name)
+        except KafkaError:
+            pass
+        for fp in ft.partitions:
+            pr = FetchResponsePartitionData(partition_index=fp.partition, high_watermark=-1,
+                                            last_stable_offset=-1, log_start_offset=-1)
+            tresp.partitions.append(pr)
+            if topic is None or not 0 <= fp.partition < len(topic.partitions):
+                pr.error_code = ErrorCode.UNKNOWN_TOPIC_ID if version >= 13 else ErrorCode.UNKNOWN_TOPIC_OR_PARTITION
+                continue
+            p = topic.partitions[fp.partition]
+            err = _epoch_error(p, fp.current_leader_epoch)
+            if err:
+                pr.error_code = err
+                continue
+            log = p.log
+            hw = p.high_watermark
+            pr.high_watermark = hw
+            pr.last_stable_offset = hw
+            pr.log_start_offset = log.log_start_offset
+            if committed:
+                pr.aborted_transactions = []
+            else:
+                pr.aborted_transactions = None
+            if fp.fetch_offset < log.log_start_offset or fp.fetch_offset > hw:
+                pr.error_code = ErrorCode.OFFSET_OUT_OF_RANGE
+                continue
+            watched.append(p)
+            if fp.fetch_offset == hw or remaining <= 0:
+                continue
+            limit = min(fp.partition_max_bytes, remaining)
+            views, size = state.read(p, fp.fetch_offset, limit, min_one)
+            if views:
+                min_one = False
+                pr.records = views[0] if len(views) == 1 else views
+                total += size
+                remaining -= size
+        topics.append(tresp)
+    return FetchResponse(responses=topics), total, watched
+
+
+@handler(ApiKey.FETCH, (4, 17), error_response=error_response)
+async def fetch(ctx, req: FetchRequest) -> FetchResponse:
+    version = ctx.api_version
+    if version >= 7 and req.session_id != 0:
+        return FetchResponse(error_code=ErrorCode.FETCH_SESSION_ID_NOT_FOUND, session_id=0)
+    resp, total, watched = _build(ctx, req, version)
+    if total >= req.min_bytes or req.max_wait_ms <= 0 or not watched:
+        return resp
+    clock = ctx.state.clock
+    deadline = clock.monotonic() + req.max_wait_ms / 1000.0
+    while True:
+        left = deadline - clock.monotonic()
+        if left <= 0:
+            return resp
+        await ctx.wait_for_append(watched, left)
+        resp, total, watched = _build(ctx, req, version)
+        if total >= req.min_bytes or not watched:
+            return resp

@@ -1,0 +1,68 @@
+"""CreateTopics (key 19), versions 2-7.
+
+Behaviour: per topic: name legality and collisions (INVALID_TOPIC_EXCEPTION), TOPIC_ALREADY_EXISTS,
+partitions (-1 for num.partitions; <= 0 INVALID_PARTITIONS), replication factor (-1 default; more than the
+brokers INVALID_REPLICATION_FACTOR), manual assignments, and configs (unknown names or bad values
+INVALID_CONFIG). validate_only checks everything and creates nothing. A name given twice in one request
+fails with INVALID_REQUEST for that name.
+Version notes: v5+ returns partitions, replication factor and the topic's configs; v7 topic ids.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+
+from kafkasim.errors import ErrorCode, KafkaError
+from kafkasim.handlers import handler
+from kafkasim.protocol.api import ApiKey
+from kafkasim.protocol.messages.create_topics import (
+    CreateTopicsRequest,
+    CreateTopicsResponse,
+    CreateTopicsResponseCreatableTopicConfigs,
+    CreateTopicsResponseCreatableTopicResult,
+)
+
+
+def error_response(req: CreateTopicsRequest, version: int, code: int) -> CreateTopicsResponse:
+    return CreateTopicsResponse(topics=[CreateTopicsResponseCreatableTopicResult(name=t.name, error_code=code)
+                                        for t in req.topics])
+
+
+@handler(ApiKey.CREATE_TOPICS, (2, 7), error_response=error_response)
+def create_topics(ctx, req: CreateTopicsRequest) -> CreateTopicsResponse:
+    state = ctx.state
+    counts = Counter(t.name for t in req.topics)
+    results = []
+    for t in req.topics:
+        r = CreateTopicsResponseCreatableTopicResult(name=t.name)
+        results.append(r)
+        if counts[t.name] > 1:
+            r.error_code = ErrorCode.INVALID_REQUEST
+            r.error_message = f"Create topics request from client contains multiple entries for topic {t.name}"
+            continue
+        assignments = {a.partition_index: list(a.broker_ids) for a in t.assignments} or None
+        configs = {c.name: c.value for c in t.configs}
+        try:
+            if len(configs) != len(t.configs):
+                raise KafkaError(ErrorCode.INVALID_CONFIG, "Duplicate config keys in the request")
+            state.create_topic(t.name, t.num_partitions, t.replication_factor, configs, assignments,
+                               req.validate_only)
+            count, _ = (len(assignments), None) if assignments else (
+                state.config.num_partitions if t.num_partitions == -1 else t.num_partitions, None)
+            rf = (len(next(iter(assignments.values()))) if assignments else
+                  state.config.default_replication_factor if t.replication_factor == -1 else t.replication_factor)
+            r.num_partitions = count
+            r.replication_factor = rf
+            created = state.topics.get(t.name)
+            if created is not None and not req.validate_only:
+                r.topic_id = created.topic_id
+                entries = state.describe_topic_configs(t.name, None)
+            else:
+                entries = []
+            r.configs = [CreateTopicsResponseCreatableTopicConfigs(
+                name=e.name, value=e.value, read_only=e.read_only, config_source=e.source,
+                is_sensitive=e.sensitive) for e in entries]
+        except KafkaError as exc:
+            r.error_code = exc.code
+            r.error_message = exc.message
+    return CreateTopicsResponse(topics=results)

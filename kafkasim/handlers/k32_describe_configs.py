@@ -1,0 +1,57 @@
+"""DescribeConfigs (key 32), versions 1-4.
+
+Behaviour: TOPIC resources report every topic config with its value and source (TOPIC_CONFIG when set on
+the topic, DEFAULT_CONFIG otherwise, with Kafka's defaults) and type (v3+); BROKER resources (name "" or
+this broker's node id) report the broker's settings as read-only static configs. Unknown topics answer
+UNKNOWN_TOPIC_OR_PARTITION, other resource types INVALID_REQUEST.
+Version notes: synonyms and documentation are returned empty (see SKIPPED_FEATURES).
+"""
+
+from __future__ import annotations
+
+from kafkasim.errors import ErrorCode, KafkaError
+from kafkasim.handlers import handler
+from kafkasim.protocol.api import ApiKey
+from kafkasim.protocol.messages.describe_configs import (
+    DescribeConfigsRequest,
+    DescribeConfigsResponse,
+    DescribeConfigsResponseDescribeConfigsResourceResult,
+    DescribeConfigsResponseDescribeConfigsResult,
+)
+
+TOPIC = 2
+BROKER = 4
+
+
+def error_response(req: DescribeConfigsRequest, version: int, code: int) -> DescribeConfigsResponse:
+    return DescribeConfigsResponse(results=[DescribeConfigsResponseDescribeConfigsResult(
+        error_code=code, resource_type=r.resource_type, resource_name=r.resource_name) for r in req.resources])
+
+
+@handler(ApiKey.DESCRIBE_CONFIGS, (1, 4), error_response=error_response)
+def describe_configs(ctx, req: DescribeConfigsRequest) -> DescribeConfigsResponse:
+    state = ctx.state
+    out = []
+    for res in req.resources:
+        r = DescribeConfigsResponseDescribeConfigsResult(resource_type=res.resource_type,
+                                                         resource_name=res.resource_name)
+        out.append(r)
+        try:
+            if res.resource_type == TOPIC:
+                entries = state.describe_topic_configs(res.resource_name, res.configuration_keys)
+            elif res.resource_type == BROKER:
+                if res.resource_name not in ("", str(state.config.node_id)):
+                    raise KafkaError(ErrorCode.INVALID_REQUEST,
+                                     f"Unexpected broker id, expected {state.config.node_id} but received "
+                                     f"{res.resource_name}")
+                entries = state.describe_broker_configs(res.configuration_keys)
+            else:
+                raise KafkaError(ErrorCode.INVALID_REQUEST, f"Unsupported resource type {res.resource_type}")
+        except KafkaError as exc:
+            r.error_code = exc.code
+            r.error_message = exc.message
+            continue
+        r.configs = [DescribeConfigsResponseDescribeConfigsResourceResult(
+            name=e.name, value=e.value, read_only=e.read_only, config_source=e.source, is_sensitive=e.sensitive,
+            config_type=e.type, documentation=None) for e in entries]
+    return DescribeConfigsResponse(results=out)

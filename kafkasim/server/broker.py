@@ -1,0 +1,297 @@
+"""asyncio transport: one listener per broker, connections, request dispatch and Fetch long-poll waiters.
+
+A connection reads frames (size-capped before allocating), decodes the header and body with the
+generated codec, calls the registered handler and writes responses strictly in request order. Malformed
+input closes that one connection with a log line; a handler bug answers UNKNOWN_SERVER_ERROR and logs the
+traceback. Nothing a client sends can stop the server or disturb other connections.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import itertools
+import logging
+import struct
+from collections import deque
+
+from kafkasim.config import BrokerConfig
+from kafkasim.errors import ErrorCode
+from kafkasim.handlers import CLOSE, HANDLERS, NO_RESPONSE
+from kafkasim.handlers.k18_api_versions import api_versions_response
+from kafkasim.protocol import api
+from kafkasim.protocol.api import ApiKey
+from kafkasim.protocol.frame import FrameReader, peek_request_header, read_request_header, response_header
+from kafkasim.protocol.primitives import MalformedError
+from kafkasim.state.cluster import ClusterState, PartitionState
+
+log = logging.getLogger(__name__)
+_SIZE = struct.Struct(">i")
+_DECODE_ERRORS = (MalformedError, struct.error, IndexError, UnicodeDecodeError, ValueError, TypeError)
+_conn_ids = itertools.count(1)
+
+
+class Broker:
+    """One broker's listener on the cluster state; owns its connections and the append waiters."""
+
+    def __init__(self, config: BrokerConfig, state: ClusterState | None = None) -> None:
+        self.config = config
+        self.state = state or ClusterState(config)
+        self.state.append_listeners.append(self._on_append)
+        self._server: asyncio.AbstractServer | None = None
+        self._connections: set[Connection] = set()
+        self._waiters: dict[tuple[str, int], set[asyncio.Future]] = {}
+        self.host = config.host
+        self.port = config.port
+
+    @property
+    def advertised_host(self) -> str:
+        return self.config.advertised_host or self.host
+
+    @property
+    def bootstrap(self) -> str:
+        return f"{self.advertised_host}:{self.port}"
+
+    async def start(self) -> None:
+        loop = asyncio.get_running_loop()
+        self._server = await loop.create_server(lambda: Connection(self), self.config.host, self.config.port,
+                                                reuse_address=True, backlog=1024)
+        self.port = self._server.sockets[0].getsockname()[1]
+        self.state.register_broker(self.config.node_id, self.advertised_host, self.port, self.config.rack)
+        log.info("broker %d listening on %s:%d (advertised %s)", self.config.node_id, self.config.host,
+                 self.port, self.bootstrap)
+
+    async def stop(self) -> None:
+        if self._server is not None:
+            self._server.close()
+        for conn in list(self._connections):
+            conn.close()
+        if self._server is not None:
+            await self._server.wait_closed()
+            self._server = None
+        for futs in self._waiters.values():
+            for f in futs:
+                if not f.done():
+                    f.cancel()
+        self._waiters.clear()
+
+    # -------------------------------------------------------------- long-poll waiters
+
+    def _on_append(self, p: PartitionState) -> None:
+        futs = self._waiters.pop((p.topic, p.index), None)
+        if futs:
+            for f in futs:
+                if not f.done():
+                    f.set_result(None)
+
+    async def wait_for_append(self, partitions: list[PartitionState], timeout_s: float) -> None:
+        """Return when any of ``partitions`` gets an append, or after ``timeout_s``."""
+        fut = asyncio.get_running_loop().create_future()
+        keys = [(p.topic, p.index) for p in partitions]
+        for k in keys:
+            self._waiters.setdefault(k, set()).add(fut)
+        try:
+            await asyncio.wait((fut,), timeout=timeout_s)
+        finally:
+            for k in keys:
+                s = self._waiters.get(k)
+                if s is not None:
+                    s.discard(fut)
+                    if not s:
+                        del self._waiters[k]
+            if not fut.done():
+                fut.cancel()
+
+
+class RequestCtx:
+    """What a handler sees of one request (see handlers.RequestContext)."""
+
+    __slots__ = ("state", "api_version", "client_id", "conn_id", "_broker")
+
+    def __init__(self, broker: Broker, api_version: int, client_id: str | None, conn_id: int) -> None:
+        self.state = broker.state
+        self.api_version = api_version
+        self.client_id = client_id
+        self.conn_id = conn_id
+        self._broker = broker
+
+    async def wait_for_append(self, partitions: list[PartitionState], timeout_s: float) -> None:
+        await self._broker.wait_for_append(partitions, timeout_s)
+
+
+class Connection(asyncio.Protocol):
+    """One client connection: frames in, responses out in request order."""
+
+    def __init__(self, broker: Broker) -> None:
+        self.broker = broker
+        self.id = next(_conn_ids)
+        self.reader = FrameReader(broker.config.socket_request_max_bytes)
+        self.transport: asyncio.Transport | None = None
+        self.peer = None
+        self._pending: deque[list] = deque()  # [payload or None] slots, in request order
+        self._tasks: set[asyncio.Task] = set()
+        self._closing = False
+
+    # -------------------------------------------------------------- asyncio callbacks
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+        self.peer = transport.get_extra_info("peername")
+        self.broker._connections.add(self)
+        log.debug("conn %d opened from %s", self.id, self.peer)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._closing = True
+        self.broker._connections.discard(self)
+        for t in self._tasks:
+            t.cancel()
+        self._pending.clear()
+        log.debug("conn %d closed (%s)", self.id, exc or "eof")
+
+    def pause_writing(self) -> None:
+        if self.transport is not None:
+            self.transport.pause_reading()
+
+    def resume_writing(self) -> None:
+        if self.transport is not None and not self._closing:
+            self.transport.resume_reading()
+
+    def data_received(self, data: bytes) -> None:
+        if self._closing:
+            return
+        try:
+            frames = self.reader.feed(data)
+        except MalformedError as exc:
+            log.warning("conn %d from %s: %s; closing connection", self.id, self.peer, exc)
+            self.close()
+            return
+        for frame in frames:
+            if self._closing:
+                return
+            try:
+                self._dispatch(frame)
+            except Exception:  # a bug outside any handler: lose this connection only
+                log.exception("conn %d: internal error while dispatching; closing connection", self.id)
+                self.close()
+                return
+
+    # -------------------------------------------------------------- dispatch
+
+    def close(self) -> None:
+        if not self._closing:
+            self._closing = True
+            if self.transport is not None:
+                self.transport.close()
+
+    def _dispatch(self, frame: bytearray) -> None:
+        try:
+            key, version, corr = peek_request_header(frame)
+        except MalformedError as exc:
+            log.warning("conn %d from %s: %s; closing connection", self.id, self.peer, exc)
+            self.close()
+            return
+        spec = HANDLERS.get(key)
+        if spec is None:
+            log.warning("conn %d from %s: unknown or unsupported API key %d (version %d, correlation %d); "
+                        "closing connection", self.id, self.peer, key, version, corr)
+            self.close()
+            return
+        if not spec.min_version <= version <= spec.max_version:
+            if key == ApiKey.API_VERSIONS:
+                # KIP-511: answer at v0 with UNSUPPORTED_VERSION and the versions we serve
+                log.info("conn %d: ApiVersions v%d not supported, answering v0", self.id, version)
+                self._respond_now(key, 0, corr, api_versions_response(ErrorCode.UNSUPPORTED_VERSION))
+                return
+            log.warning("conn %d from %s: %s v%d is not supported (served: %d-%d); closing connection",
+                        self.id, self.peer, api.api_name(key), version, spec.min_version, spec.max_version)
+            self.close()
+            return
+        mv = memoryview(frame)
+        try:
+            hdr = read_request_header(mv)
+            req, end = api.decode_request(key, version, mv, hdr.body_offset)
+        except _DECODE_ERRORS as exc:
+            log.warning("conn %d from %s: malformed %s v%d request (correlation %d): %s; closing connection",
+                        self.id, self.peer, api.api_name(key), version, corr, exc)
+            self.close()
+            return
+        if log.isEnabledFor(logging.DEBUG):
+            log.debug("conn %d %s v%d corr=%d client=%s", self.id, api.api_name(key), version, corr,
+                      hdr.client_id)
+        ctx = RequestCtx(self.broker, version, hdr.client_id, self.id)
+        try:
+            result = spec.fn(ctx, req)
+        except Exception:
+            result = self._bug_response(spec, req, key, version, corr)
+        if inspect.iscoroutine(result):
+            slot: list = [None]
+            self._pending.append(slot)
+            task = asyncio.get_running_loop().create_task(self._finish(slot, result, spec, req, key, version, corr))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+            return
+        payload = self._payload(key, version, corr, result)
+        if not self._pending:
+            self._write(payload)
+        else:
+            self._pending.append([payload])
+            self._flush()
+
+    async def _finish(self, slot: list, coro, spec, req, key: int, version: int, corr: int) -> None:
+        try:
+            result = await coro
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            result = self._bug_response(spec, req, key, version, corr)
+        slot[0] = self._payload(key, version, corr, result)
+        self._flush()
+
+    def _bug_response(self, spec, req, key: int, version: int, corr: int):
+        log.exception("conn %d: handler for %s v%d failed (correlation %d); answering UNKNOWN_SERVER_ERROR",
+                      self.id, api.api_name(key), version, corr)
+        if spec.error_response is not None:
+            try:
+                return spec.error_response(req, version, ErrorCode.UNKNOWN_SERVER_ERROR)
+            except Exception:
+                log.exception("conn %d: error response failed too", self.id)
+        resp = api.module(key).RESPONSE_CLASS()
+        if hasattr(resp, "error_code"):
+            resp.error_code = ErrorCode.UNKNOWN_SERVER_ERROR
+            return resp
+        return CLOSE
+
+    def _payload(self, key: int, version: int, corr: int, result):
+        if result is NO_RESPONSE or result is CLOSE:
+            return result
+        try:
+            parts = api.encode_response(key, version, result)
+        except Exception:
+            log.exception("conn %d: cannot encode %s v%d response; closing connection", self.id,
+                          api.api_name(key), version)
+            return CLOSE
+        head = response_header(key, version, corr)
+        size = len(head) + sum(map(len, parts))
+        parts.insert(0, _SIZE.pack(size) + head)
+        return parts
+
+    def _respond_now(self, key: int, version: int, corr: int, resp) -> None:
+        payload = self._payload(key, version, corr, resp)
+        if not self._pending:
+            self._write(payload)
+        else:
+            self._pending.append([payload])
+            self._flush()
+
+    def _flush(self) -> None:
+        pending = self._pending
+        while pending and pending[0][0] is not None:
+            self._write(pending.popleft()[0])
+
+    def _write(self, payload) -> None:
+        if self._closing or payload is NO_RESPONSE:
+            return
+        if payload is CLOSE:
+            self.close()
+            return
+        self.transport.writelines(payload)  # type: ignore[union-attr]

@@ -1,0 +1,1 @@
+"""Broker state: synchronous, no sockets or asyncio, time only through Clock."""

@@ -1,0 +1,402 @@
+"""Brokers, topics, partitions, leaders and topic configs; appends and offset lookups.
+
+Synchronous and free of protocol messages: handlers call these methods and translate results and
+:class:`KafkaError` into responses. Appends notify ``append_listeners`` (the server wakes Fetch long-polls).
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import NamedTuple
+
+from kafkasim.config import TOPIC_CONFIGS, BrokerConfig, ConfigSource, ConfigType, validate_config_value
+from kafkasim.errors import ErrorCode, KafkaError
+from kafkasim.protocol.records import BatchError, iter_records, set_log_append_time, validate_produced
+from kafkasim.state.clock import Clock
+from kafkasim.storage.log import PartitionLog
+from kafkasim.storage.memory import MemoryLog
+
+MAX_TOPIC_NAME = 249
+_LEGAL_TOPIC = re.compile(r"^[a-zA-Z0-9._-]+$")
+INTERNAL_TOPICS = frozenset({"__consumer_offsets", "__transaction_state"})
+
+EARLIEST_TIMESTAMP = -2
+LATEST_TIMESTAMP = -1
+MAX_TIMESTAMP = -3
+EARLIEST_LOCAL_TIMESTAMP = -4
+EARLIEST_PENDING_UPLOAD_TIMESTAMP = -5
+LATEST_TIERED_TIMESTAMP = -5
+
+_BATCH_ERRORS = {"corrupt": ErrorCode.CORRUPT_MESSAGE, "invalid": ErrorCode.INVALID_RECORD,
+                 "unsupported_compression": ErrorCode.UNSUPPORTED_COMPRESSION_TYPE}
+
+
+@dataclass(slots=True)
+class BrokerInfo:
+    node_id: int
+    host: str
+    port: int
+    rack: str | None = None
+
+
+@dataclass(slots=True)
+class PartitionState:
+    topic: str
+    index: int
+    log: PartitionLog
+    leader: int
+    replicas: list[int]
+    leader_epoch: int = 0
+
+    @property
+    def high_watermark(self) -> int:
+        # one log shared by all replicas: everything appended is replicated
+        return self.log.log_end_offset
+
+
+@dataclass(slots=True)
+class Topic:
+    name: str
+    topic_id: bytes
+    partitions: list[PartitionState]
+    configs: dict[str, str] = field(default_factory=dict)  # explicit overrides only
+    internal: bool = False
+
+
+class AppendResult(NamedTuple):
+    base_offset: int
+    log_append_time: int  # -1 unless the topic uses LogAppendTime
+    log_start_offset: int
+
+
+class ConfigEntry(NamedTuple):
+    name: str
+    value: str | None
+    source: ConfigSource
+    type: ConfigType
+    read_only: bool = False
+    sensitive: bool = False
+
+
+class ConfigOp(NamedTuple):
+    name: str
+    op: int  # 0 SET, 1 DELETE, 2 APPEND, 3 SUBTRACT
+    value: str | None
+
+
+def validate_topic_name(name: str) -> None:
+    if not name:
+        raise KafkaError(ErrorCode.INVALID_TOPIC_EXCEPTION, "Topic name is illegal, it can't be empty")
+    if name in (".", ".."):
+        raise KafkaError(ErrorCode.INVALID_TOPIC_EXCEPTION, "Topic name cannot be \".\" or \"..\"")
+    if len(name) > MAX_TOPIC_NAME:
+        raise KafkaError(ErrorCode.INVALID_TOPIC_EXCEPTION,
+                         f"Topic name is illegal, it can't be longer than {MAX_TOPIC_NAME} characters")
+    if not _LEGAL_TOPIC.match(name):
+        raise KafkaError(ErrorCode.INVALID_TOPIC_EXCEPTION,
+                         f"Topic name \"{name}\" is illegal, it contains a character other than ASCII "
+                         "alphanumerics, '.', '_' and '-'")
+
+
+class ClusterState:
+    """The state of one cluster: brokers, topics and their logs."""
+
+    def __init__(self, config: BrokerConfig, clock: Clock | None = None,
+                 log_factory: Callable[[], PartitionLog] = MemoryLog) -> None:
+        self.config = config
+        self.clock = clock or Clock()
+        self.cluster_id = config.cluster_id
+        self.controller_id = config.node_id
+        self.brokers: dict[int, BrokerInfo] = {}
+        self.topics: dict[str, Topic] = {}
+        self.topics_by_id: dict[bytes, Topic] = {}
+        self._log_factory = log_factory
+        self.append_listeners: list[Callable[[PartitionState], None]] = []
+
+    # ------------------------------------------------------------------ brokers
+
+    def register_broker(self, node_id: int, host: str, port: int, rack: str | None = None) -> None:
+        self.brokers[node_id] = BrokerInfo(node_id, host, port, rack)
+
+    def _leader_for(self, index: int) -> tuple[int, list[int]]:
+        ids = sorted(self.brokers) or [self.config.node_id]
+        leader = ids[index % len(ids)]
+        return leader, [leader]
+
+    # ------------------------------------------------------------------ topics
+
+    def topic(self, name: str) -> Topic:
+        t = self.topics.get(name)
+        if t is None:
+            raise KafkaError(ErrorCode.UNKNOWN_TOPIC_OR_PARTITION,
+                             "This server does not host this topic-partition.")
+        return t
+
+    def topic_by_id(self, topic_id: bytes) -> Topic:
+        t = self.topics_by_id.get(bytes(topic_id))
+        if t is None:
+            raise KafkaError(ErrorCode.UNKNOWN_TOPIC_ID, "This server does not host this topic ID.")
+        return t
+
+    def partition(self, topic: str, index: int) -> PartitionState:
+        t = self.topic(topic)
+        if not 0 <= index < len(t.partitions):
+            raise KafkaError(ErrorCode.UNKNOWN_TOPIC_OR_PARTITION,
+                             "This server does not host this topic-partition.")
+        return t.partitions[index]
+
+    def check_new_topic(self, name: str, num_partitions: int, replication_factor: int,
+                        assignments: dict[int, list[int]] | None, configs: dict[str, str | None]
+                        ) -> tuple[int, dict[str, str]]:
+        """Validate a CreateTopics entry; returns (partition count, normalised configs)."""
+        validate_topic_name(name)
+        if name in self.topics:
+            raise KafkaError(ErrorCode.TOPIC_ALREADY_EXISTS, f"Topic '{name}' already exists.")
+        collide = name.replace(".", "_")
+        for other in self.topics:
+            if other.replace(".", "_") == collide:
+                raise KafkaError(ErrorCode.INVALID_TOPIC_EXCEPTION,
+                                 f"Topic '{name}' collides with existing topic: {other}")
+        if assignments:
+            if num_partitions != -1 or replication_factor != -1:
+                raise KafkaError(ErrorCode.INVALID_REQUEST, "Both numPartitions or replicationFactor and "
+                                 "replicasAssignments were set. Both cannot be used at the same time.")
+            for pid, replicas in assignments.items():
+                if not replicas or len(set(replicas)) != len(replicas) or any(
+                        r not in self.broker_ids() for r in replicas):
+                    raise KafkaError(ErrorCode.INVALID_REPLICA_ASSIGNMENT,
+                                     f"Invalid replica assignment for partition {pid}: {replicas}")
+            if sorted(assignments) != list(range(len(assignments))):
+                raise KafkaError(ErrorCode.INVALID_REPLICA_ASSIGNMENT,
+                                 "Partitions should be a consecutive 0-based integer sequence")
+            count = len(assignments)
+        else:
+            count = self.config.num_partitions if num_partitions == -1 else num_partitions
+            if count <= 0:
+                raise KafkaError(ErrorCode.INVALID_PARTITIONS,
+                                 "Number of partitions was set to an invalid non-positive value.")
+            rf = self.config.default_replication_factor if replication_factor == -1 else replication_factor
+            if rf <= 0:
+                raise KafkaError(ErrorCode.INVALID_REPLICATION_FACTOR,
+                                 "Replication factor must be larger than 0, or -1 to use the default value.")
+            if rf > len(self.broker_ids()):
+                raise KafkaError(ErrorCode.INVALID_REPLICATION_FACTOR,
+                                 f"Unable to replicate the partition {rf} time(s): The target replication "
+                                 f"factor of {rf} cannot be reached because only {len(self.broker_ids())} "
+                                 "broker(s) are registered.")
+        return count, self.validate_configs(configs)
+
+    def broker_ids(self) -> list[int]:
+        return sorted(self.brokers) or [self.config.node_id]
+
+    def validate_configs(self, configs: dict[str, str | None]) -> dict[str, str]:
+        out: dict[str, str] = {}
+        for k, v in configs.items():
+            cdef = TOPIC_CONFIGS.get(k)
+            if cdef is None:
+                raise KafkaError(ErrorCode.INVALID_CONFIG, f"Unknown topic config name: {k}")
+            try:
+                out[k] = validate_config_value(cdef, v)
+            except ValueError as exc:
+                raise KafkaError(ErrorCode.INVALID_CONFIG, str(exc)) from None
+        return out
+
+    def create_topic(self, name: str, num_partitions: int = -1, replication_factor: int = -1,
+                     configs: dict[str, str | None] | None = None,
+                     assignments: dict[int, list[int]] | None = None, validate_only: bool = False) -> Topic | None:
+        count, normalised = self.check_new_topic(name, num_partitions, replication_factor, assignments,
+                                                 configs or {})
+        if validate_only:
+            return None
+        topic_id = uuid.uuid4().bytes
+        parts = []
+        for i in range(count):
+            if assignments:
+                replicas = list(assignments[i])
+                leader = replicas[0]
+            else:
+                leader, replicas = self._leader_for(i)
+            parts.append(PartitionState(name, i, self._log_factory(), leader, replicas))
+        t = Topic(name, topic_id, parts, normalised, internal=name in INTERNAL_TOPICS)
+        self.topics[name] = t
+        self.topics_by_id[topic_id] = t
+        return t
+
+    def auto_create(self, name: str) -> Topic:
+        """Create ``name`` with the broker defaults (Metadata auto-creation)."""
+        return self.create_topic(name)  # type: ignore[return-value]
+
+    def delete_topic(self, name: str) -> Topic:
+        if not self.config.delete_topic_enable:
+            raise KafkaError(ErrorCode.TOPIC_DELETION_DISABLED, "Topic deletion is disabled.")
+        t = self.topic(name)
+        del self.topics[name]
+        del self.topics_by_id[t.topic_id]
+        return t
+
+    def create_partitions(self, name: str, count: int, assignments: list[list[int]] | None,
+                          validate_only: bool) -> None:
+        t = self.topic(name)
+        old = len(t.partitions)
+        if count <= old:
+            if count == old:
+                raise KafkaError(ErrorCode.INVALID_PARTITIONS, f"Topic already has {old} partitions.")
+            raise KafkaError(ErrorCode.INVALID_PARTITIONS,
+                             f"The topic {name} currently has {old} partition(s); {count} would not be an "
+                             "increase.")
+        if assignments is not None:
+            if len(assignments) != count - old:
+                raise KafkaError(ErrorCode.INVALID_REPLICA_ASSIGNMENT,
+                                 f"Increasing the number of partitions by {count - old} but "
+                                 f"{len(assignments)} assignments provided.")
+            for replicas in assignments:
+                if not replicas or any(r not in self.broker_ids() for r in replicas):
+                    raise KafkaError(ErrorCode.INVALID_REPLICA_ASSIGNMENT,
+                                     f"Invalid replica assignment {replicas}")
+        if validate_only:
+            return
+        for i in range(old, count):
+            if assignments is not None:
+                replicas = list(assignments[i - old])
+                leader = replicas[0]
+            else:
+                leader, replicas = self._leader_for(i)
+            t.partitions.append(PartitionState(name, i, self._log_factory(), leader, replicas))
+
+    # ------------------------------------------------------------------ configs
+
+    def topic_config(self, t: Topic, name: str) -> str:
+        v = t.configs.get(name)
+        return v if v is not None else self.config.topic_default(name)
+
+    def describe_topic_configs(self, name: str, keys: Iterable[str] | None) -> list[ConfigEntry]:
+        t = self.topic(name)
+        wanted = list(TOPIC_CONFIGS) if keys is None else list(keys)
+        out = []
+        for k in wanted:
+            cdef = TOPIC_CONFIGS.get(k)
+            if cdef is None:
+                continue  # Kafka omits unknown keys
+            if k in t.configs:
+                out.append(ConfigEntry(k, t.configs[k], ConfigSource.TOPIC_CONFIG, cdef.type))
+            else:
+                src = ConfigSource.DEFAULT_CONFIG
+                if k == "max.message.bytes" and self.config.message_max_bytes != 1048588:
+                    src = ConfigSource.STATIC_BROKER_CONFIG
+                out.append(ConfigEntry(k, self.config.topic_default(k), src, cdef.type))
+        return out
+
+    def describe_broker_configs(self, keys: Iterable[str] | None) -> list[ConfigEntry]:
+        allc = self.config.broker_configs()
+        wanted = list(allc) if keys is None else [k for k in keys if k in allc]
+        return [ConfigEntry(k, allc[k][0], ConfigSource.STATIC_BROKER_CONFIG, allc[k][1], read_only=True)
+                for k in wanted]
+
+    def alter_topic_configs(self, name: str, ops: list[ConfigOp], validate_only: bool) -> None:
+        """IncrementalAlterConfigs for one topic: validate every op, then apply all or nothing."""
+        t = self.topic(name)
+        seen = set()
+        new = dict(t.configs)
+        for op in ops:
+            if op.name in seen:
+                raise KafkaError(ErrorCode.INVALID_REQUEST, f"Error due to duplicate config keys: {op.name}")
+            seen.add(op.name)
+            cdef = TOPIC_CONFIGS.get(op.name)
+            if cdef is None:
+                raise KafkaError(ErrorCode.INVALID_CONFIG, f"Unknown topic config name: {op.name}")
+            if op.op == 0:
+                try:
+                    new[op.name] = validate_config_value(cdef, op.value)
+                except ValueError as exc:
+                    raise KafkaError(ErrorCode.INVALID_CONFIG, str(exc)) from None
+            elif op.op == 1:
+                new.pop(op.name, None)
+            elif op.op in (2, 3):
+                if cdef.type != ConfigType.LIST:
+                    raise KafkaError(ErrorCode.INVALID_CONFIG,
+                                     f"Config value append is not allowed for config key: {op.name}")
+                current = [i for i in self.topic_config(t, op.name).split(",") if i]
+                items = [i.strip() for i in (op.value or "").split(",") if i.strip()]
+                if op.op == 2:
+                    current += [i for i in items if i not in current]
+                else:
+                    current = [i for i in current if i not in items]
+                try:
+                    new[op.name] = validate_config_value(cdef, ",".join(current))
+                except ValueError as exc:
+                    raise KafkaError(ErrorCode.INVALID_CONFIG, str(exc)) from None
+            else:
+                raise KafkaError(ErrorCode.INVALID_REQUEST, f"Unknown config operation {op.op}")
+        if not validate_only:
+            t.configs = new
+
+    # ------------------------------------------------------------------ records
+
+    def append(self, topic: str, index: int, records) -> AppendResult:
+        """Validate and append one partition's produced batch; raises KafkaError and changes nothing then."""
+        p = self.partition(topic, index)
+        t = self.topics[topic]
+        if records is None:
+            raise KafkaError(ErrorCode.INVALID_RECORD, "Produce request contains no records")
+        try:
+            h = validate_produced(records)
+        except BatchError as exc:
+            raise KafkaError(_BATCH_ERRORS[exc.kind], str(exc)) from None
+        limit = int(self.topic_config(t, "max.message.bytes"))
+        if h.size > limit:
+            raise KafkaError(ErrorCode.MESSAGE_TOO_LARGE,
+                             f"The record batch size in the append to {topic}-{index} is {h.size} bytes which "
+                             f"exceeds the maximum configured value of {limit}.")
+        now = self.clock.now_ms()
+        log_append = self.topic_config(t, "message.timestamp.type") == "LogAppendTime"
+        if not log_append:
+            after = int(self.topic_config(t, "message.timestamp.after.max.ms"))
+            before = int(self.topic_config(t, "message.timestamp.before.max.ms"))
+            if h.max_timestamp - now > after or (h.base_timestamp >= 0 and now - h.base_timestamp > before):
+                raise KafkaError(ErrorCode.INVALID_TIMESTAMP,
+                                 f"Timestamp {h.max_timestamp} of message is out of range. The timestamp should be "
+                                 f"within [{now - before if before < now else 0}, {now + after}]")
+        batch = records if not records.readonly else memoryview(bytearray(records))
+        max_ts = h.max_timestamp
+        if log_append:
+            set_log_append_time(batch, now)
+            max_ts = now
+        base = p.log.append(batch, h.records_count, max_ts, p.leader_epoch)
+        for listener in self.append_listeners:
+            listener(p)
+        return AppendResult(base, now if log_append else -1, p.log.log_start_offset)
+
+    def read(self, p: PartitionState, offset: int, max_bytes: int, min_one: bool) -> tuple[list[memoryview], int]:
+        return p.log.read(offset, max_bytes, min_one)
+
+    def list_offset(self, p: PartitionState, timestamp: int) -> tuple[int, int]:
+        """ListOffsets for one partition: (offset, timestamp); (-1, -1) when no record matches."""
+        log = p.log
+        if timestamp == EARLIEST_TIMESTAMP or timestamp == EARLIEST_LOCAL_TIMESTAMP:
+            return log.log_start_offset, -1
+        if timestamp == LATEST_TIMESTAMP:
+            return p.high_watermark, -1
+        if timestamp == MAX_TIMESTAMP:
+            refs = log.batch_refs()
+            if not refs:
+                return -1, -1
+            best_i = max(range(len(refs)), key=lambda i: (refs[i].max_timestamp, -i))
+            best_ts = refs[best_i].max_timestamp
+            for rec in iter_records(log.batch_at(best_i)):
+                if rec.timestamp == best_ts and rec.offset >= log.log_start_offset:
+                    return rec.offset, best_ts
+            return refs[best_i].last_offset, best_ts
+        if timestamp < 0:
+            raise KafkaError(ErrorCode.INVALID_REQUEST, f"Invalid timestamp {timestamp}")
+        for i, ref in enumerate(log.batch_refs()):
+            if ref.max_timestamp >= timestamp:
+                for rec in iter_records(log.batch_at(i)):
+                    if rec.timestamp >= timestamp and rec.offset >= log.log_start_offset:
+                        return rec.offset, rec.timestamp
+        return -1, -1
+
+
+__all__ = ["ClusterState", "Topic", "PartitionState", "BrokerInfo", "AppendResult", "ConfigEntry", "ConfigOp"]

@@ -1,0 +1,153 @@
+"""``Cluster``: a kafkasim broker in-process, in the caller's event loop or on a thread of its own."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import threading
+
+from typing import Any
+
+from kafkasim.config import BrokerConfig
+from kafkasim.server.broker import Broker
+from kafkasim.state.cluster import ClusterState
+
+
+
+def new_event_loop() -> asyncio.AbstractEventLoop:
+    """uvloop when installed (``kafkasim[fast]``), plain asyncio otherwise."""
+    try:
+        import uvloop
+    except ImportError:
+        return asyncio.new_event_loop()
+    return uvloop.new_event_loop()
+
+
+class Cluster:
+    """A running kafkasim cluster (one broker for now).
+
+    ``async with Cluster() as c:`` inside an event loop, or ``with Cluster().run_in_thread() as c:`` from
+    synchronous code; both give ``c.bootstrap_servers``. Keyword arguments are :class:`BrokerConfig`
+    fields (``port``, ``auto_create_topics``, ``num_partitions``, ``socket_request_max_bytes``, ...).
+    """
+
+    def __init__(self, config: BrokerConfig | None = None, **overrides: Any) -> None:
+        base = config or BrokerConfig()
+        self.config = dataclasses.replace(base, **overrides) if overrides else base
+        self.state = ClusterState(self.config)
+        self.broker = Broker(self.config, self.state)
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+        self._stop_event: asyncio.Event | None = None
+        self._started = False
+
+    @property
+    def bootstrap_servers(self) -> str:
+        if not self._started:
+            raise RuntimeError("the cluster is not running")
+        return self.broker.bootstrap
+
+    @property
+    def cluster_id(self) -> str:
+        return self.state.cluster_id
+
+    async def start(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        await self.broker.start()
+        self._started = True
+
+    async def stop(self) -> None:
+        if self._started:
+            self._started = False
+            await self.broker.stop()
+
+    async def __aenter__(self) -> Cluster:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+
+    # ---------------------------------------------------------------- threads
+
+    def run_in_thread(self) -> ThreadedCluster:
+        """A context manager running this cluster on a daemon thread with its own event loop."""
+        return ThreadedCluster(self)
+
+    def call(self, fn, *args: Any) -> Any:
+        """Run ``fn(*args)`` on the cluster's loop (thread-safe when running in a thread) and return its result."""
+        loop = self._loop
+        if loop is None:
+            raise RuntimeError("the cluster is not running")
+        if self._thread is None or threading.current_thread() is self._thread:
+            return fn(*args)
+
+        async def run() -> Any:
+            return fn(*args)
+
+        return asyncio.run_coroutine_threadsafe(run(), loop).result(timeout=30)
+
+    def create_topic(self, name: str, partitions: int = -1, configs: dict[str, str] | None = None) -> None:
+        """Create a topic directly in the broker state (no client needed)."""
+        self.call(lambda: self.state.create_topic(name, partitions, -1, configs or {}))
+
+
+class ThreadedCluster:
+    """Runs a :class:`Cluster` on a daemon thread; start errors (port in use) re-raise in the caller."""
+
+    def __init__(self, cluster: Cluster) -> None:
+        self.cluster = cluster
+        self._ready = threading.Event()
+        self._error: BaseException | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._stop: asyncio.Event | None = None
+        self._thread: threading.Thread | None = None
+
+    def _main(self) -> None:
+        loop = new_event_loop()
+        self._loop = loop
+        asyncio.set_event_loop(loop)
+        try:
+            loop.run_until_complete(self._serve())
+        finally:
+            loop.run_until_complete(loop.shutdown_asyncgens())
+            loop.close()
+
+    async def _serve(self) -> None:
+        self._stop = asyncio.Event()
+        try:
+            await self.cluster.start()
+        except BaseException as exc:  # noqa: BLE001 - handed to the starting thread
+            self._error = exc
+            self._ready.set()
+            return
+        self._ready.set()
+        try:
+            await self._stop.wait()
+        finally:
+            await self.cluster.stop()
+
+    def start(self, timeout: float = 30.0) -> Cluster:
+        self._thread = threading.Thread(target=self._main, name="kafkasim", daemon=True)
+        self.cluster._thread = self._thread
+        self._thread.start()
+        if not self._ready.wait(timeout):
+            raise TimeoutError("kafkasim did not start in time")
+        if self._error is not None:
+            self._thread.join(timeout)
+            raise self._error
+        return self.cluster
+
+    def stop(self, timeout: float = 30.0) -> None:
+        if self._loop is not None and self._stop is not None and self._thread is not None:
+            if self._thread.is_alive():
+                self._loop.call_soon_threadsafe(self._stop.set)
+            self._thread.join(timeout)
+
+    def __enter__(self) -> Cluster:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+

@@ -1,0 +1,85 @@
+"""A minimal blocking Kafka client on kafkasim's own codec: for the CLI, tools and raw-protocol tests."""
+
+from __future__ import annotations
+
+import itertools
+import socket
+import struct
+
+from kafkasim.protocol import api
+from kafkasim.protocol.frame import encode_request_header, read_response_header
+from kafkasim.protocol.messages import api_versions
+
+_SIZE = struct.Struct(">i")
+
+
+def parse_bootstrap(bootstrap: str) -> tuple[str, int]:
+    first = bootstrap.split(",")[0].strip()
+    host, _, port = first.rpartition(":")
+    if not host or not port.isdigit():
+        raise ValueError(f"bootstrap must be HOST:PORT, got {bootstrap!r}")
+    return host.strip("[]"), int(port)
+
+
+class WireClient:
+    """One connection; ``request(key, msg)`` picks the highest version both sides serve."""
+
+    def __init__(self, bootstrap: str, timeout: float = 10.0, client_id: str = "kafkasim-cli") -> None:
+        host, port = parse_bootstrap(bootstrap)
+        self.sock = socket.create_connection((host, port), timeout=timeout)
+        self.client_id = client_id
+        self._corr = itertools.count(1)
+        self.versions: dict[int, tuple[int, int]] = {}
+        resp = self.request_at(api.ApiKey.API_VERSIONS, 3, api_versions.ApiVersionsRequest(
+            client_software_name="kafkasim-cli", client_software_version="1"))
+        self.versions = {k.api_key: (k.min_version, k.max_version) for k in resp.api_keys}
+
+    def close(self) -> None:
+        self.sock.close()
+
+    def __enter__(self) -> WireClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def send_raw(self, data: bytes) -> None:
+        self.sock.sendall(data)
+
+    def recv_frame(self) -> bytes:
+        (size,) = _SIZE.unpack(self._recv_exact(4))
+        return self._recv_exact(size)
+
+    def _recv_exact(self, n: int) -> bytes:
+        buf = bytearray()
+        while len(buf) < n:
+            chunk = self.sock.recv(n - len(buf))
+            if not chunk:
+                raise ConnectionError("connection closed by the broker")
+            buf += chunk
+        return bytes(buf)
+
+    def version_for(self, key: int) -> int:
+        mod = api.module(key)
+        lo, hi = self.versions.get(key, (None, None))
+        if lo is None:
+            raise RuntimeError(f"broker does not serve {api.api_name(key)}")
+        mine = mod.REQUEST_VERSIONS
+        v = min(hi, mine[1])
+        if v < max(lo, mine[0]):
+            raise RuntimeError(f"no common version for {api.api_name(key)}")
+        return v
+
+    def request(self, key: int, msg, version: int | None = None):
+        return self.request_at(key, self.version_for(key) if version is None else version, msg)
+
+    def request_at(self, key: int, version: int, msg):
+        corr = next(self._corr)
+        data = encode_request_header(key, version, corr, self.client_id) + api.encode_request(key, version, msg)
+        self.sock.sendall(_SIZE.pack(len(data)) + data)
+        frame = self.recv_frame()
+        got, pos = read_response_header(key, version, frame)
+        if got != corr:
+            raise RuntimeError(f"correlation id mismatch: sent {corr}, got {got}")
+        resp, _ = api.decode_response(key, version, memoryview(frame), pos)
+        return resp
