@@ -48,7 +48,8 @@ SKIPPED_FEATURES = [
     "DescribeConfigs synonyms and documentation are returned empty",
     "altering broker configs (IncrementalAlterConfigs on BROKER resources) is refused with INVALID_CONFIG",
     "per-record errors (record_errors) in Produce responses",
-    "consumer groups, transactions, idempotent producer checks, multi-broker clusters (later issues)",
+    "InitProducerId with a transactional id answers NOT_COORDINATOR (transactions come later)",
+    "consumer groups, transactions, multi-broker clusters (later issues)",
 ]
 
 
@@ -81,7 +82,9 @@ def _register_all() -> None:
         k18_api_versions,
         k19_create_topics,
         k20_delete_topics,
+        k22_init_producer_id,
         k32_describe_configs,
+        k33_alter_configs,
         k37_create_partitions,
         k44_incremental_alter_configs,
         k60_describe_cluster,

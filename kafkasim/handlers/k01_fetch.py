@@ -58,7 +58,7 @@ def _build(ctx, req: FetchRequest, version: int) -> tuple[FetchResponse, int, li
             pass
         for fp in ft.partitions:
             pr = FetchResponsePartitionData(partition_index=fp.partition, high_watermark=-1,
-                                            last_stable_offset=-1, log_start_offset=-1)
+                                            last_stable_offset=-1, log_start_offset=-1, records=b"")
             tresp.partitions.append(pr)
             if topic is None or not 0 <= fp.partition < len(topic.partitions):
                 pr.error_code = ErrorCode.UNKNOWN_TOPIC_ID if version >= 13 else ErrorCode.UNKNOWN_TOPIC_OR_PARTITION

@@ -16,6 +16,7 @@ from kafkasim.config import TOPIC_CONFIGS, BrokerConfig, ConfigSource, ConfigTyp
 from kafkasim.errors import ErrorCode, KafkaError
 from kafkasim.protocol.records import BatchError, iter_records, set_log_append_time, validate_produced
 from kafkasim.state.clock import Clock
+from kafkasim.state.producers import PartitionProducers, ProducerIds
 from kafkasim.storage.log import PartitionLog
 from kafkasim.storage.memory import MemoryLog
 
@@ -50,6 +51,7 @@ class PartitionState:
     leader: int
     replicas: list[int]
     leader_epoch: int = 0
+    producers: PartitionProducers = field(default_factory=PartitionProducers)
 
     @property
     def high_watermark(self) -> int:
@@ -115,6 +117,7 @@ class ClusterState:
         self.topics_by_id: dict[bytes, Topic] = {}
         self._log_factory = log_factory
         self.append_listeners: list[Callable[[PartitionState], None]] = []
+        self.producer_ids = ProducerIds()
 
     # ------------------------------------------------------------------ brokers
 
@@ -333,6 +336,16 @@ class ClusterState:
         if not validate_only:
             t.configs = new
 
+    def replace_topic_configs(self, name: str, configs: dict[str, str | None], count: int,
+                              validate_only: bool) -> None:
+        """AlterConfigs (legacy): the given configs become the topic's only explicit configs."""
+        t = self.topic(name)
+        if len(configs) != count:
+            raise KafkaError(ErrorCode.INVALID_REQUEST, "Error due to duplicate config keys")
+        normalised = self.validate_configs(configs)
+        if not validate_only:
+            t.configs = normalised
+
     # ------------------------------------------------------------------ records
 
     def append(self, topic: str, index: int, records) -> AppendResult:
@@ -359,12 +372,22 @@ class ClusterState:
                 raise KafkaError(ErrorCode.INVALID_TIMESTAMP,
                                  f"Timestamp {h.max_timestamp} of message is out of range. The timestamp should be "
                                  f"within [{now - before if before < now else 0}, {now + after}]")
+        idempotent = h.producer_id >= 0
+        if idempotent:
+            if h.is_transactional:
+                raise KafkaError(ErrorCode.INVALID_TXN_STATE,
+                                 "The producer attempted a transactional operation in an invalid state.")
+            dup = p.producers.check(h.producer_id, h.producer_epoch, h.base_sequence, h.records_count)
+            if dup is not None:  # a retry of an appended batch: answer with its original offsets
+                return AppendResult(dup.base_offset, dup.timestamp if log_append else -1, p.log.log_start_offset)
         batch = records if not records.readonly else memoryview(bytearray(records))
         max_ts = h.max_timestamp
         if log_append:
             set_log_append_time(batch, now)
             max_ts = now
         base = p.log.append(batch, h.records_count, max_ts, p.leader_epoch)
+        if idempotent:
+            p.producers.record(h.producer_id, h.producer_epoch, h.base_sequence, h.records_count, base, now)
         for listener in self.append_listeners:
             listener(p)
         return AppendResult(base, now if log_append else -1, p.log.log_start_offset)
