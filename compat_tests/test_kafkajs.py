@@ -17,7 +17,10 @@ from typing import Any
 
 import pytest
 
-from compat_tests.clients import kafkajs
+try:
+    from compat_tests.clients import kafkajs
+except ModuleNotFoundError:  # bare `pytest` (rootdir not on sys.path): pytest put compat_tests/ there instead
+    from clients import kafkajs  # type: ignore[no-redef]
 
 pytestmark = pytest.mark.kafkajs
 

@@ -12,7 +12,10 @@ from typing import Any
 
 import pytest
 
-from compat_tests.clients import kafkajs, kcat
+try:
+    from compat_tests.clients import kafkajs, kcat
+except ModuleNotFoundError:  # bare `pytest` (rootdir not on sys.path): pytest put compat_tests/ there instead
+    from clients import kafkajs, kcat  # type: ignore[no-redef]
 
 pytestmark = pytest.mark.kcat
 
@@ -52,8 +55,8 @@ def test_kcat_null_value_round_trip(bootstrap_servers: str, topic_name: str) -> 
 
 @pytest.mark.parametrize("codec", ["gzip", "snappy", "lz4", "zstd"])
 def test_kcat_compressed_batch_round_trip(bootstrap_servers: str, topic_name: str, codec: str) -> None:
-    # One kcat run: librdkafka packs these into few compressed batches (snappy in Kafka's xerial framing
-    # is librdkafka's choice too: it writes plain snappy and reads both).
+    # One kcat run: librdkafka packs these into a few compressed batches. (librdkafka writes raw snappy,
+    # not the xerial framing of Java clients; a broker must accept both.)
     records = [(f"k{i}", f"value-{i}-" + "abc" * (i % 40)) for i in range(300)]
     kcat.produce(bootstrap_servers, topic_name, records, partition=0, compression=codec)
 
@@ -143,6 +146,9 @@ def test_kcat_unknown_topic_fails_on_kafkasim_without_auto_create(kafkasim_no_au
     (topic,) = meta["topics"]
     assert topic["topic"] == topic_name
     assert "Unknown topic" in topic.get("error", ""), topic
-    proc = kcat.produce(bootstrap, topic_name, [(None, "v")], check=False, extra=["-m", "3"], timeout=30)
+    # librdkafka waits topic.metadata.propagation.max.ms (30 s by default) for a topic to appear.
+    proc = kcat.produce(
+        bootstrap, topic_name, [(None, "v")], check=False, extra=["-X", "topic.metadata.propagation.max.ms=1000"]
+    )
     assert proc.returncode != 0
     assert "Unknown topic" in proc.stderr, proc.stderr

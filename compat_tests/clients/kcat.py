@@ -7,7 +7,7 @@ unless the caller asked for the completed process (``check=False``).
 
 Records are passed to ``produce`` as ``(key, value)`` pairs of text (``None`` key: no key; ``None`` value
 with ``null_empty=True``: a null value, via kcat -Z). Keys and values must not contain the tab or the
-newline, which delimit them on kcat's stdin.
+newline, which delimit them on kcat's stdin; kcat skips empty lines, so a keyless record needs a value.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from typing import Any
 
 import pytest
 
-DEFAULT_TIMEOUT = 30.0
+DEFAULT_TIMEOUT = 20.0
 KEY_DELIMITER = "\t"
 MESSAGE_DELIMITER = "\n"
 
@@ -84,6 +84,10 @@ def produce(
                 raise ValueError(f"kcat records cannot contain tab or newline: {text!r}")
         if value is None and not null_empty:
             raise ValueError("a None value needs null_empty=True (kcat -Z)")
+        if key is None and not value:
+            raise ValueError("kcat skips empty input lines: a record without a key needs a non-empty value")
+        if key == "" and null_empty:
+            raise ValueError("with null_empty (kcat -Z) an empty key is sent as a null key")
         text = value or ""
         lines.append(text if key is None else f"{key}{KEY_DELIMITER}{text}")
     args = ["-P", "-b", bootstrap, "-t", topic, "-K", "\\t", "-D", "\\n"]
@@ -164,5 +168,7 @@ def offsets_for_times(
     # kcat prints {"<topic>": {"topic": "<topic>", "<partition>": {"partition": p, "offset": o}, ...}}
     for part in document.get(topic, {}).values():
         if isinstance(part, dict) and "offset" in part:
+            if "error" in part:
+                raise AssertionError(f"kcat -Q {topic} [{part['partition']}] failed: {part['error']}")
             found[int(part["partition"])] = int(part["offset"])
     return found

@@ -70,7 +70,14 @@
  * A malformed command exits with status 2 and a message on stderr.
  */
 
-const { Kafka, logLevel: LEVELS, CompressionTypes, ConfigResourceTypes } = require('kafkajs')
+const { Kafka, logLevel: LEVELS, CompressionTypes, ConfigResourceTypes, Partitioners } = require('kafkajs')
+// kafkajs internals, for group-less reading (consume_from, api_versions): the same classes the
+// Producer, Consumer and Admin are built on.
+const Cluster = require('kafkajs/src/cluster')
+const Batch = require('kafkajs/src/consumer/batch')
+const ISOLATION = require('kafkajs/src/protocol/isolationLevel')
+const { createLogger } = require('kafkajs/src/loggers')
+const socketFactory = require('kafkajs/src/network/socketFactory')
 
 const DEFAULT_TIMEOUT_MS = 20000
 const CLIENT_ID = 'kafkasim-compat-kafkajs'
@@ -250,7 +257,6 @@ const OPS = {
     })
     const compression = COMPRESSION[String(cmd.compression || 'none').toLowerCase()]
     if (compression === undefined) throw new UsageError(`unknown compression ${cmd.compression}`)
-    const { Partitioners } = require('kafkajs')
     const producer = kafka.producer({
       createPartitioner: Partitioners.DefaultPartitioner,
       allowAutoTopicCreation: cmd.allow_auto_topic_creation === undefined ? true : !!cmd.allow_auto_topic_creation,
@@ -285,7 +291,6 @@ const OPS = {
     const partition = cmd.partition === undefined ? 0 : cmd.partition
     const count = required(cmd, 'count')
     const maxWait = cmd.max_wait_ms === undefined ? 500 : cmd.max_wait_ms
-    const ISOLATION = require('kafkajs/src/protocol/isolationLevel')
     const isolationLevel =
       (cmd.isolation_level || 'read_committed') === 'read_committed'
         ? ISOLATION.READ_COMMITTED
@@ -310,6 +315,8 @@ const OPS = {
     // Stop early enough to print a result before the hard deadline fires.
     const softDeadline = deadline - Math.max(maxWait + 500, 1000)
     while (out.length < count && Date.now() < softDeadline) {
+      const started = Date.now()
+      const before = offset
       const leaders = cluster.findLeaderForPartitions(topic, [partition])
       const nodeId = Object.keys(leaders)[0]
       if (nodeId === undefined) throw new Error(`no leader known for ${topic}/${partition}`)
@@ -327,7 +334,6 @@ const OPS = {
           highWatermark = p.highWatermark
           // The same filtering the kafkajs Consumer does (consumer/batch.js): skip control records
           // and records before the requested offset (a compressed batch starts earlier).
-          const Batch = require('kafkajs/src/consumer/batch')
           const batch = new Batch(topic, offset.toString(), p)
           for (const m of batch.messages) {
             if (out.length < count) out.push(messageOut(topic, partition, m))
@@ -336,6 +342,9 @@ const OPS = {
           if (last !== null) offset = BigInt(last) + 1n
         }
       }
+      // A broker that answers an empty fetch at once (ignoring max wait) would make this spin.
+      const idle = maxWait - (Date.now() - started)
+      if (offset === before && idle > 0) await new Promise(resolve => setTimeout(resolve, Math.min(idle, 100)))
     }
     return { messages: out, high_watermark: highWatermark === null ? null : String(highWatermark) }
   },
@@ -509,9 +518,6 @@ const OPS = {
 
 // kafkajs's internal Cluster (what Producer/Consumer/Admin are built on), for group-less fetching.
 function makeCluster(cmd, { isolationLevel } = {}) {
-  const Cluster = require('kafkajs/src/cluster')
-  const { createLogger } = require('kafkajs/src/loggers')
-  const socketFactory = require('kafkajs/src/network/socketFactory')
   const level = String(cmd.log_level || 'WARN').toUpperCase()
   const cluster = new Cluster({
     logger: createLogger({ level: LEVELS[level], logCreator: stderrLogCreator }),
