@@ -20,7 +20,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewPartitions, NewTopic
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 
-from clients.pyclients import (
+from compat_tests.clients.pyclients import (
     CODECS,
     KAFKA_TOPIC_DEFAULTS,
     LONG_POLL_DEADLINE_S,
@@ -48,18 +48,19 @@ class Clients:
         self.bootstrap_servers = bootstrap_servers
         self._stoppers: list[Callable[[], Awaitable[object]]] = []
 
+    def _config(self, config: dict[str, Any]) -> dict[str, Any]:
+        # Fail within the test's budget, not aiokafka's 40 s default, when the broker misbehaves.
+        return {"bootstrap_servers": self.bootstrap_servers, "request_timeout_ms": 10_000, **config}
+
     async def producer(self, **config: Any) -> AIOKafkaProducer:
-        config.setdefault("request_timeout_ms", int(WAIT_S * 1000))
-        producer = AIOKafkaProducer(bootstrap_servers=self.bootstrap_servers, **config)
+        producer = AIOKafkaProducer(**self._config(config))
         self._stoppers.append(producer.stop)
         await producer.start()
         return producer
 
     async def consumer(self, *partitions: TopicPartition, **config: Any) -> AIOKafkaConsumer:
         config.setdefault("auto_offset_reset", "earliest")
-        consumer = AIOKafkaConsumer(
-            bootstrap_servers=self.bootstrap_servers, group_id=None, enable_auto_commit=False, **config
-        )
+        consumer = AIOKafkaConsumer(group_id=None, enable_auto_commit=False, **self._config(config))
         self._stoppers.append(consumer.stop)
         await consumer.start()
         if partitions:
@@ -67,14 +68,21 @@ class Clients:
         return consumer
 
     async def admin(self) -> AIOKafkaAdminClient:
-        admin = AIOKafkaAdminClient(bootstrap_servers=self.bootstrap_servers)
+        admin = AIOKafkaAdminClient(**self._config({}))
         self._stoppers.append(admin.close)
         await admin.start()
         return admin
 
     async def close(self) -> None:
+        """Stop every client, newest first, even if one of them fails to stop."""
+        errors = []
         for stop in reversed(self._stoppers):
-            await stop()
+            try:
+                await stop()
+            except Exception as exc:  # noqa: BLE001 - keep stopping the others, then report
+                errors.append(exc)
+        if errors:
+            raise errors[0]
 
 
 def run(bootstrap_servers: str, scenario: Callable[[Clients], Awaitable[None]]) -> None:

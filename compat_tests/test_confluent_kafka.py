@@ -37,7 +37,7 @@ from confluent_kafka.admin import (
     ResourceType,
 )
 
-from clients.pyclients import (
+from compat_tests.clients.pyclients import (
     CODECS,
     KAFKA_TOPIC_DEFAULTS,
     LONG_POLL_DEADLINE_S,
@@ -115,9 +115,16 @@ class Clients:
         return admin
 
     def close(self) -> None:
+        """Close every client, newest first, even if one of them fails to close."""
+        errors = []
         for close in reversed(self._closers):
-            close()
+            try:
+                close()
+            except Exception as exc:  # noqa: BLE001 - keep closing the others, then report
+                errors.append(exc)
         self._admins.clear()
+        if errors:
+            raise errors[0]
 
 
 @pytest.fixture

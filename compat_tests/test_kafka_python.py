@@ -9,13 +9,16 @@ from __future__ import annotations
 
 import threading
 import time
-import warnings
 from collections.abc import Callable, Iterator
 from typing import Any
 
+import kafka.codec  # noqa: E402 (kafka-python's deprecation warning is filtered in pyproject.toml)
+import kafka.errors as Errors  # noqa: E402
 import pytest
+from kafka import KafkaConsumer, KafkaProducer, TopicPartition  # noqa: E402
+from kafka.admin import AlterConfigOp, ConfigResource, ConfigResourceType, KafkaAdminClient  # noqa: E402
 
-from clients.pyclients import (
+from compat_tests.clients.pyclients import (
     CODECS,
     KAFKA_TOPIC_DEFAULTS,
     LONG_POLL_DEADLINE_S,
@@ -27,20 +30,6 @@ from clients.pyclients import (
     require_kafkasim,
     retry_until,
 )
-
-# kafka-python 3.0.12 loads its protocol JSON schemas with importlib.resources.read_text/open_text,
-# deprecated since Python 3.11; it does so at import (hence catch_warnings) and may again when it builds
-# a message class later (hence pytestmark). Nothing else is silenced.
-_READ_TEXT_DEPRECATED = "(read_text|open_text) is deprecated"
-with warnings.catch_warnings():
-    warnings.filterwarnings("ignore", _READ_TEXT_DEPRECATED, DeprecationWarning)
-    import kafka.codec
-    import kafka.errors as Errors
-    from kafka import KafkaConsumer, KafkaProducer, TopicPartition
-    from kafka.admin import AlterConfigOp, ConfigResource, ConfigResourceType, KafkaAdminClient
-
-pytestmark = pytest.mark.filterwarnings(f"ignore:{_READ_TEXT_DEPRECATED}:DeprecationWarning")
-
 
 CODEC_AVAILABLE = {
     "gzip": kafka.codec.has_gzip(),
@@ -57,30 +46,46 @@ class Clients:
         self.bootstrap_servers = bootstrap_servers
         self._closers: list[Callable[[], object]] = []
 
+    def _config(self, config: dict[str, Any]) -> dict[str, Any]:
+        # Fail within the test's budget, not kafka-python's 30 s defaults, when the broker misbehaves.
+        return {
+            "bootstrap_servers": self.bootstrap_servers,
+            "bootstrap_timeout_ms": int(WAIT_S * 1000),
+            "request_timeout_ms": 10_000,
+            **config,
+        }
+
     def producer(self, **config: Any) -> KafkaProducer:
         config.setdefault("enable_idempotence", False)
         config.setdefault("max_block_ms", int(WAIT_S * 1000))
-        producer = KafkaProducer(bootstrap_servers=self.bootstrap_servers, **config)
+        producer = KafkaProducer(**self._config(config))
         self._closers.append(lambda: producer.close(timeout=5))
         return producer
 
     def consumer(self, *partitions: TopicPartition, **config: Any) -> KafkaConsumer:
         config.setdefault("auto_offset_reset", "earliest")
         config.setdefault("enable_auto_commit", False)
-        consumer = KafkaConsumer(bootstrap_servers=self.bootstrap_servers, group_id=None, **config)
+        consumer = KafkaConsumer(group_id=None, **self._config(config))
         self._closers.append(lambda: consumer.close(timeout_ms=5000))
         if partitions:
             consumer.assign(list(partitions))
         return consumer
 
     def admin(self) -> KafkaAdminClient:
-        admin = KafkaAdminClient(bootstrap_servers=self.bootstrap_servers)
+        admin = KafkaAdminClient(**self._config({}))
         self._closers.append(admin.close)
         return admin
 
     def close(self) -> None:
+        """Close every client, newest first, even if one of them fails to close."""
+        errors = []
         for close in reversed(self._closers):
-            close()
+            try:
+                close()
+            except Exception as exc:  # noqa: BLE001 - keep closing the others, then report
+                errors.append(exc)
+        if errors:
+            raise errors[0]
 
 
 @pytest.fixture
@@ -207,7 +212,7 @@ def test_fetch_long_poll_wakes_on_append(clients: Clients, topic_name: str) -> N
     tp = TopicPartition(topic_name, 0)
     producer = clients.producer()
     producer.send(topic_name, value=b"warm-up", partition=0).get(timeout=WAIT_S)
-    consumer = clients.consumer(tp, fetch_max_wait_ms=LONG_POLL_MAX_WAIT_MS, request_timeout_ms=30000)
+    consumer = clients.consumer(tp, fetch_max_wait_ms=LONG_POLL_MAX_WAIT_MS)
     assert [r.value for r in consume(consumer, 1)] == [b"warm-up"]
     # Caught up: the next fetch is now parked at the broker for up to fetch_max_wait_ms.
     assert consumer.poll(timeout_ms=300) == {}
@@ -260,7 +265,7 @@ def test_offsets_earliest_and_latest_track_appends(clients: Clients, topic_name:
     assert (consumer.beginning_offsets([tp])[tp], consumer.end_offsets([tp])[tp]) == (0, 0)
 
     producer = clients.producer()
-    for i in range(7):
+    for _ in range(7):
         producer.send(topic_name, value=b"x", partition=0).get(timeout=WAIT_S)
 
     assert (consumer.beginning_offsets([tp])[tp], consumer.end_offsets([tp])[tp]) == (0, 7)
@@ -370,7 +375,7 @@ def test_produce_unknown_topic_without_auto_create_fails(make_clients: Callable[
         producer.send(topic_name, value=b"x").get(timeout=WAIT_S)
 
     assert topic_name not in clients.admin().list_topics()
-    assert clients.consumer().partitions_for_topic(topic_name) is None
+    assert topic_name not in clients.consumer().topics()
 
 
 def test_produce_too_large_message_rejected_by_broker(clients: Clients, topic_name: str) -> None:

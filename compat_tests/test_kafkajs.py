@@ -17,10 +17,7 @@ from typing import Any
 
 import pytest
 
-try:
-    from compat_tests.clients import kafkajs
-except ModuleNotFoundError:  # bare `pytest` (rootdir not on sys.path): pytest put compat_tests/ there instead
-    from clients import kafkajs  # type: ignore[no-redef]
+from compat_tests.clients import kafkajs
 
 pytestmark = pytest.mark.kafkajs
 

@@ -12,10 +12,7 @@ from typing import Any
 
 import pytest
 
-try:
-    from compat_tests.clients import kafkajs, kcat
-except ModuleNotFoundError:  # bare `pytest` (rootdir not on sys.path): pytest put compat_tests/ there instead
-    from clients import kafkajs, kcat  # type: ignore[no-redef]
+from compat_tests.clients import kafkajs, kcat
 
 pytestmark = pytest.mark.kcat
 

@@ -7,7 +7,7 @@ Version notes: v5 adds error_message; v6 names topics by name or id.
 
 from __future__ import annotations
 
-from kafkasim.errors import ErrorCode, KafkaError
+from kafkasim.errors import KafkaError
 from kafkasim.handlers import handler
 from kafkasim.protocol.api import ApiKey
 from kafkasim.protocol.messages.delete_topics import (

@@ -29,13 +29,20 @@ class Codec(IntEnum):
 
 
 def _bounded(fn, data, limit: int) -> bytes:
-    out = bytearray(limit)
-    try:
-        n = fn(bytes(data), out)
-    except cramjam.DecompressionError as exc:
-        raise MalformedError(f"decompression failed or exceeds {limit} bytes: {exc}") from None
-    del out[n:]
-    return bytes(out)
+    """Decompress into a buffer that starts near the payload's size and doubles, never past ``limit``."""
+    data = bytes(data)
+    size = min(limit, max(64 * 1024, 4 * len(data)))
+    while True:
+        out = bytearray(size)
+        try:
+            n = fn(data, out)
+        except cramjam.DecompressionError as exc:
+            if size < limit and "whole buffer" in str(exc):
+                size = min(limit, size * 2)
+                continue
+            raise MalformedError(f"decompression failed or exceeds {limit} bytes: {exc}") from None
+        del out[n:]
+        return bytes(out)
 
 
 def _snappy_raw(data, limit: int) -> bytes:

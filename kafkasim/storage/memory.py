@@ -67,7 +67,7 @@ class MemoryLog:
         return out, total
 
     def batch_refs(self) -> list[BatchRef]:
-        return [BatchRef(b, last, ts) for b, last, ts in zip(self._bases, self._lasts, self._max_ts)]
+        return [BatchRef(b, last, ts) for b, last, ts in zip(self._bases, self._lasts, self._max_ts, strict=True)]
 
     def batch_at(self, index: int) -> memoryview:
         return self._batches[index]

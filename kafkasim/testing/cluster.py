@@ -5,13 +5,11 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import threading
-
 from typing import Any
 
 from kafkasim.config import BrokerConfig
 from kafkasim.server.broker import Broker
 from kafkasim.state.cluster import ClusterState
-
 
 
 def new_event_loop() -> asyncio.AbstractEventLoop:

@@ -12,14 +12,13 @@ import io
 import pkgutil
 from functools import cache
 
+import kafka.protocol
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from kafka.protocol.api_message import ApiMessage
 from kio.serial import entity_writer
 from kio.static import primitive
-
-import kafka.protocol
-from kafka.protocol.api_message import ApiMessage
 
 from kafkasim.handlers import HANDLERS
 from kafkasim.protocol import api

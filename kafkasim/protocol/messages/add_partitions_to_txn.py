@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field  # noqa: F401
 
 from kafkasim.protocol.primitives import (  # noqa: F401
     _F64, _I8, _I16, _I32, _I64, _MISSING, _NULL32, _P8, _P16, _P32, _P64, _PF64, _PU16, _PU32, _U16, _U32,
