@@ -8,7 +8,7 @@ own controls at another Kafka-compatible broker instead (a real Kafka, Tansu, ..
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
 import pytest
 
@@ -22,27 +22,15 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 
 @pytest.fixture
-def make_cluster() -> Iterator[Callable[..., object]]:
-    """Factory: ``make_cluster(**config)`` starts a kafkasim Cluster in a thread; all are stopped at teardown."""
-    from kafkasim import Cluster
-
-    started = []
-
-    def factory(**config: object) -> object:
-        runner = Cluster(**config).run_in_thread()
-        cluster = runner.__enter__()
-        started.append(runner)
-        return cluster
-
-    yield factory
-    for runner in reversed(started):
-        runner.__exit__(None, None, None)
+def make_cluster(kafkasim_factory: Callable[..., object]) -> Callable[..., object]:
+    """Factory: ``make_cluster(**config)`` starts a kafkasim (the pytest plugin's ``kafkasim_factory``)."""
+    return kafkasim_factory
 
 
 @pytest.fixture
-def cluster(make_cluster: Callable[..., object]) -> object:
+def cluster(kafkasim: object) -> object:
     """A fresh kafkasim cluster (auto-create on, Kafka's defaults). Tests using it need kafkasim itself."""
-    return make_cluster()
+    return kafkasim
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import Future
 from typing import Any
 
@@ -43,10 +43,10 @@ from compat_tests.clients.pyclients import (
     LONG_POLL_DEADLINE_S,
     LONG_POLL_MAX_WAIT_MS,
     WAIT_S,
+    client_fixtures,
     codec_payloads,
     now_ms,
     past_timestamps,
-    require_kafkasim,
     retry_until,
 )
 
@@ -127,28 +127,7 @@ class Clients:
             raise errors[0]
 
 
-@pytest.fixture
-def clients(bootstrap_servers: str) -> Iterator[Clients]:
-    made = Clients(bootstrap_servers)
-    yield made
-    made.close()
-
-
-@pytest.fixture
-def make_clients(request: pytest.FixtureRequest) -> Iterator[Callable[..., Clients]]:
-    """``make_clients(**cluster_config)``: a kafkasim with that config and a Clients for it."""
-    require_kafkasim(request)
-    make_cluster = request.getfixturevalue("make_cluster")
-    made: list[Clients] = []
-
-    def factory(**cluster_config: Any) -> Clients:
-        clients_ = Clients(make_cluster(**cluster_config).bootstrap_servers)
-        made.append(clients_)
-        return clients_
-
-    yield factory
-    for clients_ in reversed(made):
-        clients_.close()
+clients, make_clients = client_fixtures(Clients)
 
 
 def beginning(topic: str, partition: int = 0) -> TopicPartition:

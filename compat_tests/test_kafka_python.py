@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import kafka.codec  # noqa: E402 (kafka-python's deprecation warning is filtered in pyproject.toml)
@@ -24,10 +24,10 @@ from compat_tests.clients.pyclients import (
     LONG_POLL_DEADLINE_S,
     LONG_POLL_MAX_WAIT_MS,
     WAIT_S,
+    client_fixtures,
     codec_payloads,
     now_ms,
     past_timestamps,
-    require_kafkasim,
     retry_until,
 )
 
@@ -88,28 +88,7 @@ class Clients:
             raise errors[0]
 
 
-@pytest.fixture
-def clients(bootstrap_servers: str) -> Iterator[Clients]:
-    made = Clients(bootstrap_servers)
-    yield made
-    made.close()
-
-
-@pytest.fixture
-def make_clients(request: pytest.FixtureRequest) -> Iterator[Callable[..., Clients]]:
-    """``make_clients(**cluster_config)``: a kafkasim with that config and a Clients for it."""
-    require_kafkasim(request)
-    make_cluster = request.getfixturevalue("make_cluster")
-    made: list[Clients] = []
-
-    def factory(**cluster_config: Any) -> Clients:
-        clients_ = Clients(make_cluster(**cluster_config).bootstrap_servers)
-        made.append(clients_)
-        return clients_
-
-    yield factory
-    for clients_ in reversed(made):
-        clients_.close()
+clients, make_clients = client_fixtures(Clients)
 
 
 def consume(consumer: KafkaConsumer, count: int, timeout_s: float = WAIT_S) -> list[Any]:

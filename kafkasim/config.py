@@ -41,6 +41,15 @@ class ConfigSource(IntEnum):
     DYNAMIC_BROKER_LOGGER_CONFIG = 6
 
 
+class ResourceType(IntEnum):
+    """Config resource types (DescribeConfigs, AlterConfigs, IncrementalAlterConfigs)."""
+
+    UNKNOWN = 0
+    TOPIC = 2
+    BROKER = 4
+    BROKER_LOGGER = 8
+
+
 @dataclass(frozen=True, slots=True)
 class ConfigDef:
     name: str

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import random
 import time
-from collections.abc import Callable
-from typing import TypeVar
+from collections.abc import Callable, Iterator
+from typing import Any, TypeVar
 
 import pytest
 
@@ -76,3 +76,34 @@ def retry_until(fn: Callable[[], T], ok: Callable[[T], bool], timeout_s: float =
         if ok(result) or time.monotonic() >= deadline:
             return result
         time.sleep(0.05)
+
+
+def client_fixtures(make: Callable[[str], Any]) -> tuple[Callable, Callable]:
+    """The ``clients`` and ``make_clients`` fixtures for a test module's own ``Clients`` class.
+
+    ``clients``: a Clients for the broker under test. ``make_clients(**cluster_config)``: a kafkasim with
+    that config and a Clients for it. Every Clients is closed at teardown.
+    """
+
+    @pytest.fixture
+    def clients(bootstrap_servers: str) -> Iterator[Any]:
+        made = make(bootstrap_servers)
+        yield made
+        made.close()
+
+    @pytest.fixture
+    def make_clients(request: pytest.FixtureRequest) -> Iterator[Callable[..., Any]]:
+        require_kafkasim(request)
+        make_cluster = request.getfixturevalue("make_cluster")
+        made: list[Any] = []
+
+        def factory(**cluster_config: Any) -> Any:
+            clients_ = make(make_cluster(**cluster_config).bootstrap_servers)
+            made.append(clients_)
+            return clients_
+
+        yield factory
+        for clients_ in reversed(made):
+            clients_.close()
+
+    return clients, make_clients

@@ -9,6 +9,7 @@ Version notes: synonyms and documentation are returned empty (see SKIPPED_FEATUR
 
 from __future__ import annotations
 
+from kafkasim.config import ResourceType
 from kafkasim.errors import ErrorCode, KafkaError
 from kafkasim.handlers import handler
 from kafkasim.protocol.api import ApiKey
@@ -18,9 +19,6 @@ from kafkasim.protocol.messages.describe_configs import (
     DescribeConfigsResponseDescribeConfigsResourceResult,
     DescribeConfigsResponseDescribeConfigsResult,
 )
-
-TOPIC = 2
-BROKER = 4
 
 
 def error_response(req: DescribeConfigsRequest, version: int, code: int) -> DescribeConfigsResponse:
@@ -37,9 +35,9 @@ def describe_configs(ctx, req: DescribeConfigsRequest) -> DescribeConfigsRespons
                                                          resource_name=res.resource_name)
         out.append(r)
         try:
-            if res.resource_type == TOPIC:
+            if res.resource_type == ResourceType.TOPIC:
                 entries = state.describe_topic_configs(res.resource_name, res.configuration_keys)
-            elif res.resource_type == BROKER:
+            elif res.resource_type == ResourceType.BROKER:
                 if res.resource_name not in ("", str(state.config.node_id)):
                     raise KafkaError(ErrorCode.INVALID_REQUEST,
                                      f"Unexpected broker id, expected {state.config.node_id} but received "

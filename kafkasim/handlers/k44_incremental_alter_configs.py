@@ -3,12 +3,16 @@
 Behaviour: SET, DELETE, APPEND and SUBTRACT (the last two only for list configs) on TOPIC resources;
 every op of a resource is validated before any is applied (unknown name or bad value: INVALID_CONFIG;
 a key twice: INVALID_REQUEST); validate_only applies nothing. BROKER resources are refused with
-INVALID_CONFIG (broker configs are static in kafkasim).
+INVALID_CONFIG (broker configs are static in kafkasim); other resource types get INVALID_REQUEST.
 Version notes: v1 flexible.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
+from kafkasim.config import ResourceType
 from kafkasim.errors import ErrorCode, KafkaError
 from kafkasim.handlers import handler
 from kafkasim.protocol.api import ApiKey
@@ -19,8 +23,24 @@ from kafkasim.protocol.messages.incremental_alter_configs import (
 )
 from kafkasim.state.cluster import ConfigOp
 
-TOPIC = 2
-BROKER = 4
+
+def alter_each(resources: list, result_cls: type, alter_topic: Callable[[Any], None]) -> list:
+    """Apply ``alter_topic`` to each TOPIC resource; one result per resource (shared with AlterConfigs)."""
+    out = []
+    for res in resources:
+        r = result_cls(resource_type=res.resource_type, resource_name=res.resource_name)
+        out.append(r)
+        try:
+            if res.resource_type == ResourceType.TOPIC:
+                alter_topic(res)
+            elif res.resource_type == ResourceType.BROKER:
+                raise KafkaError(ErrorCode.INVALID_CONFIG, "kafkasim broker configs cannot be updated dynamically")
+            else:
+                raise KafkaError(ErrorCode.INVALID_REQUEST, f"Unsupported resource type {res.resource_type}")
+        except KafkaError as exc:
+            r.error_code = exc.code
+            r.error_message = exc.message
+    return out
 
 
 def error_response(req: IncrementalAlterConfigsRequest, version: int, code: int) -> IncrementalAlterConfigsResponse:
@@ -30,20 +50,9 @@ def error_response(req: IncrementalAlterConfigsRequest, version: int, code: int)
 
 @handler(ApiKey.INCREMENTAL_ALTER_CONFIGS, (0, 1), error_response=error_response)
 def incremental_alter_configs(ctx, req: IncrementalAlterConfigsRequest) -> IncrementalAlterConfigsResponse:
-    out = []
-    for res in req.resources:
-        r = IncrementalAlterConfigsResponseAlterConfigsResourceResponse(resource_type=res.resource_type,
-                                                                        resource_name=res.resource_name)
-        out.append(r)
-        try:
-            if res.resource_type == TOPIC:
-                ops = [ConfigOp(c.name, c.config_operation, c.value) for c in res.configs]
-                ctx.state.alter_topic_configs(res.resource_name, ops, req.validate_only)
-            elif res.resource_type == BROKER:
-                raise KafkaError(ErrorCode.INVALID_CONFIG, "kafkasim broker configs cannot be updated dynamically")
-            else:
-                raise KafkaError(ErrorCode.INVALID_REQUEST, f"Unsupported resource type {res.resource_type}")
-        except KafkaError as exc:
-            r.error_code = exc.code
-            r.error_message = exc.message
-    return IncrementalAlterConfigsResponse(responses=out)
+    def alter(res) -> None:
+        ops = [ConfigOp(c.name, c.config_operation, c.value) for c in res.configs]
+        ctx.state.alter_topic_configs(res.resource_name, ops, req.validate_only)
+
+    return IncrementalAlterConfigsResponse(responses=alter_each(
+        req.resources, IncrementalAlterConfigsResponseAlterConfigsResourceResponse, alter))

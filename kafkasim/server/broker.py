@@ -200,7 +200,7 @@ class Connection(asyncio.Protocol):
             if key == ApiKey.API_VERSIONS:
                 # KIP-511: answer at v0 with UNSUPPORTED_VERSION and the versions we serve
                 log.info("conn %d: ApiVersions v%d not supported, answering v0", self.id, version)
-                self._respond_now(key, 0, corr, api_versions_response(ErrorCode.UNSUPPORTED_VERSION))
+                self._respond(key, 0, corr, api_versions_response(ErrorCode.UNSUPPORTED_VERSION))
                 return
             log.warning("conn %d from %s: %s v%d is not supported (served: %d-%d); closing connection",
                         self.id, self.peer, api.api_name(key), version, spec.min_version, spec.max_version)
@@ -230,12 +230,7 @@ class Connection(asyncio.Protocol):
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
             return
-        payload = self._payload(key, version, corr, result)
-        if not self._pending:
-            self._write(payload)
-        else:
-            self._pending.append([payload])
-            self._flush()
+        self._respond(key, version, corr, result)
 
     async def _finish(self, slot: list, coro, spec, req, key: int, version: int, corr: int) -> None:
         try:
@@ -275,7 +270,8 @@ class Connection(asyncio.Protocol):
         parts.insert(0, _SIZE.pack(size) + head)
         return parts
 
-    def _respond_now(self, key: int, version: int, corr: int, resp) -> None:
+    def _respond(self, key: int, version: int, corr: int, resp) -> None:
+        """Send now, or queue behind responses still pending, so responses keep request order."""
         payload = self._payload(key, version, corr, resp)
         if not self._pending:
             self._write(payload)

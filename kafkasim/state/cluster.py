@@ -21,7 +21,7 @@ from kafkasim.storage.log import PartitionLog
 from kafkasim.storage.memory import MemoryLog
 
 MAX_TOPIC_NAME = 249
-_LEGAL_TOPIC = re.compile(r"^[a-zA-Z0-9._-]+$")
+_LEGAL_TOPIC = re.compile(r"[a-zA-Z0-9._-]+")
 INTERNAL_TOPICS = frozenset({"__consumer_offsets", "__transaction_state"})
 
 EARLIEST_TIMESTAMP = -2
@@ -97,7 +97,7 @@ def validate_topic_name(name: str) -> None:
     if len(name) > MAX_TOPIC_NAME:
         raise KafkaError(ErrorCode.INVALID_TOPIC_EXCEPTION,
                          f"Topic name is illegal, it can't be longer than {MAX_TOPIC_NAME} characters")
-    if not _LEGAL_TOPIC.match(name):
+    if not _LEGAL_TOPIC.fullmatch(name):
         raise KafkaError(ErrorCode.INVALID_TOPIC_EXCEPTION,
                          f"Topic name \"{name}\" is illegal, it contains a character other than ASCII "
                          "alphanumerics, '.', '_' and '-'")
@@ -124,10 +124,11 @@ class ClusterState:
     def register_broker(self, node_id: int, host: str, port: int, rack: str | None = None) -> None:
         self.brokers[node_id] = BrokerInfo(node_id, host, port, rack)
 
-    def _leader_for(self, index: int) -> tuple[int, list[int]]:
-        ids = sorted(self.brokers) or [self.config.node_id]
-        leader = ids[index % len(ids)]
-        return leader, [leader]
+    def _placement(self, index: int, replication_factor: int) -> tuple[int, list[int]]:
+        """(leader, replicas) of a new partition: round-robin over brokers, leader first."""
+        ids = self.broker_ids()
+        replicas = [ids[(index + j) % len(ids)] for j in range(min(replication_factor, len(ids)))]
+        return replicas[0], replicas
 
     # ------------------------------------------------------------------ topics
 
@@ -212,6 +213,7 @@ class ClusterState:
                      assignments: dict[int, list[int]] | None = None, validate_only: bool = False) -> Topic | None:
         count, normalised = self.check_new_topic(name, num_partitions, replication_factor, assignments,
                                                  configs or {})
+        rf = self.config.default_replication_factor if replication_factor == -1 else replication_factor
         if validate_only:
             return None
         topic_id = uuid.uuid4().bytes
@@ -221,7 +223,7 @@ class ClusterState:
                 replicas = list(assignments[i])
                 leader = replicas[0]
             else:
-                leader, replicas = self._leader_for(i)
+                leader, replicas = self._placement(i, rf)
             parts.append(PartitionState(name, i, self._log_factory(), leader, replicas))
         t = Topic(name, topic_id, parts, normalised, internal=name in INTERNAL_TOPICS)
         self.topics[name] = t
@@ -266,7 +268,7 @@ class ClusterState:
                 replicas = list(assignments[i - old])
                 leader = replicas[0]
             else:
-                leader, replicas = self._leader_for(i)
+                leader, replicas = self._placement(i, len(t.partitions[0].replicas))
             t.partitions.append(PartitionState(name, i, self._log_factory(), leader, replicas))
 
     # ------------------------------------------------------------------ configs
@@ -380,7 +382,9 @@ class ClusterState:
             dup = p.producers.check(h.producer_id, h.producer_epoch, h.base_sequence, h.records_count)
             if dup is not None:  # a retry of an appended batch: answer with its original offsets
                 return AppendResult(dup.base_offset, dup.timestamp if log_append else -1, p.log.log_start_offset)
-        batch = records if not records.readonly else memoryview(bytearray(records))
+        if not isinstance(records, memoryview) or records.readonly:
+            records = memoryview(bytearray(records))  # offsets are written into the batch in place
+        batch = records
         max_ts = h.max_timestamp
         if log_append:
             set_log_append_time(batch, now)
