@@ -97,6 +97,8 @@ class Proc:
         self.tail: collections.deque[str] = collections.deque(maxlen=40)
         full_env = dict(os.environ)
         full_env.update(env or {})
+        for key in [k for k, v in full_env.items() if v is None]:
+            del full_env[key]
         self.popen = subprocess.Popen(
             argv,
             cwd=str(cwd) if cwd else None,
@@ -338,8 +340,10 @@ class Kafkasim(Target):
     def start(self, timeout: float) -> None:
         deadline = time.monotonic() + timeout
         t0 = time.perf_counter()
-        self.proc = Proc(self.name, [sys.executable, "-m", "kafkasim", "serve", "--port", "0"],
-                         cwd=REPO, env={"PYTHONUNBUFFERED": "1"})
+        # Byte-code caching on, as for any installed package (some shells export PYTHONDONTWRITEBYTECODE,
+        # which would make every start recompile kafkasim and its generated codec from source).
+        self.proc = Proc(self.name, [sys.executable, "-m", "kafkasim", "serve", "--port", "0", "--log-level",
+                                     "warning"], cwd=REPO, env={"PYTHONUNBUFFERED": "1", "PYTHONDONTWRITEBYTECODE": None})
         m = self.proc.wait_line(self.READY, deadline)
         host, port = m.group(1), int(m.group(2))
         if host in ("0.0.0.0", "::", "localhost"):
@@ -500,11 +504,11 @@ def _mock_ctypes(brokers: int):
             lib.rd_kafka_mock_set_controller_id(mc, 1)
             bootstrap = lib.rd_kafka_mock_cluster_bootstraps(mc).decode()
 
-            def create(topic: str, partitions: int) -> str | None:
+            def create(topic: str, partitions: int, lib=lib, mc=mc) -> str | None:
                 err = lib.rd_kafka_mock_topic_create(mc, topic.encode(), partitions, min(brokers, 3))
                 return None if err == 0 else lib.rd_kafka_err2str(err).decode()
 
-            def close() -> None:
+            def close(lib=lib, mc=mc, rk=rk) -> None:
                 lib.rd_kafka_mock_cluster_destroy(mc)
                 lib.rd_kafka_destroy(rk)
 

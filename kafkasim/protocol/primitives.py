@@ -10,12 +10,28 @@ from __future__ import annotations
 
 import struct
 
-__all__ = ["MalformedError", "ZERO_UUID", "read_uvarint", "write_uvarint", "read_varint", "read_varlong",
+__all__ = ["MalformedError", "Message", "ZERO_UUID", "read_uvarint", "write_uvarint", "read_varint", "read_varlong",
            "write_varint", "zigzag"]
 
 
 class MalformedError(ValueError):
     """The bytes do not form a valid message of the expected version."""
+
+
+class Message:
+    """Base of the generated message and struct classes: slots, equality and repr by field."""
+
+    __slots__ = ()
+    __hash__ = None  # type: ignore[assignment]
+
+    def __eq__(self, other: object) -> bool:
+        if type(other) is not type(self):
+            return NotImplemented
+        return all(getattr(self, s) == getattr(other, s) for s in self.__slots__)
+
+    def __repr__(self) -> str:
+        fields = ", ".join(f"{s}={getattr(self, s)!r}" for s in self.__slots__)
+        return f"{type(self).__name__}({fields})"
 
 
 ZERO_UUID = bytes(16)

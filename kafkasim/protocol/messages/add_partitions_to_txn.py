@@ -3,11 +3,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field  # noqa: F401
-
 from kafkasim.protocol.primitives import (  # noqa: F401
     _F64, _I8, _I16, _I32, _I64, _MISSING, _NULL32, _P8, _P16, _P32, _P64, _PF64, _PU16, _PU32, _U16, _U32,
-    ZERO_UUID, MalformedError, _rbytes, _rcbytes, _rcrec, _rcstr, _rrec, _rstr, _ruuid, _ruv,
+    ZERO_UUID, MalformedError, Message, _rbytes, _rcbytes, _rcrec, _rcstr, _rrec, _rstr, _ruuid, _ruv,
     _skip_tags, _uv, _wbytes, _wcbytes, _wcstr, _wrec, _wstr, _wuuid,
 )
 
@@ -19,54 +17,68 @@ RESPONSE_VERSIONS = (0, 5)
 RESPONSE_FLEXIBLE_MIN = 3
 
 
-@dataclass(slots=True)
-class AddPartitionsToTxnRequestAddPartitionsToTxnTopic:
-    name: str = ''
-    partitions: list[int] = field(default_factory=list)
+class AddPartitionsToTxnRequestAddPartitionsToTxnTopic(Message):
+    __slots__ = ('name', 'partitions', )
+
+    def __init__(self, name: str = '', partitions: list[int] = _MISSING) -> None:
+        self.name = name
+        self.partitions = list() if partitions is _MISSING else partitions
 
 
-@dataclass(slots=True)
-class AddPartitionsToTxnRequestAddPartitionsToTxnTransaction:
-    transactional_id: str = ''
-    producer_id: int = 0
-    producer_epoch: int = 0
-    verify_only: bool = False
-    topics: list[AddPartitionsToTxnRequestAddPartitionsToTxnTopic] = field(default_factory=list)
+class AddPartitionsToTxnRequestAddPartitionsToTxnTransaction(Message):
+    __slots__ = ('transactional_id', 'producer_id', 'producer_epoch', 'verify_only', 'topics', )
+
+    def __init__(self, transactional_id: str = '', producer_id: int = 0, producer_epoch: int = 0, verify_only: bool = False, topics: list[AddPartitionsToTxnRequestAddPartitionsToTxnTopic] = _MISSING) -> None:
+        self.transactional_id = transactional_id
+        self.producer_id = producer_id
+        self.producer_epoch = producer_epoch
+        self.verify_only = verify_only
+        self.topics = list() if topics is _MISSING else topics
 
 
-@dataclass(slots=True)
-class AddPartitionsToTxnRequest:
-    transactions: list[AddPartitionsToTxnRequestAddPartitionsToTxnTransaction] = field(default_factory=list)
-    v3_and_below_transactional_id: str = ''
-    v3_and_below_producer_id: int = 0
-    v3_and_below_producer_epoch: int = 0
-    v3_and_below_topics: list[AddPartitionsToTxnRequestAddPartitionsToTxnTopic] = field(default_factory=list)
+class AddPartitionsToTxnRequest(Message):
+    __slots__ = ('transactions', 'v3_and_below_transactional_id', 'v3_and_below_producer_id', 'v3_and_below_producer_epoch', 'v3_and_below_topics', )
+
+    def __init__(self, transactions: list[AddPartitionsToTxnRequestAddPartitionsToTxnTransaction] = _MISSING, v3_and_below_transactional_id: str = '', v3_and_below_producer_id: int = 0, v3_and_below_producer_epoch: int = 0, v3_and_below_topics: list[AddPartitionsToTxnRequestAddPartitionsToTxnTopic] = _MISSING) -> None:
+        self.transactions = list() if transactions is _MISSING else transactions
+        self.v3_and_below_transactional_id = v3_and_below_transactional_id
+        self.v3_and_below_producer_id = v3_and_below_producer_id
+        self.v3_and_below_producer_epoch = v3_and_below_producer_epoch
+        self.v3_and_below_topics = list() if v3_and_below_topics is _MISSING else v3_and_below_topics
 
 
-@dataclass(slots=True)
-class AddPartitionsToTxnResponseAddPartitionsToTxnPartitionResult:
-    partition_index: int = 0
-    partition_error_code: int = 0
+class AddPartitionsToTxnResponseAddPartitionsToTxnPartitionResult(Message):
+    __slots__ = ('partition_index', 'partition_error_code', )
+
+    def __init__(self, partition_index: int = 0, partition_error_code: int = 0) -> None:
+        self.partition_index = partition_index
+        self.partition_error_code = partition_error_code
 
 
-@dataclass(slots=True)
-class AddPartitionsToTxnResponseAddPartitionsToTxnTopicResult:
-    name: str = ''
-    results_by_partition: list[AddPartitionsToTxnResponseAddPartitionsToTxnPartitionResult] = field(default_factory=list)
+class AddPartitionsToTxnResponseAddPartitionsToTxnTopicResult(Message):
+    __slots__ = ('name', 'results_by_partition', )
+
+    def __init__(self, name: str = '', results_by_partition: list[AddPartitionsToTxnResponseAddPartitionsToTxnPartitionResult] = _MISSING) -> None:
+        self.name = name
+        self.results_by_partition = list() if results_by_partition is _MISSING else results_by_partition
 
 
-@dataclass(slots=True)
-class AddPartitionsToTxnResponseAddPartitionsToTxnResult:
-    transactional_id: str = ''
-    topic_results: list[AddPartitionsToTxnResponseAddPartitionsToTxnTopicResult] = field(default_factory=list)
+class AddPartitionsToTxnResponseAddPartitionsToTxnResult(Message):
+    __slots__ = ('transactional_id', 'topic_results', )
+
+    def __init__(self, transactional_id: str = '', topic_results: list[AddPartitionsToTxnResponseAddPartitionsToTxnTopicResult] = _MISSING) -> None:
+        self.transactional_id = transactional_id
+        self.topic_results = list() if topic_results is _MISSING else topic_results
 
 
-@dataclass(slots=True)
-class AddPartitionsToTxnResponse:
-    throttle_time_ms: int = 0
-    error_code: int = 0
-    results_by_transaction: list[AddPartitionsToTxnResponseAddPartitionsToTxnResult] = field(default_factory=list)
-    results_by_topic_v3_and_below: list[AddPartitionsToTxnResponseAddPartitionsToTxnTopicResult] = field(default_factory=list)
+class AddPartitionsToTxnResponse(Message):
+    __slots__ = ('throttle_time_ms', 'error_code', 'results_by_transaction', 'results_by_topic_v3_and_below', )
+
+    def __init__(self, throttle_time_ms: int = 0, error_code: int = 0, results_by_transaction: list[AddPartitionsToTxnResponseAddPartitionsToTxnResult] = _MISSING, results_by_topic_v3_and_below: list[AddPartitionsToTxnResponseAddPartitionsToTxnTopicResult] = _MISSING) -> None:
+        self.throttle_time_ms = throttle_time_ms
+        self.error_code = error_code
+        self.results_by_transaction = list() if results_by_transaction is _MISSING else results_by_transaction
+        self.results_by_topic_v3_and_below = list() if results_by_topic_v3_and_below is _MISSING else results_by_topic_v3_and_below
 
 
 def _d_AddPartitionsToTxnRequestAddPartitionsToTxnTopic_v0(b, p):

@@ -3,11 +3,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field  # noqa: F401
-
 from kafkasim.protocol.primitives import (  # noqa: F401
     _F64, _I8, _I16, _I32, _I64, _MISSING, _NULL32, _P8, _P16, _P32, _P64, _PF64, _PU16, _PU32, _U16, _U32,
-    ZERO_UUID, MalformedError, _rbytes, _rcbytes, _rcrec, _rcstr, _rrec, _rstr, _ruuid, _ruv,
+    ZERO_UUID, MalformedError, Message, _rbytes, _rcbytes, _rcrec, _rcstr, _rrec, _rstr, _ruuid, _ruv,
     _skip_tags, _uv, _wbytes, _wcbytes, _wcstr, _wrec, _wstr, _wuuid,
 )
 
@@ -19,48 +17,62 @@ RESPONSE_VERSIONS = (0, 1)
 RESPONSE_FLEXIBLE_MIN = 1
 
 
-@dataclass(slots=True)
-class AlterClientQuotasRequestEntityData:
-    entity_type: str = ''
-    entity_name: str | None = ''
+class AlterClientQuotasRequestEntityData(Message):
+    __slots__ = ('entity_type', 'entity_name', )
+
+    def __init__(self, entity_type: str = '', entity_name: str | None = '') -> None:
+        self.entity_type = entity_type
+        self.entity_name = entity_name
 
 
-@dataclass(slots=True)
-class AlterClientQuotasRequestOpData:
-    key: str = ''
-    value: float = 0.0
-    remove: bool = False
+class AlterClientQuotasRequestOpData(Message):
+    __slots__ = ('key', 'value', 'remove', )
+
+    def __init__(self, key: str = '', value: float = 0.0, remove: bool = False) -> None:
+        self.key = key
+        self.value = value
+        self.remove = remove
 
 
-@dataclass(slots=True)
-class AlterClientQuotasRequestEntryData:
-    entity: list[AlterClientQuotasRequestEntityData] = field(default_factory=list)
-    ops: list[AlterClientQuotasRequestOpData] = field(default_factory=list)
+class AlterClientQuotasRequestEntryData(Message):
+    __slots__ = ('entity', 'ops', )
+
+    def __init__(self, entity: list[AlterClientQuotasRequestEntityData] = _MISSING, ops: list[AlterClientQuotasRequestOpData] = _MISSING) -> None:
+        self.entity = list() if entity is _MISSING else entity
+        self.ops = list() if ops is _MISSING else ops
 
 
-@dataclass(slots=True)
-class AlterClientQuotasRequest:
-    entries: list[AlterClientQuotasRequestEntryData] = field(default_factory=list)
-    validate_only: bool = False
+class AlterClientQuotasRequest(Message):
+    __slots__ = ('entries', 'validate_only', )
+
+    def __init__(self, entries: list[AlterClientQuotasRequestEntryData] = _MISSING, validate_only: bool = False) -> None:
+        self.entries = list() if entries is _MISSING else entries
+        self.validate_only = validate_only
 
 
-@dataclass(slots=True)
-class AlterClientQuotasResponseEntityData:
-    entity_type: str = ''
-    entity_name: str | None = ''
+class AlterClientQuotasResponseEntityData(Message):
+    __slots__ = ('entity_type', 'entity_name', )
+
+    def __init__(self, entity_type: str = '', entity_name: str | None = '') -> None:
+        self.entity_type = entity_type
+        self.entity_name = entity_name
 
 
-@dataclass(slots=True)
-class AlterClientQuotasResponseEntryData:
-    error_code: int = 0
-    error_message: str | None = ''
-    entity: list[AlterClientQuotasResponseEntityData] = field(default_factory=list)
+class AlterClientQuotasResponseEntryData(Message):
+    __slots__ = ('error_code', 'error_message', 'entity', )
+
+    def __init__(self, error_code: int = 0, error_message: str | None = '', entity: list[AlterClientQuotasResponseEntityData] = _MISSING) -> None:
+        self.error_code = error_code
+        self.error_message = error_message
+        self.entity = list() if entity is _MISSING else entity
 
 
-@dataclass(slots=True)
-class AlterClientQuotasResponse:
-    throttle_time_ms: int = 0
-    entries: list[AlterClientQuotasResponseEntryData] = field(default_factory=list)
+class AlterClientQuotasResponse(Message):
+    __slots__ = ('throttle_time_ms', 'entries', )
+
+    def __init__(self, throttle_time_ms: int = 0, entries: list[AlterClientQuotasResponseEntryData] = _MISSING) -> None:
+        self.throttle_time_ms = throttle_time_ms
+        self.entries = list() if entries is _MISSING else entries
 
 
 def _d_AlterClientQuotasRequestEntityData_v0(b, p):

@@ -3,11 +3,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field  # noqa: F401
-
 from kafkasim.protocol.primitives import (  # noqa: F401
     _F64, _I8, _I16, _I32, _I64, _MISSING, _NULL32, _P8, _P16, _P32, _P64, _PF64, _PU16, _PU32, _U16, _U32,
-    ZERO_UUID, MalformedError, _rbytes, _rcbytes, _rcrec, _rcstr, _rrec, _rstr, _ruuid, _ruv,
+    ZERO_UUID, MalformedError, Message, _rbytes, _rcbytes, _rcrec, _rcstr, _rrec, _rstr, _ruuid, _ruv,
     _skip_tags, _uv, _wbytes, _wcbytes, _wcstr, _wrec, _wstr, _wuuid,
 )
 
@@ -19,45 +17,57 @@ RESPONSE_VERSIONS = (0, 1)
 RESPONSE_FLEXIBLE_MIN = 0
 
 
-@dataclass(slots=True)
-class AlterPartitionReassignmentsRequestReassignablePartition:
-    partition_index: int = 0
-    replicas: list[int] | None = None
+class AlterPartitionReassignmentsRequestReassignablePartition(Message):
+    __slots__ = ('partition_index', 'replicas', )
+
+    def __init__(self, partition_index: int = 0, replicas: list[int] | None = None) -> None:
+        self.partition_index = partition_index
+        self.replicas = replicas
 
 
-@dataclass(slots=True)
-class AlterPartitionReassignmentsRequestReassignableTopic:
-    name: str = ''
-    partitions: list[AlterPartitionReassignmentsRequestReassignablePartition] = field(default_factory=list)
+class AlterPartitionReassignmentsRequestReassignableTopic(Message):
+    __slots__ = ('name', 'partitions', )
+
+    def __init__(self, name: str = '', partitions: list[AlterPartitionReassignmentsRequestReassignablePartition] = _MISSING) -> None:
+        self.name = name
+        self.partitions = list() if partitions is _MISSING else partitions
 
 
-@dataclass(slots=True)
-class AlterPartitionReassignmentsRequest:
-    timeout_ms: int = 60000
-    allow_replication_factor_change: bool = True
-    topics: list[AlterPartitionReassignmentsRequestReassignableTopic] = field(default_factory=list)
+class AlterPartitionReassignmentsRequest(Message):
+    __slots__ = ('timeout_ms', 'allow_replication_factor_change', 'topics', )
+
+    def __init__(self, timeout_ms: int = 60000, allow_replication_factor_change: bool = True, topics: list[AlterPartitionReassignmentsRequestReassignableTopic] = _MISSING) -> None:
+        self.timeout_ms = timeout_ms
+        self.allow_replication_factor_change = allow_replication_factor_change
+        self.topics = list() if topics is _MISSING else topics
 
 
-@dataclass(slots=True)
-class AlterPartitionReassignmentsResponseReassignablePartitionResponse:
-    partition_index: int = 0
-    error_code: int = 0
-    error_message: str | None = ''
+class AlterPartitionReassignmentsResponseReassignablePartitionResponse(Message):
+    __slots__ = ('partition_index', 'error_code', 'error_message', )
+
+    def __init__(self, partition_index: int = 0, error_code: int = 0, error_message: str | None = '') -> None:
+        self.partition_index = partition_index
+        self.error_code = error_code
+        self.error_message = error_message
 
 
-@dataclass(slots=True)
-class AlterPartitionReassignmentsResponseReassignableTopicResponse:
-    name: str = ''
-    partitions: list[AlterPartitionReassignmentsResponseReassignablePartitionResponse] = field(default_factory=list)
+class AlterPartitionReassignmentsResponseReassignableTopicResponse(Message):
+    __slots__ = ('name', 'partitions', )
+
+    def __init__(self, name: str = '', partitions: list[AlterPartitionReassignmentsResponseReassignablePartitionResponse] = _MISSING) -> None:
+        self.name = name
+        self.partitions = list() if partitions is _MISSING else partitions
 
 
-@dataclass(slots=True)
-class AlterPartitionReassignmentsResponse:
-    throttle_time_ms: int = 0
-    allow_replication_factor_change: bool = True
-    error_code: int = 0
-    error_message: str | None = ''
-    responses: list[AlterPartitionReassignmentsResponseReassignableTopicResponse] = field(default_factory=list)
+class AlterPartitionReassignmentsResponse(Message):
+    __slots__ = ('throttle_time_ms', 'allow_replication_factor_change', 'error_code', 'error_message', 'responses', )
+
+    def __init__(self, throttle_time_ms: int = 0, allow_replication_factor_change: bool = True, error_code: int = 0, error_message: str | None = '', responses: list[AlterPartitionReassignmentsResponseReassignableTopicResponse] = _MISSING) -> None:
+        self.throttle_time_ms = throttle_time_ms
+        self.allow_replication_factor_change = allow_replication_factor_change
+        self.error_code = error_code
+        self.error_message = error_message
+        self.responses = list() if responses is _MISSING else responses
 
 
 def _d_AlterPartitionReassignmentsRequestReassignablePartition_v0(b, p):

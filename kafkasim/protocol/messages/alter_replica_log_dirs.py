@@ -3,11 +3,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field  # noqa: F401
-
 from kafkasim.protocol.primitives import (  # noqa: F401
     _F64, _I8, _I16, _I32, _I64, _MISSING, _NULL32, _P8, _P16, _P32, _P64, _PF64, _PU16, _PU32, _U16, _U32,
-    ZERO_UUID, MalformedError, _rbytes, _rcbytes, _rcrec, _rcstr, _rrec, _rstr, _ruuid, _ruv,
+    ZERO_UUID, MalformedError, Message, _rbytes, _rcbytes, _rcrec, _rcstr, _rrec, _rstr, _ruuid, _ruv,
     _skip_tags, _uv, _wbytes, _wcbytes, _wcstr, _wrec, _wstr, _wuuid,
 )
 
@@ -19,39 +17,51 @@ RESPONSE_VERSIONS = (1, 2)
 RESPONSE_FLEXIBLE_MIN = 2
 
 
-@dataclass(slots=True)
-class AlterReplicaLogDirsRequestAlterReplicaLogDirTopic:
-    name: str = ''
-    partitions: list[int] = field(default_factory=list)
+class AlterReplicaLogDirsRequestAlterReplicaLogDirTopic(Message):
+    __slots__ = ('name', 'partitions', )
+
+    def __init__(self, name: str = '', partitions: list[int] = _MISSING) -> None:
+        self.name = name
+        self.partitions = list() if partitions is _MISSING else partitions
 
 
-@dataclass(slots=True)
-class AlterReplicaLogDirsRequestAlterReplicaLogDir:
-    path: str = ''
-    topics: list[AlterReplicaLogDirsRequestAlterReplicaLogDirTopic] = field(default_factory=list)
+class AlterReplicaLogDirsRequestAlterReplicaLogDir(Message):
+    __slots__ = ('path', 'topics', )
+
+    def __init__(self, path: str = '', topics: list[AlterReplicaLogDirsRequestAlterReplicaLogDirTopic] = _MISSING) -> None:
+        self.path = path
+        self.topics = list() if topics is _MISSING else topics
 
 
-@dataclass(slots=True)
-class AlterReplicaLogDirsRequest:
-    dirs: list[AlterReplicaLogDirsRequestAlterReplicaLogDir] = field(default_factory=list)
+class AlterReplicaLogDirsRequest(Message):
+    __slots__ = ('dirs', )
+
+    def __init__(self, dirs: list[AlterReplicaLogDirsRequestAlterReplicaLogDir] = _MISSING) -> None:
+        self.dirs = list() if dirs is _MISSING else dirs
 
 
-@dataclass(slots=True)
-class AlterReplicaLogDirsResponseAlterReplicaLogDirPartitionResult:
-    partition_index: int = 0
-    error_code: int = 0
+class AlterReplicaLogDirsResponseAlterReplicaLogDirPartitionResult(Message):
+    __slots__ = ('partition_index', 'error_code', )
+
+    def __init__(self, partition_index: int = 0, error_code: int = 0) -> None:
+        self.partition_index = partition_index
+        self.error_code = error_code
 
 
-@dataclass(slots=True)
-class AlterReplicaLogDirsResponseAlterReplicaLogDirTopicResult:
-    topic_name: str = ''
-    partitions: list[AlterReplicaLogDirsResponseAlterReplicaLogDirPartitionResult] = field(default_factory=list)
+class AlterReplicaLogDirsResponseAlterReplicaLogDirTopicResult(Message):
+    __slots__ = ('topic_name', 'partitions', )
+
+    def __init__(self, topic_name: str = '', partitions: list[AlterReplicaLogDirsResponseAlterReplicaLogDirPartitionResult] = _MISSING) -> None:
+        self.topic_name = topic_name
+        self.partitions = list() if partitions is _MISSING else partitions
 
 
-@dataclass(slots=True)
-class AlterReplicaLogDirsResponse:
-    throttle_time_ms: int = 0
-    results: list[AlterReplicaLogDirsResponseAlterReplicaLogDirTopicResult] = field(default_factory=list)
+class AlterReplicaLogDirsResponse(Message):
+    __slots__ = ('throttle_time_ms', 'results', )
+
+    def __init__(self, throttle_time_ms: int = 0, results: list[AlterReplicaLogDirsResponseAlterReplicaLogDirTopicResult] = _MISSING) -> None:
+        self.throttle_time_ms = throttle_time_ms
+        self.results = list() if results is _MISSING else results
 
 
 def _d_AlterReplicaLogDirsRequestAlterReplicaLogDirTopic_v1(b, p):

@@ -3,11 +3,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field  # noqa: F401
-
 from kafkasim.protocol.primitives import (  # noqa: F401
     _F64, _I8, _I16, _I32, _I64, _MISSING, _NULL32, _P8, _P16, _P32, _P64, _PF64, _PU16, _PU32, _U16, _U32,
-    ZERO_UUID, MalformedError, _rbytes, _rcbytes, _rcrec, _rcstr, _rrec, _rstr, _ruuid, _ruv,
+    ZERO_UUID, MalformedError, Message, _rbytes, _rcbytes, _rcrec, _rcstr, _rrec, _rstr, _ruuid, _ruv,
     _skip_tags, _uv, _wbytes, _wcbytes, _wcstr, _wrec, _wstr, _wuuid,
 )
 
@@ -19,38 +17,48 @@ RESPONSE_VERSIONS = (0, 0)
 RESPONSE_FLEXIBLE_MIN = 0
 
 
-@dataclass(slots=True)
-class AlterUserScramCredentialsRequestScramCredentialDeletion:
-    name: str = ''
-    mechanism: int = 0
+class AlterUserScramCredentialsRequestScramCredentialDeletion(Message):
+    __slots__ = ('name', 'mechanism', )
+
+    def __init__(self, name: str = '', mechanism: int = 0) -> None:
+        self.name = name
+        self.mechanism = mechanism
 
 
-@dataclass(slots=True)
-class AlterUserScramCredentialsRequestScramCredentialUpsertion:
-    name: str = ''
-    mechanism: int = 0
-    iterations: int = 0
-    salt: bytes = b''
-    salted_password: bytes = b''
+class AlterUserScramCredentialsRequestScramCredentialUpsertion(Message):
+    __slots__ = ('name', 'mechanism', 'iterations', 'salt', 'salted_password', )
+
+    def __init__(self, name: str = '', mechanism: int = 0, iterations: int = 0, salt: bytes = b'', salted_password: bytes = b'') -> None:
+        self.name = name
+        self.mechanism = mechanism
+        self.iterations = iterations
+        self.salt = salt
+        self.salted_password = salted_password
 
 
-@dataclass(slots=True)
-class AlterUserScramCredentialsRequest:
-    deletions: list[AlterUserScramCredentialsRequestScramCredentialDeletion] = field(default_factory=list)
-    upsertions: list[AlterUserScramCredentialsRequestScramCredentialUpsertion] = field(default_factory=list)
+class AlterUserScramCredentialsRequest(Message):
+    __slots__ = ('deletions', 'upsertions', )
+
+    def __init__(self, deletions: list[AlterUserScramCredentialsRequestScramCredentialDeletion] = _MISSING, upsertions: list[AlterUserScramCredentialsRequestScramCredentialUpsertion] = _MISSING) -> None:
+        self.deletions = list() if deletions is _MISSING else deletions
+        self.upsertions = list() if upsertions is _MISSING else upsertions
 
 
-@dataclass(slots=True)
-class AlterUserScramCredentialsResponseAlterUserScramCredentialsResult:
-    user: str = ''
-    error_code: int = 0
-    error_message: str | None = ''
+class AlterUserScramCredentialsResponseAlterUserScramCredentialsResult(Message):
+    __slots__ = ('user', 'error_code', 'error_message', )
+
+    def __init__(self, user: str = '', error_code: int = 0, error_message: str | None = '') -> None:
+        self.user = user
+        self.error_code = error_code
+        self.error_message = error_message
 
 
-@dataclass(slots=True)
-class AlterUserScramCredentialsResponse:
-    throttle_time_ms: int = 0
-    results: list[AlterUserScramCredentialsResponseAlterUserScramCredentialsResult] = field(default_factory=list)
+class AlterUserScramCredentialsResponse(Message):
+    __slots__ = ('throttle_time_ms', 'results', )
+
+    def __init__(self, throttle_time_ms: int = 0, results: list[AlterUserScramCredentialsResponseAlterUserScramCredentialsResult] = _MISSING) -> None:
+        self.throttle_time_ms = throttle_time_ms
+        self.results = list() if results is _MISSING else results
 
 
 def _d_AlterUserScramCredentialsRequestScramCredentialDeletion_v0(b, p):

@@ -3,11 +3,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field  # noqa: F401
-
 from kafkasim.protocol.primitives import (  # noqa: F401
     _F64, _I8, _I16, _I32, _I64, _MISSING, _NULL32, _P8, _P16, _P32, _P64, _PF64, _PU16, _PU32, _U16, _U32,
-    ZERO_UUID, MalformedError, _rbytes, _rcbytes, _rcrec, _rcstr, _rrec, _rstr, _ruuid, _ruv,
+    ZERO_UUID, MalformedError, Message, _rbytes, _rcbytes, _rcrec, _rcstr, _rrec, _rstr, _ruuid, _ruv,
     _skip_tags, _uv, _wbytes, _wcbytes, _wcstr, _wrec, _wstr, _wuuid,
 )
 
@@ -19,42 +17,52 @@ RESPONSE_VERSIONS = (0, 4)
 RESPONSE_FLEXIBLE_MIN = 3
 
 
-@dataclass(slots=True)
-class ApiVersionsRequest:
-    client_software_name: str = ''
-    client_software_version: str = ''
+class ApiVersionsRequest(Message):
+    __slots__ = ('client_software_name', 'client_software_version', )
+
+    def __init__(self, client_software_name: str = '', client_software_version: str = '') -> None:
+        self.client_software_name = client_software_name
+        self.client_software_version = client_software_version
 
 
-@dataclass(slots=True)
-class ApiVersionsResponseApiVersion:
-    api_key: int = 0
-    min_version: int = 0
-    max_version: int = 0
+class ApiVersionsResponseApiVersion(Message):
+    __slots__ = ('api_key', 'min_version', 'max_version', )
+
+    def __init__(self, api_key: int = 0, min_version: int = 0, max_version: int = 0) -> None:
+        self.api_key = api_key
+        self.min_version = min_version
+        self.max_version = max_version
 
 
-@dataclass(slots=True)
-class ApiVersionsResponseSupportedFeatureKey:
-    name: str = ''
-    min_version: int = 0
-    max_version: int = 0
+class ApiVersionsResponseSupportedFeatureKey(Message):
+    __slots__ = ('name', 'min_version', 'max_version', )
+
+    def __init__(self, name: str = '', min_version: int = 0, max_version: int = 0) -> None:
+        self.name = name
+        self.min_version = min_version
+        self.max_version = max_version
 
 
-@dataclass(slots=True)
-class ApiVersionsResponseFinalizedFeatureKey:
-    name: str = ''
-    max_version_level: int = 0
-    min_version_level: int = 0
+class ApiVersionsResponseFinalizedFeatureKey(Message):
+    __slots__ = ('name', 'max_version_level', 'min_version_level', )
+
+    def __init__(self, name: str = '', max_version_level: int = 0, min_version_level: int = 0) -> None:
+        self.name = name
+        self.max_version_level = max_version_level
+        self.min_version_level = min_version_level
 
 
-@dataclass(slots=True)
-class ApiVersionsResponse:
-    error_code: int = 0
-    api_keys: list[ApiVersionsResponseApiVersion] = field(default_factory=list)
-    throttle_time_ms: int = 0
-    supported_features: list[ApiVersionsResponseSupportedFeatureKey] = field(default_factory=list)
-    finalized_features_epoch: int = -1
-    finalized_features: list[ApiVersionsResponseFinalizedFeatureKey] = field(default_factory=list)
-    zk_migration_ready: bool = False
+class ApiVersionsResponse(Message):
+    __slots__ = ('error_code', 'api_keys', 'throttle_time_ms', 'supported_features', 'finalized_features_epoch', 'finalized_features', 'zk_migration_ready', )
+
+    def __init__(self, error_code: int = 0, api_keys: list[ApiVersionsResponseApiVersion] = _MISSING, throttle_time_ms: int = 0, supported_features: list[ApiVersionsResponseSupportedFeatureKey] = _MISSING, finalized_features_epoch: int = -1, finalized_features: list[ApiVersionsResponseFinalizedFeatureKey] = _MISSING, zk_migration_ready: bool = False) -> None:
+        self.error_code = error_code
+        self.api_keys = list() if api_keys is _MISSING else api_keys
+        self.throttle_time_ms = throttle_time_ms
+        self.supported_features = list() if supported_features is _MISSING else supported_features
+        self.finalized_features_epoch = finalized_features_epoch
+        self.finalized_features = list() if finalized_features is _MISSING else finalized_features
+        self.zk_migration_ready = zk_migration_ready
 
 
 def _d_ApiVersionsRequest_v0(b, p):

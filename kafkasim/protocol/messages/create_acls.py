@@ -3,11 +3,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field  # noqa: F401
-
 from kafkasim.protocol.primitives import (  # noqa: F401
     _F64, _I8, _I16, _I32, _I64, _MISSING, _NULL32, _P8, _P16, _P32, _P64, _PF64, _PU16, _PU32, _U16, _U32,
-    ZERO_UUID, MalformedError, _rbytes, _rcbytes, _rcrec, _rcstr, _rrec, _rstr, _ruuid, _ruv,
+    ZERO_UUID, MalformedError, Message, _rbytes, _rcbytes, _rcrec, _rcstr, _rrec, _rstr, _ruuid, _ruv,
     _skip_tags, _uv, _wbytes, _wcbytes, _wcstr, _wrec, _wstr, _wuuid,
 )
 
@@ -19,32 +17,40 @@ RESPONSE_VERSIONS = (1, 3)
 RESPONSE_FLEXIBLE_MIN = 2
 
 
-@dataclass(slots=True)
-class CreateAclsRequestAclCreation:
-    resource_type: int = 0
-    resource_name: str = ''
-    resource_pattern_type: int = 3
-    principal: str = ''
-    host: str = ''
-    operation: int = 0
-    permission_type: int = 0
+class CreateAclsRequestAclCreation(Message):
+    __slots__ = ('resource_type', 'resource_name', 'resource_pattern_type', 'principal', 'host', 'operation', 'permission_type', )
+
+    def __init__(self, resource_type: int = 0, resource_name: str = '', resource_pattern_type: int = 3, principal: str = '', host: str = '', operation: int = 0, permission_type: int = 0) -> None:
+        self.resource_type = resource_type
+        self.resource_name = resource_name
+        self.resource_pattern_type = resource_pattern_type
+        self.principal = principal
+        self.host = host
+        self.operation = operation
+        self.permission_type = permission_type
 
 
-@dataclass(slots=True)
-class CreateAclsRequest:
-    creations: list[CreateAclsRequestAclCreation] = field(default_factory=list)
+class CreateAclsRequest(Message):
+    __slots__ = ('creations', )
+
+    def __init__(self, creations: list[CreateAclsRequestAclCreation] = _MISSING) -> None:
+        self.creations = list() if creations is _MISSING else creations
 
 
-@dataclass(slots=True)
-class CreateAclsResponseAclCreationResult:
-    error_code: int = 0
-    error_message: str | None = ''
+class CreateAclsResponseAclCreationResult(Message):
+    __slots__ = ('error_code', 'error_message', )
+
+    def __init__(self, error_code: int = 0, error_message: str | None = '') -> None:
+        self.error_code = error_code
+        self.error_message = error_message
 
 
-@dataclass(slots=True)
-class CreateAclsResponse:
-    throttle_time_ms: int = 0
-    results: list[CreateAclsResponseAclCreationResult] = field(default_factory=list)
+class CreateAclsResponse(Message):
+    __slots__ = ('throttle_time_ms', 'results', )
+
+    def __init__(self, throttle_time_ms: int = 0, results: list[CreateAclsResponseAclCreationResult] = _MISSING) -> None:
+        self.throttle_time_ms = throttle_time_ms
+        self.results = list() if results is _MISSING else results
 
 
 def _d_CreateAclsRequestAclCreation_v1(b, p):

@@ -3,11 +3,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field  # noqa: F401
-
 from kafkasim.protocol.primitives import (  # noqa: F401
     _F64, _I8, _I16, _I32, _I64, _MISSING, _NULL32, _P8, _P16, _P32, _P64, _PF64, _PU16, _PU32, _U16, _U32,
-    ZERO_UUID, MalformedError, _rbytes, _rcbytes, _rcrec, _rcstr, _rrec, _rstr, _ruuid, _ruv,
+    ZERO_UUID, MalformedError, Message, _rbytes, _rcbytes, _rcrec, _rcstr, _rrec, _rstr, _ruuid, _ruv,
     _skip_tags, _uv, _wbytes, _wcbytes, _wcstr, _wrec, _wstr, _wuuid,
 )
 
@@ -19,36 +17,46 @@ RESPONSE_VERSIONS = (0, 3)
 RESPONSE_FLEXIBLE_MIN = 2
 
 
-@dataclass(slots=True)
-class CreatePartitionsRequestCreatePartitionsAssignment:
-    broker_ids: list[int] = field(default_factory=list)
+class CreatePartitionsRequestCreatePartitionsAssignment(Message):
+    __slots__ = ('broker_ids', )
+
+    def __init__(self, broker_ids: list[int] = _MISSING) -> None:
+        self.broker_ids = list() if broker_ids is _MISSING else broker_ids
 
 
-@dataclass(slots=True)
-class CreatePartitionsRequestCreatePartitionsTopic:
-    name: str = ''
-    count: int = 0
-    assignments: list[CreatePartitionsRequestCreatePartitionsAssignment] | None = field(default_factory=list)
+class CreatePartitionsRequestCreatePartitionsTopic(Message):
+    __slots__ = ('name', 'count', 'assignments', )
+
+    def __init__(self, name: str = '', count: int = 0, assignments: list[CreatePartitionsRequestCreatePartitionsAssignment] | None = _MISSING) -> None:
+        self.name = name
+        self.count = count
+        self.assignments = list() if assignments is _MISSING else assignments
 
 
-@dataclass(slots=True)
-class CreatePartitionsRequest:
-    topics: list[CreatePartitionsRequestCreatePartitionsTopic] = field(default_factory=list)
-    timeout_ms: int = 0
-    validate_only: bool = False
+class CreatePartitionsRequest(Message):
+    __slots__ = ('topics', 'timeout_ms', 'validate_only', )
+
+    def __init__(self, topics: list[CreatePartitionsRequestCreatePartitionsTopic] = _MISSING, timeout_ms: int = 0, validate_only: bool = False) -> None:
+        self.topics = list() if topics is _MISSING else topics
+        self.timeout_ms = timeout_ms
+        self.validate_only = validate_only
 
 
-@dataclass(slots=True)
-class CreatePartitionsResponseCreatePartitionsTopicResult:
-    name: str = ''
-    error_code: int = 0
-    error_message: str | None = None
+class CreatePartitionsResponseCreatePartitionsTopicResult(Message):
+    __slots__ = ('name', 'error_code', 'error_message', )
+
+    def __init__(self, name: str = '', error_code: int = 0, error_message: str | None = None) -> None:
+        self.name = name
+        self.error_code = error_code
+        self.error_message = error_message
 
 
-@dataclass(slots=True)
-class CreatePartitionsResponse:
-    throttle_time_ms: int = 0
-    results: list[CreatePartitionsResponseCreatePartitionsTopicResult] = field(default_factory=list)
+class CreatePartitionsResponse(Message):
+    __slots__ = ('throttle_time_ms', 'results', )
+
+    def __init__(self, throttle_time_ms: int = 0, results: list[CreatePartitionsResponseCreatePartitionsTopicResult] = _MISSING) -> None:
+        self.throttle_time_ms = throttle_time_ms
+        self.results = list() if results is _MISSING else results
 
 
 def _d_CreatePartitionsRequestCreatePartitionsAssignment_v0(b, p):

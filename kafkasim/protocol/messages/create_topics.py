@@ -3,11 +3,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field  # noqa: F401
-
 from kafkasim.protocol.primitives import (  # noqa: F401
     _F64, _I8, _I16, _I32, _I64, _MISSING, _NULL32, _P8, _P16, _P32, _P64, _PF64, _PU16, _PU32, _U16, _U32,
-    ZERO_UUID, MalformedError, _rbytes, _rcbytes, _rcrec, _rcstr, _rrec, _rstr, _ruuid, _ruv,
+    ZERO_UUID, MalformedError, Message, _rbytes, _rcbytes, _rcrec, _rcstr, _rrec, _rstr, _ruuid, _ruv,
     _skip_tags, _uv, _wbytes, _wcbytes, _wcstr, _wrec, _wstr, _wuuid,
 )
 
@@ -19,59 +17,73 @@ RESPONSE_VERSIONS = (2, 7)
 RESPONSE_FLEXIBLE_MIN = 5
 
 
-@dataclass(slots=True)
-class CreateTopicsRequestCreatableReplicaAssignment:
-    partition_index: int = 0
-    broker_ids: list[int] = field(default_factory=list)
+class CreateTopicsRequestCreatableReplicaAssignment(Message):
+    __slots__ = ('partition_index', 'broker_ids', )
+
+    def __init__(self, partition_index: int = 0, broker_ids: list[int] = _MISSING) -> None:
+        self.partition_index = partition_index
+        self.broker_ids = list() if broker_ids is _MISSING else broker_ids
 
 
-@dataclass(slots=True)
-class CreateTopicsRequestCreatableTopicConfig:
-    name: str = ''
-    value: str | None = ''
+class CreateTopicsRequestCreatableTopicConfig(Message):
+    __slots__ = ('name', 'value', )
+
+    def __init__(self, name: str = '', value: str | None = '') -> None:
+        self.name = name
+        self.value = value
 
 
-@dataclass(slots=True)
-class CreateTopicsRequestCreatableTopic:
-    name: str = ''
-    num_partitions: int = 0
-    replication_factor: int = 0
-    assignments: list[CreateTopicsRequestCreatableReplicaAssignment] = field(default_factory=list)
-    configs: list[CreateTopicsRequestCreatableTopicConfig] = field(default_factory=list)
+class CreateTopicsRequestCreatableTopic(Message):
+    __slots__ = ('name', 'num_partitions', 'replication_factor', 'assignments', 'configs', )
+
+    def __init__(self, name: str = '', num_partitions: int = 0, replication_factor: int = 0, assignments: list[CreateTopicsRequestCreatableReplicaAssignment] = _MISSING, configs: list[CreateTopicsRequestCreatableTopicConfig] = _MISSING) -> None:
+        self.name = name
+        self.num_partitions = num_partitions
+        self.replication_factor = replication_factor
+        self.assignments = list() if assignments is _MISSING else assignments
+        self.configs = list() if configs is _MISSING else configs
 
 
-@dataclass(slots=True)
-class CreateTopicsRequest:
-    topics: list[CreateTopicsRequestCreatableTopic] = field(default_factory=list)
-    timeout_ms: int = 60000
-    validate_only: bool = False
+class CreateTopicsRequest(Message):
+    __slots__ = ('topics', 'timeout_ms', 'validate_only', )
+
+    def __init__(self, topics: list[CreateTopicsRequestCreatableTopic] = _MISSING, timeout_ms: int = 60000, validate_only: bool = False) -> None:
+        self.topics = list() if topics is _MISSING else topics
+        self.timeout_ms = timeout_ms
+        self.validate_only = validate_only
 
 
-@dataclass(slots=True)
-class CreateTopicsResponseCreatableTopicConfigs:
-    name: str = ''
-    value: str | None = ''
-    read_only: bool = False
-    config_source: int = -1
-    is_sensitive: bool = False
+class CreateTopicsResponseCreatableTopicConfigs(Message):
+    __slots__ = ('name', 'value', 'read_only', 'config_source', 'is_sensitive', )
+
+    def __init__(self, name: str = '', value: str | None = '', read_only: bool = False, config_source: int = -1, is_sensitive: bool = False) -> None:
+        self.name = name
+        self.value = value
+        self.read_only = read_only
+        self.config_source = config_source
+        self.is_sensitive = is_sensitive
 
 
-@dataclass(slots=True)
-class CreateTopicsResponseCreatableTopicResult:
-    name: str = ''
-    topic_id: bytes = ZERO_UUID
-    error_code: int = 0
-    error_message: str | None = ''
-    topic_config_error_code: int = 0
-    num_partitions: int = -1
-    replication_factor: int = -1
-    configs: list[CreateTopicsResponseCreatableTopicConfigs] | None = field(default_factory=list)
+class CreateTopicsResponseCreatableTopicResult(Message):
+    __slots__ = ('name', 'topic_id', 'error_code', 'error_message', 'topic_config_error_code', 'num_partitions', 'replication_factor', 'configs', )
+
+    def __init__(self, name: str = '', topic_id: bytes = ZERO_UUID, error_code: int = 0, error_message: str | None = '', topic_config_error_code: int = 0, num_partitions: int = -1, replication_factor: int = -1, configs: list[CreateTopicsResponseCreatableTopicConfigs] | None = _MISSING) -> None:
+        self.name = name
+        self.topic_id = topic_id
+        self.error_code = error_code
+        self.error_message = error_message
+        self.topic_config_error_code = topic_config_error_code
+        self.num_partitions = num_partitions
+        self.replication_factor = replication_factor
+        self.configs = list() if configs is _MISSING else configs
 
 
-@dataclass(slots=True)
-class CreateTopicsResponse:
-    throttle_time_ms: int = 0
-    topics: list[CreateTopicsResponseCreatableTopicResult] = field(default_factory=list)
+class CreateTopicsResponse(Message):
+    __slots__ = ('throttle_time_ms', 'topics', )
+
+    def __init__(self, throttle_time_ms: int = 0, topics: list[CreateTopicsResponseCreatableTopicResult] = _MISSING) -> None:
+        self.throttle_time_ms = throttle_time_ms
+        self.topics = list() if topics is _MISSING else topics
 
 
 def _d_CreateTopicsRequestCreatableReplicaAssignment_v2(b, p):

@@ -3,11 +3,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field  # noqa: F401
-
 from kafkasim.protocol.primitives import (  # noqa: F401
     _F64, _I8, _I16, _I32, _I64, _MISSING, _NULL32, _P8, _P16, _P32, _P64, _PF64, _PU16, _PU32, _U16, _U32,
-    ZERO_UUID, MalformedError, _rbytes, _rcbytes, _rcrec, _rcstr, _rrec, _rstr, _ruuid, _ruv,
+    ZERO_UUID, MalformedError, Message, _rbytes, _rcbytes, _rcrec, _rcstr, _rrec, _rstr, _ruuid, _ruv,
     _skip_tags, _uv, _wbytes, _wcbytes, _wcstr, _wrec, _wstr, _wuuid,
 )
 
@@ -19,46 +17,56 @@ RESPONSE_VERSIONS = (1, 3)
 RESPONSE_FLEXIBLE_MIN = 2
 
 
-@dataclass(slots=True)
-class DeleteAclsRequestDeleteAclsFilter:
-    resource_type_filter: int = 0
-    resource_name_filter: str | None = ''
-    pattern_type_filter: int = 3
-    principal_filter: str | None = ''
-    host_filter: str | None = ''
-    operation: int = 0
-    permission_type: int = 0
+class DeleteAclsRequestDeleteAclsFilter(Message):
+    __slots__ = ('resource_type_filter', 'resource_name_filter', 'pattern_type_filter', 'principal_filter', 'host_filter', 'operation', 'permission_type', )
+
+    def __init__(self, resource_type_filter: int = 0, resource_name_filter: str | None = '', pattern_type_filter: int = 3, principal_filter: str | None = '', host_filter: str | None = '', operation: int = 0, permission_type: int = 0) -> None:
+        self.resource_type_filter = resource_type_filter
+        self.resource_name_filter = resource_name_filter
+        self.pattern_type_filter = pattern_type_filter
+        self.principal_filter = principal_filter
+        self.host_filter = host_filter
+        self.operation = operation
+        self.permission_type = permission_type
 
 
-@dataclass(slots=True)
-class DeleteAclsRequest:
-    filters: list[DeleteAclsRequestDeleteAclsFilter] = field(default_factory=list)
+class DeleteAclsRequest(Message):
+    __slots__ = ('filters', )
+
+    def __init__(self, filters: list[DeleteAclsRequestDeleteAclsFilter] = _MISSING) -> None:
+        self.filters = list() if filters is _MISSING else filters
 
 
-@dataclass(slots=True)
-class DeleteAclsResponseDeleteAclsMatchingAcl:
-    error_code: int = 0
-    error_message: str | None = ''
-    resource_type: int = 0
-    resource_name: str = ''
-    pattern_type: int = 3
-    principal: str = ''
-    host: str = ''
-    operation: int = 0
-    permission_type: int = 0
+class DeleteAclsResponseDeleteAclsMatchingAcl(Message):
+    __slots__ = ('error_code', 'error_message', 'resource_type', 'resource_name', 'pattern_type', 'principal', 'host', 'operation', 'permission_type', )
+
+    def __init__(self, error_code: int = 0, error_message: str | None = '', resource_type: int = 0, resource_name: str = '', pattern_type: int = 3, principal: str = '', host: str = '', operation: int = 0, permission_type: int = 0) -> None:
+        self.error_code = error_code
+        self.error_message = error_message
+        self.resource_type = resource_type
+        self.resource_name = resource_name
+        self.pattern_type = pattern_type
+        self.principal = principal
+        self.host = host
+        self.operation = operation
+        self.permission_type = permission_type
 
 
-@dataclass(slots=True)
-class DeleteAclsResponseDeleteAclsFilterResult:
-    error_code: int = 0
-    error_message: str | None = ''
-    matching_acls: list[DeleteAclsResponseDeleteAclsMatchingAcl] = field(default_factory=list)
+class DeleteAclsResponseDeleteAclsFilterResult(Message):
+    __slots__ = ('error_code', 'error_message', 'matching_acls', )
+
+    def __init__(self, error_code: int = 0, error_message: str | None = '', matching_acls: list[DeleteAclsResponseDeleteAclsMatchingAcl] = _MISSING) -> None:
+        self.error_code = error_code
+        self.error_message = error_message
+        self.matching_acls = list() if matching_acls is _MISSING else matching_acls
 
 
-@dataclass(slots=True)
-class DeleteAclsResponse:
-    throttle_time_ms: int = 0
-    filter_results: list[DeleteAclsResponseDeleteAclsFilterResult] = field(default_factory=list)
+class DeleteAclsResponse(Message):
+    __slots__ = ('throttle_time_ms', 'filter_results', )
+
+    def __init__(self, throttle_time_ms: int = 0, filter_results: list[DeleteAclsResponseDeleteAclsFilterResult] = _MISSING) -> None:
+        self.throttle_time_ms = throttle_time_ms
+        self.filter_results = list() if filter_results is _MISSING else filter_results
 
 
 def _d_DeleteAclsRequestDeleteAclsFilter_v1(b, p):

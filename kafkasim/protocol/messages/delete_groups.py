@@ -3,11 +3,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field  # noqa: F401
-
 from kafkasim.protocol.primitives import (  # noqa: F401
     _F64, _I8, _I16, _I32, _I64, _MISSING, _NULL32, _P8, _P16, _P32, _P64, _PF64, _PU16, _PU32, _U16, _U32,
-    ZERO_UUID, MalformedError, _rbytes, _rcbytes, _rcrec, _rcstr, _rrec, _rstr, _ruuid, _ruv,
+    ZERO_UUID, MalformedError, Message, _rbytes, _rcbytes, _rcrec, _rcstr, _rrec, _rstr, _ruuid, _ruv,
     _skip_tags, _uv, _wbytes, _wcbytes, _wcstr, _wrec, _wstr, _wuuid,
 )
 
@@ -19,21 +17,27 @@ RESPONSE_VERSIONS = (0, 2)
 RESPONSE_FLEXIBLE_MIN = 2
 
 
-@dataclass(slots=True)
-class DeleteGroupsRequest:
-    groups_names: list[str] = field(default_factory=list)
+class DeleteGroupsRequest(Message):
+    __slots__ = ('groups_names', )
+
+    def __init__(self, groups_names: list[str] = _MISSING) -> None:
+        self.groups_names = list() if groups_names is _MISSING else groups_names
 
 
-@dataclass(slots=True)
-class DeleteGroupsResponseDeletableGroupResult:
-    group_id: str = ''
-    error_code: int = 0
+class DeleteGroupsResponseDeletableGroupResult(Message):
+    __slots__ = ('group_id', 'error_code', )
+
+    def __init__(self, group_id: str = '', error_code: int = 0) -> None:
+        self.group_id = group_id
+        self.error_code = error_code
 
 
-@dataclass(slots=True)
-class DeleteGroupsResponse:
-    throttle_time_ms: int = 0
-    results: list[DeleteGroupsResponseDeletableGroupResult] = field(default_factory=list)
+class DeleteGroupsResponse(Message):
+    __slots__ = ('throttle_time_ms', 'results', )
+
+    def __init__(self, throttle_time_ms: int = 0, results: list[DeleteGroupsResponseDeletableGroupResult] = _MISSING) -> None:
+        self.throttle_time_ms = throttle_time_ms
+        self.results = list() if results is _MISSING else results
 
 
 def _d_DeleteGroupsRequest_v0(b, p):

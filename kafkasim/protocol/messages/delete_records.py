@@ -3,11 +3,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field  # noqa: F401
-
 from kafkasim.protocol.primitives import (  # noqa: F401
     _F64, _I8, _I16, _I32, _I64, _MISSING, _NULL32, _P8, _P16, _P32, _P64, _PF64, _PU16, _PU32, _U16, _U32,
-    ZERO_UUID, MalformedError, _rbytes, _rcbytes, _rcrec, _rcstr, _rrec, _rstr, _ruuid, _ruv,
+    ZERO_UUID, MalformedError, Message, _rbytes, _rcbytes, _rcrec, _rcstr, _rrec, _rstr, _ruuid, _ruv,
     _skip_tags, _uv, _wbytes, _wcbytes, _wcstr, _wrec, _wstr, _wuuid,
 )
 
@@ -19,41 +17,53 @@ RESPONSE_VERSIONS = (0, 2)
 RESPONSE_FLEXIBLE_MIN = 2
 
 
-@dataclass(slots=True)
-class DeleteRecordsRequestDeleteRecordsPartition:
-    partition_index: int = 0
-    offset: int = 0
+class DeleteRecordsRequestDeleteRecordsPartition(Message):
+    __slots__ = ('partition_index', 'offset', )
+
+    def __init__(self, partition_index: int = 0, offset: int = 0) -> None:
+        self.partition_index = partition_index
+        self.offset = offset
 
 
-@dataclass(slots=True)
-class DeleteRecordsRequestDeleteRecordsTopic:
-    name: str = ''
-    partitions: list[DeleteRecordsRequestDeleteRecordsPartition] = field(default_factory=list)
+class DeleteRecordsRequestDeleteRecordsTopic(Message):
+    __slots__ = ('name', 'partitions', )
+
+    def __init__(self, name: str = '', partitions: list[DeleteRecordsRequestDeleteRecordsPartition] = _MISSING) -> None:
+        self.name = name
+        self.partitions = list() if partitions is _MISSING else partitions
 
 
-@dataclass(slots=True)
-class DeleteRecordsRequest:
-    topics: list[DeleteRecordsRequestDeleteRecordsTopic] = field(default_factory=list)
-    timeout_ms: int = 0
+class DeleteRecordsRequest(Message):
+    __slots__ = ('topics', 'timeout_ms', )
+
+    def __init__(self, topics: list[DeleteRecordsRequestDeleteRecordsTopic] = _MISSING, timeout_ms: int = 0) -> None:
+        self.topics = list() if topics is _MISSING else topics
+        self.timeout_ms = timeout_ms
 
 
-@dataclass(slots=True)
-class DeleteRecordsResponseDeleteRecordsPartitionResult:
-    partition_index: int = 0
-    low_watermark: int = 0
-    error_code: int = 0
+class DeleteRecordsResponseDeleteRecordsPartitionResult(Message):
+    __slots__ = ('partition_index', 'low_watermark', 'error_code', )
+
+    def __init__(self, partition_index: int = 0, low_watermark: int = 0, error_code: int = 0) -> None:
+        self.partition_index = partition_index
+        self.low_watermark = low_watermark
+        self.error_code = error_code
 
 
-@dataclass(slots=True)
-class DeleteRecordsResponseDeleteRecordsTopicResult:
-    name: str = ''
-    partitions: list[DeleteRecordsResponseDeleteRecordsPartitionResult] = field(default_factory=list)
+class DeleteRecordsResponseDeleteRecordsTopicResult(Message):
+    __slots__ = ('name', 'partitions', )
+
+    def __init__(self, name: str = '', partitions: list[DeleteRecordsResponseDeleteRecordsPartitionResult] = _MISSING) -> None:
+        self.name = name
+        self.partitions = list() if partitions is _MISSING else partitions
 
 
-@dataclass(slots=True)
-class DeleteRecordsResponse:
-    throttle_time_ms: int = 0
-    topics: list[DeleteRecordsResponseDeleteRecordsTopicResult] = field(default_factory=list)
+class DeleteRecordsResponse(Message):
+    __slots__ = ('throttle_time_ms', 'topics', )
+
+    def __init__(self, throttle_time_ms: int = 0, topics: list[DeleteRecordsResponseDeleteRecordsTopicResult] = _MISSING) -> None:
+        self.throttle_time_ms = throttle_time_ms
+        self.topics = list() if topics is _MISSING else topics
 
 
 def _d_DeleteRecordsRequestDeleteRecordsPartition_v0(b, p):

@@ -3,11 +3,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field  # noqa: F401
-
 from kafkasim.protocol.primitives import (  # noqa: F401
     _F64, _I8, _I16, _I32, _I64, _MISSING, _NULL32, _P8, _P16, _P32, _P64, _PF64, _PU16, _PU32, _U16, _U32,
-    ZERO_UUID, MalformedError, _rbytes, _rcbytes, _rcrec, _rcstr, _rrec, _rstr, _ruuid, _ruv,
+    ZERO_UUID, MalformedError, Message, _rbytes, _rcbytes, _rcrec, _rcstr, _rrec, _rstr, _ruuid, _ruv,
     _skip_tags, _uv, _wbytes, _wcbytes, _wcstr, _wrec, _wstr, _wuuid,
 )
 
@@ -19,31 +17,39 @@ RESPONSE_VERSIONS = (1, 6)
 RESPONSE_FLEXIBLE_MIN = 4
 
 
-@dataclass(slots=True)
-class DeleteTopicsRequestDeleteTopicState:
-    name: str | None = None
-    topic_id: bytes = ZERO_UUID
+class DeleteTopicsRequestDeleteTopicState(Message):
+    __slots__ = ('name', 'topic_id', )
+
+    def __init__(self, name: str | None = None, topic_id: bytes = ZERO_UUID) -> None:
+        self.name = name
+        self.topic_id = topic_id
 
 
-@dataclass(slots=True)
-class DeleteTopicsRequest:
-    topics: list[DeleteTopicsRequestDeleteTopicState] = field(default_factory=list)
-    topic_names: list[str] = field(default_factory=list)
-    timeout_ms: int = 0
+class DeleteTopicsRequest(Message):
+    __slots__ = ('topics', 'topic_names', 'timeout_ms', )
+
+    def __init__(self, topics: list[DeleteTopicsRequestDeleteTopicState] = _MISSING, topic_names: list[str] = _MISSING, timeout_ms: int = 0) -> None:
+        self.topics = list() if topics is _MISSING else topics
+        self.topic_names = list() if topic_names is _MISSING else topic_names
+        self.timeout_ms = timeout_ms
 
 
-@dataclass(slots=True)
-class DeleteTopicsResponseDeletableTopicResult:
-    name: str | None = ''
-    topic_id: bytes = ZERO_UUID
-    error_code: int = 0
-    error_message: str | None = None
+class DeleteTopicsResponseDeletableTopicResult(Message):
+    __slots__ = ('name', 'topic_id', 'error_code', 'error_message', )
+
+    def __init__(self, name: str | None = '', topic_id: bytes = ZERO_UUID, error_code: int = 0, error_message: str | None = None) -> None:
+        self.name = name
+        self.topic_id = topic_id
+        self.error_code = error_code
+        self.error_message = error_message
 
 
-@dataclass(slots=True)
-class DeleteTopicsResponse:
-    throttle_time_ms: int = 0
-    responses: list[DeleteTopicsResponseDeletableTopicResult] = field(default_factory=list)
+class DeleteTopicsResponse(Message):
+    __slots__ = ('throttle_time_ms', 'responses', )
+
+    def __init__(self, throttle_time_ms: int = 0, responses: list[DeleteTopicsResponseDeletableTopicResult] = _MISSING) -> None:
+        self.throttle_time_ms = throttle_time_ms
+        self.responses = list() if responses is _MISSING else responses
 
 
 def _d_DeleteTopicsRequest_v1(b, p):

@@ -3,11 +3,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field  # noqa: F401
-
 from kafkasim.protocol.primitives import (  # noqa: F401
     _F64, _I8, _I16, _I32, _I64, _MISSING, _NULL32, _P8, _P16, _P32, _P64, _PF64, _PU16, _PU32, _U16, _U32,
-    ZERO_UUID, MalformedError, _rbytes, _rcbytes, _rcrec, _rcstr, _rrec, _rstr, _ruuid, _ruv,
+    ZERO_UUID, MalformedError, Message, _rbytes, _rcbytes, _rcrec, _rcstr, _rrec, _rstr, _ruuid, _ruv,
     _skip_tags, _uv, _wbytes, _wcbytes, _wcstr, _wrec, _wstr, _wuuid,
 )
 
@@ -19,43 +17,55 @@ RESPONSE_VERSIONS = (0, 1)
 RESPONSE_FLEXIBLE_MIN = 1
 
 
-@dataclass(slots=True)
-class DescribeClientQuotasRequestComponentData:
-    entity_type: str = ''
-    match_type: int = 0
-    match: str | None = ''
+class DescribeClientQuotasRequestComponentData(Message):
+    __slots__ = ('entity_type', 'match_type', 'match', )
+
+    def __init__(self, entity_type: str = '', match_type: int = 0, match: str | None = '') -> None:
+        self.entity_type = entity_type
+        self.match_type = match_type
+        self.match = match
 
 
-@dataclass(slots=True)
-class DescribeClientQuotasRequest:
-    components: list[DescribeClientQuotasRequestComponentData] = field(default_factory=list)
-    strict: bool = False
+class DescribeClientQuotasRequest(Message):
+    __slots__ = ('components', 'strict', )
+
+    def __init__(self, components: list[DescribeClientQuotasRequestComponentData] = _MISSING, strict: bool = False) -> None:
+        self.components = list() if components is _MISSING else components
+        self.strict = strict
 
 
-@dataclass(slots=True)
-class DescribeClientQuotasResponseEntityData:
-    entity_type: str = ''
-    entity_name: str | None = ''
+class DescribeClientQuotasResponseEntityData(Message):
+    __slots__ = ('entity_type', 'entity_name', )
+
+    def __init__(self, entity_type: str = '', entity_name: str | None = '') -> None:
+        self.entity_type = entity_type
+        self.entity_name = entity_name
 
 
-@dataclass(slots=True)
-class DescribeClientQuotasResponseValueData:
-    key: str = ''
-    value: float = 0.0
+class DescribeClientQuotasResponseValueData(Message):
+    __slots__ = ('key', 'value', )
+
+    def __init__(self, key: str = '', value: float = 0.0) -> None:
+        self.key = key
+        self.value = value
 
 
-@dataclass(slots=True)
-class DescribeClientQuotasResponseEntryData:
-    entity: list[DescribeClientQuotasResponseEntityData] = field(default_factory=list)
-    values: list[DescribeClientQuotasResponseValueData] = field(default_factory=list)
+class DescribeClientQuotasResponseEntryData(Message):
+    __slots__ = ('entity', 'values', )
+
+    def __init__(self, entity: list[DescribeClientQuotasResponseEntityData] = _MISSING, values: list[DescribeClientQuotasResponseValueData] = _MISSING) -> None:
+        self.entity = list() if entity is _MISSING else entity
+        self.values = list() if values is _MISSING else values
 
 
-@dataclass(slots=True)
-class DescribeClientQuotasResponse:
-    throttle_time_ms: int = 0
-    error_code: int = 0
-    error_message: str | None = ''
-    entries: list[DescribeClientQuotasResponseEntryData] | None = field(default_factory=list)
+class DescribeClientQuotasResponse(Message):
+    __slots__ = ('throttle_time_ms', 'error_code', 'error_message', 'entries', )
+
+    def __init__(self, throttle_time_ms: int = 0, error_code: int = 0, error_message: str | None = '', entries: list[DescribeClientQuotasResponseEntryData] | None = _MISSING) -> None:
+        self.throttle_time_ms = throttle_time_ms
+        self.error_code = error_code
+        self.error_message = error_message
+        self.entries = list() if entries is _MISSING else entries
 
 
 def _d_DescribeClientQuotasRequestComponentData_v0(b, p):

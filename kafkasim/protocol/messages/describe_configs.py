@@ -3,11 +3,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field  # noqa: F401
-
 from kafkasim.protocol.primitives import (  # noqa: F401
     _F64, _I8, _I16, _I32, _I64, _MISSING, _NULL32, _P8, _P16, _P32, _P64, _PF64, _PU16, _PU32, _U16, _U32,
-    ZERO_UUID, MalformedError, _rbytes, _rcbytes, _rcrec, _rcstr, _rrec, _rstr, _ruuid, _ruv,
+    ZERO_UUID, MalformedError, Message, _rbytes, _rcbytes, _rcrec, _rcstr, _rrec, _rstr, _ruuid, _ruv,
     _skip_tags, _uv, _wbytes, _wcbytes, _wcstr, _wrec, _wstr, _wuuid,
 )
 
@@ -19,53 +17,65 @@ RESPONSE_VERSIONS = (1, 4)
 RESPONSE_FLEXIBLE_MIN = 4
 
 
-@dataclass(slots=True)
-class DescribeConfigsRequestDescribeConfigsResource:
-    resource_type: int = 0
-    resource_name: str = ''
-    configuration_keys: list[str] | None = field(default_factory=list)
+class DescribeConfigsRequestDescribeConfigsResource(Message):
+    __slots__ = ('resource_type', 'resource_name', 'configuration_keys', )
+
+    def __init__(self, resource_type: int = 0, resource_name: str = '', configuration_keys: list[str] | None = _MISSING) -> None:
+        self.resource_type = resource_type
+        self.resource_name = resource_name
+        self.configuration_keys = list() if configuration_keys is _MISSING else configuration_keys
 
 
-@dataclass(slots=True)
-class DescribeConfigsRequest:
-    resources: list[DescribeConfigsRequestDescribeConfigsResource] = field(default_factory=list)
-    include_synonyms: bool = False
-    include_documentation: bool = False
+class DescribeConfigsRequest(Message):
+    __slots__ = ('resources', 'include_synonyms', 'include_documentation', )
+
+    def __init__(self, resources: list[DescribeConfigsRequestDescribeConfigsResource] = _MISSING, include_synonyms: bool = False, include_documentation: bool = False) -> None:
+        self.resources = list() if resources is _MISSING else resources
+        self.include_synonyms = include_synonyms
+        self.include_documentation = include_documentation
 
 
-@dataclass(slots=True)
-class DescribeConfigsResponseDescribeConfigsSynonym:
-    name: str = ''
-    value: str | None = ''
-    source: int = 0
+class DescribeConfigsResponseDescribeConfigsSynonym(Message):
+    __slots__ = ('name', 'value', 'source', )
+
+    def __init__(self, name: str = '', value: str | None = '', source: int = 0) -> None:
+        self.name = name
+        self.value = value
+        self.source = source
 
 
-@dataclass(slots=True)
-class DescribeConfigsResponseDescribeConfigsResourceResult:
-    name: str = ''
-    value: str | None = ''
-    read_only: bool = False
-    config_source: int = -1
-    is_default: bool = False
-    is_sensitive: bool = False
-    synonyms: list[DescribeConfigsResponseDescribeConfigsSynonym] = field(default_factory=list)
-    config_type: int = 0
-    documentation: str | None = ''
+class DescribeConfigsResponseDescribeConfigsResourceResult(Message):
+    __slots__ = ('name', 'value', 'read_only', 'config_source', 'is_default', 'is_sensitive', 'synonyms', 'config_type', 'documentation', )
+
+    def __init__(self, name: str = '', value: str | None = '', read_only: bool = False, config_source: int = -1, is_default: bool = False, is_sensitive: bool = False, synonyms: list[DescribeConfigsResponseDescribeConfigsSynonym] = _MISSING, config_type: int = 0, documentation: str | None = '') -> None:
+        self.name = name
+        self.value = value
+        self.read_only = read_only
+        self.config_source = config_source
+        self.is_default = is_default
+        self.is_sensitive = is_sensitive
+        self.synonyms = list() if synonyms is _MISSING else synonyms
+        self.config_type = config_type
+        self.documentation = documentation
 
 
-@dataclass(slots=True)
-class DescribeConfigsResponseDescribeConfigsResult:
-    error_code: int = 0
-    error_message: str | None = ''
-    resource_type: int = 0
-    resource_name: str = ''
-    configs: list[DescribeConfigsResponseDescribeConfigsResourceResult] = field(default_factory=list)
+class DescribeConfigsResponseDescribeConfigsResult(Message):
+    __slots__ = ('error_code', 'error_message', 'resource_type', 'resource_name', 'configs', )
+
+    def __init__(self, error_code: int = 0, error_message: str | None = '', resource_type: int = 0, resource_name: str = '', configs: list[DescribeConfigsResponseDescribeConfigsResourceResult] = _MISSING) -> None:
+        self.error_code = error_code
+        self.error_message = error_message
+        self.resource_type = resource_type
+        self.resource_name = resource_name
+        self.configs = list() if configs is _MISSING else configs
 
 
-@dataclass(slots=True)
-class DescribeConfigsResponse:
-    throttle_time_ms: int = 0
-    results: list[DescribeConfigsResponseDescribeConfigsResult] = field(default_factory=list)
+class DescribeConfigsResponse(Message):
+    __slots__ = ('throttle_time_ms', 'results', )
+
+    def __init__(self, throttle_time_ms: int = 0, results: list[DescribeConfigsResponseDescribeConfigsResult] = _MISSING) -> None:
+        self.throttle_time_ms = throttle_time_ms
+        self.results = list() if results is _MISSING else results
 
 
 def _d_DescribeConfigsRequestDescribeConfigsResource_v1(b, p):

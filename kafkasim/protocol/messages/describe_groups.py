@@ -3,11 +3,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field  # noqa: F401
-
 from kafkasim.protocol.primitives import (  # noqa: F401
     _F64, _I8, _I16, _I32, _I64, _MISSING, _NULL32, _P8, _P16, _P32, _P64, _PF64, _PU16, _PU32, _U16, _U32,
-    ZERO_UUID, MalformedError, _rbytes, _rcbytes, _rcrec, _rcstr, _rrec, _rstr, _ruuid, _ruv,
+    ZERO_UUID, MalformedError, Message, _rbytes, _rcbytes, _rcrec, _rcstr, _rrec, _rstr, _ruuid, _ruv,
     _skip_tags, _uv, _wbytes, _wcbytes, _wcstr, _wrec, _wstr, _wuuid,
 )
 
@@ -19,38 +17,46 @@ RESPONSE_VERSIONS = (0, 6)
 RESPONSE_FLEXIBLE_MIN = 5
 
 
-@dataclass(slots=True)
-class DescribeGroupsRequest:
-    groups: list[str] = field(default_factory=list)
-    include_authorized_operations: bool = False
+class DescribeGroupsRequest(Message):
+    __slots__ = ('groups', 'include_authorized_operations', )
+
+    def __init__(self, groups: list[str] = _MISSING, include_authorized_operations: bool = False) -> None:
+        self.groups = list() if groups is _MISSING else groups
+        self.include_authorized_operations = include_authorized_operations
 
 
-@dataclass(slots=True)
-class DescribeGroupsResponseDescribedGroupMember:
-    member_id: str = ''
-    group_instance_id: str | None = None
-    client_id: str = ''
-    client_host: str = ''
-    member_metadata: bytes = b''
-    member_assignment: bytes = b''
+class DescribeGroupsResponseDescribedGroupMember(Message):
+    __slots__ = ('member_id', 'group_instance_id', 'client_id', 'client_host', 'member_metadata', 'member_assignment', )
+
+    def __init__(self, member_id: str = '', group_instance_id: str | None = None, client_id: str = '', client_host: str = '', member_metadata: bytes = b'', member_assignment: bytes = b'') -> None:
+        self.member_id = member_id
+        self.group_instance_id = group_instance_id
+        self.client_id = client_id
+        self.client_host = client_host
+        self.member_metadata = member_metadata
+        self.member_assignment = member_assignment
 
 
-@dataclass(slots=True)
-class DescribeGroupsResponseDescribedGroup:
-    error_code: int = 0
-    error_message: str | None = None
-    group_id: str = ''
-    group_state: str = ''
-    protocol_type: str = ''
-    protocol_data: str = ''
-    members: list[DescribeGroupsResponseDescribedGroupMember] = field(default_factory=list)
-    authorized_operations: int = -2147483648
+class DescribeGroupsResponseDescribedGroup(Message):
+    __slots__ = ('error_code', 'error_message', 'group_id', 'group_state', 'protocol_type', 'protocol_data', 'members', 'authorized_operations', )
+
+    def __init__(self, error_code: int = 0, error_message: str | None = None, group_id: str = '', group_state: str = '', protocol_type: str = '', protocol_data: str = '', members: list[DescribeGroupsResponseDescribedGroupMember] = _MISSING, authorized_operations: int = -2147483648) -> None:
+        self.error_code = error_code
+        self.error_message = error_message
+        self.group_id = group_id
+        self.group_state = group_state
+        self.protocol_type = protocol_type
+        self.protocol_data = protocol_data
+        self.members = list() if members is _MISSING else members
+        self.authorized_operations = authorized_operations
 
 
-@dataclass(slots=True)
-class DescribeGroupsResponse:
-    throttle_time_ms: int = 0
-    groups: list[DescribeGroupsResponseDescribedGroup] = field(default_factory=list)
+class DescribeGroupsResponse(Message):
+    __slots__ = ('throttle_time_ms', 'groups', )
+
+    def __init__(self, throttle_time_ms: int = 0, groups: list[DescribeGroupsResponseDescribedGroup] = _MISSING) -> None:
+        self.throttle_time_ms = throttle_time_ms
+        self.groups = list() if groups is _MISSING else groups
 
 
 def _d_DescribeGroupsRequest_v0(b, p):

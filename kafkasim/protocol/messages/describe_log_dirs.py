@@ -3,11 +3,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field  # noqa: F401
-
 from kafkasim.protocol.primitives import (  # noqa: F401
     _F64, _I8, _I16, _I32, _I64, _MISSING, _NULL32, _P8, _P16, _P32, _P64, _PF64, _PU16, _PU32, _U16, _U32,
-    ZERO_UUID, MalformedError, _rbytes, _rcbytes, _rcrec, _rcstr, _rrec, _rstr, _ruuid, _ruv,
+    ZERO_UUID, MalformedError, Message, _rbytes, _rcbytes, _rcrec, _rcstr, _rrec, _rstr, _ruuid, _ruv,
     _skip_tags, _uv, _wbytes, _wcbytes, _wcstr, _wrec, _wstr, _wuuid,
 )
 
@@ -19,46 +17,58 @@ RESPONSE_VERSIONS = (1, 5)
 RESPONSE_FLEXIBLE_MIN = 2
 
 
-@dataclass(slots=True)
-class DescribeLogDirsRequestDescribableLogDirTopic:
-    topic: str = ''
-    partitions: list[int] = field(default_factory=list)
+class DescribeLogDirsRequestDescribableLogDirTopic(Message):
+    __slots__ = ('topic', 'partitions', )
+
+    def __init__(self, topic: str = '', partitions: list[int] = _MISSING) -> None:
+        self.topic = topic
+        self.partitions = list() if partitions is _MISSING else partitions
 
 
-@dataclass(slots=True)
-class DescribeLogDirsRequest:
-    topics: list[DescribeLogDirsRequestDescribableLogDirTopic] | None = field(default_factory=list)
+class DescribeLogDirsRequest(Message):
+    __slots__ = ('topics', )
+
+    def __init__(self, topics: list[DescribeLogDirsRequestDescribableLogDirTopic] | None = _MISSING) -> None:
+        self.topics = list() if topics is _MISSING else topics
 
 
-@dataclass(slots=True)
-class DescribeLogDirsResponseDescribeLogDirsPartition:
-    partition_index: int = 0
-    partition_size: int = 0
-    offset_lag: int = 0
-    is_future_key: bool = False
+class DescribeLogDirsResponseDescribeLogDirsPartition(Message):
+    __slots__ = ('partition_index', 'partition_size', 'offset_lag', 'is_future_key', )
+
+    def __init__(self, partition_index: int = 0, partition_size: int = 0, offset_lag: int = 0, is_future_key: bool = False) -> None:
+        self.partition_index = partition_index
+        self.partition_size = partition_size
+        self.offset_lag = offset_lag
+        self.is_future_key = is_future_key
 
 
-@dataclass(slots=True)
-class DescribeLogDirsResponseDescribeLogDirsTopic:
-    name: str = ''
-    partitions: list[DescribeLogDirsResponseDescribeLogDirsPartition] = field(default_factory=list)
+class DescribeLogDirsResponseDescribeLogDirsTopic(Message):
+    __slots__ = ('name', 'partitions', )
+
+    def __init__(self, name: str = '', partitions: list[DescribeLogDirsResponseDescribeLogDirsPartition] = _MISSING) -> None:
+        self.name = name
+        self.partitions = list() if partitions is _MISSING else partitions
 
 
-@dataclass(slots=True)
-class DescribeLogDirsResponseDescribeLogDirsResult:
-    error_code: int = 0
-    log_dir: str = ''
-    topics: list[DescribeLogDirsResponseDescribeLogDirsTopic] = field(default_factory=list)
-    total_bytes: int = -1
-    usable_bytes: int = -1
-    is_cordoned: bool = False
+class DescribeLogDirsResponseDescribeLogDirsResult(Message):
+    __slots__ = ('error_code', 'log_dir', 'topics', 'total_bytes', 'usable_bytes', 'is_cordoned', )
+
+    def __init__(self, error_code: int = 0, log_dir: str = '', topics: list[DescribeLogDirsResponseDescribeLogDirsTopic] = _MISSING, total_bytes: int = -1, usable_bytes: int = -1, is_cordoned: bool = False) -> None:
+        self.error_code = error_code
+        self.log_dir = log_dir
+        self.topics = list() if topics is _MISSING else topics
+        self.total_bytes = total_bytes
+        self.usable_bytes = usable_bytes
+        self.is_cordoned = is_cordoned
 
 
-@dataclass(slots=True)
-class DescribeLogDirsResponse:
-    throttle_time_ms: int = 0
-    error_code: int = 0
-    results: list[DescribeLogDirsResponseDescribeLogDirsResult] = field(default_factory=list)
+class DescribeLogDirsResponse(Message):
+    __slots__ = ('throttle_time_ms', 'error_code', 'results', )
+
+    def __init__(self, throttle_time_ms: int = 0, error_code: int = 0, results: list[DescribeLogDirsResponseDescribeLogDirsResult] = _MISSING) -> None:
+        self.throttle_time_ms = throttle_time_ms
+        self.error_code = error_code
+        self.results = list() if results is _MISSING else results
 
 
 def _d_DescribeLogDirsRequestDescribableLogDirTopic_v1(b, p):

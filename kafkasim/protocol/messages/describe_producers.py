@@ -3,11 +3,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field  # noqa: F401
-
 from kafkasim.protocol.primitives import (  # noqa: F401
     _F64, _I8, _I16, _I32, _I64, _MISSING, _NULL32, _P8, _P16, _P32, _P64, _PF64, _PU16, _PU32, _U16, _U32,
-    ZERO_UUID, MalformedError, _rbytes, _rcbytes, _rcrec, _rcstr, _rrec, _rstr, _ruuid, _ruv,
+    ZERO_UUID, MalformedError, Message, _rbytes, _rcbytes, _rcrec, _rcstr, _rrec, _rstr, _ruuid, _ruv,
     _skip_tags, _uv, _wbytes, _wcbytes, _wcstr, _wrec, _wstr, _wuuid,
 )
 
@@ -19,45 +17,57 @@ RESPONSE_VERSIONS = (0, 0)
 RESPONSE_FLEXIBLE_MIN = 0
 
 
-@dataclass(slots=True)
-class DescribeProducersRequestTopicRequest:
-    name: str = ''
-    partition_indexes: list[int] = field(default_factory=list)
+class DescribeProducersRequestTopicRequest(Message):
+    __slots__ = ('name', 'partition_indexes', )
+
+    def __init__(self, name: str = '', partition_indexes: list[int] = _MISSING) -> None:
+        self.name = name
+        self.partition_indexes = list() if partition_indexes is _MISSING else partition_indexes
 
 
-@dataclass(slots=True)
-class DescribeProducersRequest:
-    topics: list[DescribeProducersRequestTopicRequest] = field(default_factory=list)
+class DescribeProducersRequest(Message):
+    __slots__ = ('topics', )
+
+    def __init__(self, topics: list[DescribeProducersRequestTopicRequest] = _MISSING) -> None:
+        self.topics = list() if topics is _MISSING else topics
 
 
-@dataclass(slots=True)
-class DescribeProducersResponseProducerState:
-    producer_id: int = 0
-    producer_epoch: int = 0
-    last_sequence: int = -1
-    last_timestamp: int = -1
-    coordinator_epoch: int = 0
-    current_txn_start_offset: int = -1
+class DescribeProducersResponseProducerState(Message):
+    __slots__ = ('producer_id', 'producer_epoch', 'last_sequence', 'last_timestamp', 'coordinator_epoch', 'current_txn_start_offset', )
+
+    def __init__(self, producer_id: int = 0, producer_epoch: int = 0, last_sequence: int = -1, last_timestamp: int = -1, coordinator_epoch: int = 0, current_txn_start_offset: int = -1) -> None:
+        self.producer_id = producer_id
+        self.producer_epoch = producer_epoch
+        self.last_sequence = last_sequence
+        self.last_timestamp = last_timestamp
+        self.coordinator_epoch = coordinator_epoch
+        self.current_txn_start_offset = current_txn_start_offset
 
 
-@dataclass(slots=True)
-class DescribeProducersResponsePartitionResponse:
-    partition_index: int = 0
-    error_code: int = 0
-    error_message: str | None = None
-    active_producers: list[DescribeProducersResponseProducerState] = field(default_factory=list)
+class DescribeProducersResponsePartitionResponse(Message):
+    __slots__ = ('partition_index', 'error_code', 'error_message', 'active_producers', )
+
+    def __init__(self, partition_index: int = 0, error_code: int = 0, error_message: str | None = None, active_producers: list[DescribeProducersResponseProducerState] = _MISSING) -> None:
+        self.partition_index = partition_index
+        self.error_code = error_code
+        self.error_message = error_message
+        self.active_producers = list() if active_producers is _MISSING else active_producers
 
 
-@dataclass(slots=True)
-class DescribeProducersResponseTopicResponse:
-    name: str = ''
-    partitions: list[DescribeProducersResponsePartitionResponse] = field(default_factory=list)
+class DescribeProducersResponseTopicResponse(Message):
+    __slots__ = ('name', 'partitions', )
+
+    def __init__(self, name: str = '', partitions: list[DescribeProducersResponsePartitionResponse] = _MISSING) -> None:
+        self.name = name
+        self.partitions = list() if partitions is _MISSING else partitions
 
 
-@dataclass(slots=True)
-class DescribeProducersResponse:
-    throttle_time_ms: int = 0
-    topics: list[DescribeProducersResponseTopicResponse] = field(default_factory=list)
+class DescribeProducersResponse(Message):
+    __slots__ = ('throttle_time_ms', 'topics', )
+
+    def __init__(self, throttle_time_ms: int = 0, topics: list[DescribeProducersResponseTopicResponse] = _MISSING) -> None:
+        self.throttle_time_ms = throttle_time_ms
+        self.topics = list() if topics is _MISSING else topics
 
 
 def _d_DescribeProducersRequestTopicRequest_v0(b, p):

@@ -3,11 +3,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field  # noqa: F401
-
 from kafkasim.protocol.primitives import (  # noqa: F401
     _F64, _I8, _I16, _I32, _I64, _MISSING, _NULL32, _P8, _P16, _P32, _P64, _PF64, _PU16, _PU32, _U16, _U32,
-    ZERO_UUID, MalformedError, _rbytes, _rcbytes, _rcrec, _rcstr, _rrec, _rstr, _ruuid, _ruv,
+    ZERO_UUID, MalformedError, Message, _rbytes, _rcbytes, _rcrec, _rcstr, _rrec, _rstr, _ruuid, _ruv,
     _skip_tags, _uv, _wbytes, _wcbytes, _wcstr, _wrec, _wstr, _wuuid,
 )
 
@@ -19,68 +17,86 @@ RESPONSE_VERSIONS = (0, 2)
 RESPONSE_FLEXIBLE_MIN = 0
 
 
-@dataclass(slots=True)
-class DescribeQuorumRequestPartitionData:
-    partition_index: int = 0
+class DescribeQuorumRequestPartitionData(Message):
+    __slots__ = ('partition_index', )
+
+    def __init__(self, partition_index: int = 0) -> None:
+        self.partition_index = partition_index
 
 
-@dataclass(slots=True)
-class DescribeQuorumRequestTopicData:
-    topic_name: str = ''
-    partitions: list[DescribeQuorumRequestPartitionData] = field(default_factory=list)
+class DescribeQuorumRequestTopicData(Message):
+    __slots__ = ('topic_name', 'partitions', )
+
+    def __init__(self, topic_name: str = '', partitions: list[DescribeQuorumRequestPartitionData] = _MISSING) -> None:
+        self.topic_name = topic_name
+        self.partitions = list() if partitions is _MISSING else partitions
 
 
-@dataclass(slots=True)
-class DescribeQuorumRequest:
-    topics: list[DescribeQuorumRequestTopicData] = field(default_factory=list)
+class DescribeQuorumRequest(Message):
+    __slots__ = ('topics', )
+
+    def __init__(self, topics: list[DescribeQuorumRequestTopicData] = _MISSING) -> None:
+        self.topics = list() if topics is _MISSING else topics
 
 
-@dataclass(slots=True)
-class DescribeQuorumResponseReplicaState:
-    replica_id: int = 0
-    replica_directory_id: bytes = ZERO_UUID
-    log_end_offset: int = 0
-    last_fetch_timestamp: int = -1
-    last_caught_up_timestamp: int = -1
+class DescribeQuorumResponseReplicaState(Message):
+    __slots__ = ('replica_id', 'replica_directory_id', 'log_end_offset', 'last_fetch_timestamp', 'last_caught_up_timestamp', )
+
+    def __init__(self, replica_id: int = 0, replica_directory_id: bytes = ZERO_UUID, log_end_offset: int = 0, last_fetch_timestamp: int = -1, last_caught_up_timestamp: int = -1) -> None:
+        self.replica_id = replica_id
+        self.replica_directory_id = replica_directory_id
+        self.log_end_offset = log_end_offset
+        self.last_fetch_timestamp = last_fetch_timestamp
+        self.last_caught_up_timestamp = last_caught_up_timestamp
 
 
-@dataclass(slots=True)
-class DescribeQuorumResponsePartitionData:
-    partition_index: int = 0
-    error_code: int = 0
-    error_message: str | None = ''
-    leader_id: int = 0
-    leader_epoch: int = 0
-    high_watermark: int = 0
-    current_voters: list[DescribeQuorumResponseReplicaState] = field(default_factory=list)
-    observers: list[DescribeQuorumResponseReplicaState] = field(default_factory=list)
+class DescribeQuorumResponsePartitionData(Message):
+    __slots__ = ('partition_index', 'error_code', 'error_message', 'leader_id', 'leader_epoch', 'high_watermark', 'current_voters', 'observers', )
+
+    def __init__(self, partition_index: int = 0, error_code: int = 0, error_message: str | None = '', leader_id: int = 0, leader_epoch: int = 0, high_watermark: int = 0, current_voters: list[DescribeQuorumResponseReplicaState] = _MISSING, observers: list[DescribeQuorumResponseReplicaState] = _MISSING) -> None:
+        self.partition_index = partition_index
+        self.error_code = error_code
+        self.error_message = error_message
+        self.leader_id = leader_id
+        self.leader_epoch = leader_epoch
+        self.high_watermark = high_watermark
+        self.current_voters = list() if current_voters is _MISSING else current_voters
+        self.observers = list() if observers is _MISSING else observers
 
 
-@dataclass(slots=True)
-class DescribeQuorumResponseTopicData:
-    topic_name: str = ''
-    partitions: list[DescribeQuorumResponsePartitionData] = field(default_factory=list)
+class DescribeQuorumResponseTopicData(Message):
+    __slots__ = ('topic_name', 'partitions', )
+
+    def __init__(self, topic_name: str = '', partitions: list[DescribeQuorumResponsePartitionData] = _MISSING) -> None:
+        self.topic_name = topic_name
+        self.partitions = list() if partitions is _MISSING else partitions
 
 
-@dataclass(slots=True)
-class DescribeQuorumResponseListener:
-    name: str = ''
-    host: str = ''
-    port: int = 0
+class DescribeQuorumResponseListener(Message):
+    __slots__ = ('name', 'host', 'port', )
+
+    def __init__(self, name: str = '', host: str = '', port: int = 0) -> None:
+        self.name = name
+        self.host = host
+        self.port = port
 
 
-@dataclass(slots=True)
-class DescribeQuorumResponseNode:
-    node_id: int = 0
-    listeners: list[DescribeQuorumResponseListener] = field(default_factory=list)
+class DescribeQuorumResponseNode(Message):
+    __slots__ = ('node_id', 'listeners', )
+
+    def __init__(self, node_id: int = 0, listeners: list[DescribeQuorumResponseListener] = _MISSING) -> None:
+        self.node_id = node_id
+        self.listeners = list() if listeners is _MISSING else listeners
 
 
-@dataclass(slots=True)
-class DescribeQuorumResponse:
-    error_code: int = 0
-    error_message: str | None = ''
-    topics: list[DescribeQuorumResponseTopicData] = field(default_factory=list)
-    nodes: list[DescribeQuorumResponseNode] = field(default_factory=list)
+class DescribeQuorumResponse(Message):
+    __slots__ = ('error_code', 'error_message', 'topics', 'nodes', )
+
+    def __init__(self, error_code: int = 0, error_message: str | None = '', topics: list[DescribeQuorumResponseTopicData] = _MISSING, nodes: list[DescribeQuorumResponseNode] = _MISSING) -> None:
+        self.error_code = error_code
+        self.error_message = error_message
+        self.topics = list() if topics is _MISSING else topics
+        self.nodes = list() if nodes is _MISSING else nodes
 
 
 def _d_DescribeQuorumRequestPartitionData_v0(b, p):

@@ -3,11 +3,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field  # noqa: F401
-
 from kafkasim.protocol.primitives import (  # noqa: F401
     _F64, _I8, _I16, _I32, _I64, _MISSING, _NULL32, _P8, _P16, _P32, _P64, _PF64, _PU16, _PU32, _U16, _U32,
-    ZERO_UUID, MalformedError, _rbytes, _rcbytes, _rcrec, _rcstr, _rrec, _rstr, _ruuid, _ruv,
+    ZERO_UUID, MalformedError, Message, _rbytes, _rcbytes, _rcrec, _rcstr, _rrec, _rstr, _ruuid, _ruv,
     _skip_tags, _uv, _wbytes, _wcbytes, _wcstr, _wrec, _wstr, _wuuid,
 )
 
@@ -19,58 +17,72 @@ RESPONSE_VERSIONS = (0, 0)
 RESPONSE_FLEXIBLE_MIN = 0
 
 
-@dataclass(slots=True)
-class DescribeTopicPartitionsRequestTopicRequest:
-    name: str = ''
+class DescribeTopicPartitionsRequestTopicRequest(Message):
+    __slots__ = ('name', )
+
+    def __init__(self, name: str = '') -> None:
+        self.name = name
 
 
-@dataclass(slots=True)
-class DescribeTopicPartitionsRequestCursor:
-    topic_name: str = ''
-    partition_index: int = 0
+class DescribeTopicPartitionsRequestCursor(Message):
+    __slots__ = ('topic_name', 'partition_index', )
+
+    def __init__(self, topic_name: str = '', partition_index: int = 0) -> None:
+        self.topic_name = topic_name
+        self.partition_index = partition_index
 
 
-@dataclass(slots=True)
-class DescribeTopicPartitionsRequest:
-    topics: list[DescribeTopicPartitionsRequestTopicRequest] = field(default_factory=list)
-    response_partition_limit: int = 2000
-    cursor: DescribeTopicPartitionsRequestCursor | None = None
+class DescribeTopicPartitionsRequest(Message):
+    __slots__ = ('topics', 'response_partition_limit', 'cursor', )
+
+    def __init__(self, topics: list[DescribeTopicPartitionsRequestTopicRequest] = _MISSING, response_partition_limit: int = 2000, cursor: DescribeTopicPartitionsRequestCursor | None = None) -> None:
+        self.topics = list() if topics is _MISSING else topics
+        self.response_partition_limit = response_partition_limit
+        self.cursor = cursor
 
 
-@dataclass(slots=True)
-class DescribeTopicPartitionsResponseDescribeTopicPartitionsResponsePartition:
-    error_code: int = 0
-    partition_index: int = 0
-    leader_id: int = 0
-    leader_epoch: int = -1
-    replica_nodes: list[int] = field(default_factory=list)
-    isr_nodes: list[int] = field(default_factory=list)
-    eligible_leader_replicas: list[int] | None = None
-    last_known_elr: list[int] | None = None
-    offline_replicas: list[int] = field(default_factory=list)
+class DescribeTopicPartitionsResponseDescribeTopicPartitionsResponsePartition(Message):
+    __slots__ = ('error_code', 'partition_index', 'leader_id', 'leader_epoch', 'replica_nodes', 'isr_nodes', 'eligible_leader_replicas', 'last_known_elr', 'offline_replicas', )
+
+    def __init__(self, error_code: int = 0, partition_index: int = 0, leader_id: int = 0, leader_epoch: int = -1, replica_nodes: list[int] = _MISSING, isr_nodes: list[int] = _MISSING, eligible_leader_replicas: list[int] | None = None, last_known_elr: list[int] | None = None, offline_replicas: list[int] = _MISSING) -> None:
+        self.error_code = error_code
+        self.partition_index = partition_index
+        self.leader_id = leader_id
+        self.leader_epoch = leader_epoch
+        self.replica_nodes = list() if replica_nodes is _MISSING else replica_nodes
+        self.isr_nodes = list() if isr_nodes is _MISSING else isr_nodes
+        self.eligible_leader_replicas = eligible_leader_replicas
+        self.last_known_elr = last_known_elr
+        self.offline_replicas = list() if offline_replicas is _MISSING else offline_replicas
 
 
-@dataclass(slots=True)
-class DescribeTopicPartitionsResponseDescribeTopicPartitionsResponseTopic:
-    error_code: int = 0
-    name: str | None = ''
-    topic_id: bytes = ZERO_UUID
-    is_internal: bool = False
-    partitions: list[DescribeTopicPartitionsResponseDescribeTopicPartitionsResponsePartition] = field(default_factory=list)
-    topic_authorized_operations: int = -2147483648
+class DescribeTopicPartitionsResponseDescribeTopicPartitionsResponseTopic(Message):
+    __slots__ = ('error_code', 'name', 'topic_id', 'is_internal', 'partitions', 'topic_authorized_operations', )
+
+    def __init__(self, error_code: int = 0, name: str | None = '', topic_id: bytes = ZERO_UUID, is_internal: bool = False, partitions: list[DescribeTopicPartitionsResponseDescribeTopicPartitionsResponsePartition] = _MISSING, topic_authorized_operations: int = -2147483648) -> None:
+        self.error_code = error_code
+        self.name = name
+        self.topic_id = topic_id
+        self.is_internal = is_internal
+        self.partitions = list() if partitions is _MISSING else partitions
+        self.topic_authorized_operations = topic_authorized_operations
 
 
-@dataclass(slots=True)
-class DescribeTopicPartitionsResponseCursor:
-    topic_name: str = ''
-    partition_index: int = 0
+class DescribeTopicPartitionsResponseCursor(Message):
+    __slots__ = ('topic_name', 'partition_index', )
+
+    def __init__(self, topic_name: str = '', partition_index: int = 0) -> None:
+        self.topic_name = topic_name
+        self.partition_index = partition_index
 
 
-@dataclass(slots=True)
-class DescribeTopicPartitionsResponse:
-    throttle_time_ms: int = 0
-    topics: list[DescribeTopicPartitionsResponseDescribeTopicPartitionsResponseTopic] = field(default_factory=list)
-    next_cursor: DescribeTopicPartitionsResponseCursor | None = None
+class DescribeTopicPartitionsResponse(Message):
+    __slots__ = ('throttle_time_ms', 'topics', 'next_cursor', )
+
+    def __init__(self, throttle_time_ms: int = 0, topics: list[DescribeTopicPartitionsResponseDescribeTopicPartitionsResponseTopic] = _MISSING, next_cursor: DescribeTopicPartitionsResponseCursor | None = None) -> None:
+        self.throttle_time_ms = throttle_time_ms
+        self.topics = list() if topics is _MISSING else topics
+        self.next_cursor = next_cursor
 
 
 def _d_DescribeTopicPartitionsRequestTopicRequest_v0(b, p):

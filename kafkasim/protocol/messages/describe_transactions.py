@@ -3,11 +3,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field  # noqa: F401
-
 from kafkasim.protocol.primitives import (  # noqa: F401
     _F64, _I8, _I16, _I32, _I64, _MISSING, _NULL32, _P8, _P16, _P32, _P64, _PF64, _PU16, _PU32, _U16, _U32,
-    ZERO_UUID, MalformedError, _rbytes, _rcbytes, _rcrec, _rcstr, _rrec, _rstr, _ruuid, _ruv,
+    ZERO_UUID, MalformedError, Message, _rbytes, _rcbytes, _rcrec, _rcstr, _rrec, _rstr, _ruuid, _ruv,
     _skip_tags, _uv, _wbytes, _wcbytes, _wcstr, _wrec, _wstr, _wuuid,
 )
 
@@ -19,33 +17,41 @@ RESPONSE_VERSIONS = (0, 0)
 RESPONSE_FLEXIBLE_MIN = 0
 
 
-@dataclass(slots=True)
-class DescribeTransactionsRequest:
-    transactional_ids: list[str] = field(default_factory=list)
+class DescribeTransactionsRequest(Message):
+    __slots__ = ('transactional_ids', )
+
+    def __init__(self, transactional_ids: list[str] = _MISSING) -> None:
+        self.transactional_ids = list() if transactional_ids is _MISSING else transactional_ids
 
 
-@dataclass(slots=True)
-class DescribeTransactionsResponseTopicData:
-    topic: str = ''
-    partitions: list[int] = field(default_factory=list)
+class DescribeTransactionsResponseTopicData(Message):
+    __slots__ = ('topic', 'partitions', )
+
+    def __init__(self, topic: str = '', partitions: list[int] = _MISSING) -> None:
+        self.topic = topic
+        self.partitions = list() if partitions is _MISSING else partitions
 
 
-@dataclass(slots=True)
-class DescribeTransactionsResponseTransactionState:
-    error_code: int = 0
-    transactional_id: str = ''
-    transaction_state: str = ''
-    transaction_timeout_ms: int = 0
-    transaction_start_time_ms: int = 0
-    producer_id: int = 0
-    producer_epoch: int = 0
-    topics: list[DescribeTransactionsResponseTopicData] = field(default_factory=list)
+class DescribeTransactionsResponseTransactionState(Message):
+    __slots__ = ('error_code', 'transactional_id', 'transaction_state', 'transaction_timeout_ms', 'transaction_start_time_ms', 'producer_id', 'producer_epoch', 'topics', )
+
+    def __init__(self, error_code: int = 0, transactional_id: str = '', transaction_state: str = '', transaction_timeout_ms: int = 0, transaction_start_time_ms: int = 0, producer_id: int = 0, producer_epoch: int = 0, topics: list[DescribeTransactionsResponseTopicData] = _MISSING) -> None:
+        self.error_code = error_code
+        self.transactional_id = transactional_id
+        self.transaction_state = transaction_state
+        self.transaction_timeout_ms = transaction_timeout_ms
+        self.transaction_start_time_ms = transaction_start_time_ms
+        self.producer_id = producer_id
+        self.producer_epoch = producer_epoch
+        self.topics = list() if topics is _MISSING else topics
 
 
-@dataclass(slots=True)
-class DescribeTransactionsResponse:
-    throttle_time_ms: int = 0
-    transaction_states: list[DescribeTransactionsResponseTransactionState] = field(default_factory=list)
+class DescribeTransactionsResponse(Message):
+    __slots__ = ('throttle_time_ms', 'transaction_states', )
+
+    def __init__(self, throttle_time_ms: int = 0, transaction_states: list[DescribeTransactionsResponseTransactionState] = _MISSING) -> None:
+        self.throttle_time_ms = throttle_time_ms
+        self.transaction_states = list() if transaction_states is _MISSING else transaction_states
 
 
 def _d_DescribeTransactionsRequest_v0(b, p):

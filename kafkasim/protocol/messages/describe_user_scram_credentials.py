@@ -3,11 +3,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field  # noqa: F401
-
 from kafkasim.protocol.primitives import (  # noqa: F401
     _F64, _I8, _I16, _I32, _I64, _MISSING, _NULL32, _P8, _P16, _P32, _P64, _PF64, _PU16, _PU32, _U16, _U32,
-    ZERO_UUID, MalformedError, _rbytes, _rcbytes, _rcrec, _rcstr, _rrec, _rstr, _ruuid, _ruv,
+    ZERO_UUID, MalformedError, Message, _rbytes, _rcbytes, _rcrec, _rcstr, _rrec, _rstr, _ruuid, _ruv,
     _skip_tags, _uv, _wbytes, _wcbytes, _wcstr, _wrec, _wstr, _wuuid,
 )
 
@@ -19,36 +17,46 @@ RESPONSE_VERSIONS = (0, 0)
 RESPONSE_FLEXIBLE_MIN = 0
 
 
-@dataclass(slots=True)
-class DescribeUserScramCredentialsRequestUserName:
-    name: str = ''
+class DescribeUserScramCredentialsRequestUserName(Message):
+    __slots__ = ('name', )
+
+    def __init__(self, name: str = '') -> None:
+        self.name = name
 
 
-@dataclass(slots=True)
-class DescribeUserScramCredentialsRequest:
-    users: list[DescribeUserScramCredentialsRequestUserName] | None = field(default_factory=list)
+class DescribeUserScramCredentialsRequest(Message):
+    __slots__ = ('users', )
+
+    def __init__(self, users: list[DescribeUserScramCredentialsRequestUserName] | None = _MISSING) -> None:
+        self.users = list() if users is _MISSING else users
 
 
-@dataclass(slots=True)
-class DescribeUserScramCredentialsResponseCredentialInfo:
-    mechanism: int = 0
-    iterations: int = 0
+class DescribeUserScramCredentialsResponseCredentialInfo(Message):
+    __slots__ = ('mechanism', 'iterations', )
+
+    def __init__(self, mechanism: int = 0, iterations: int = 0) -> None:
+        self.mechanism = mechanism
+        self.iterations = iterations
 
 
-@dataclass(slots=True)
-class DescribeUserScramCredentialsResponseDescribeUserScramCredentialsResult:
-    user: str = ''
-    error_code: int = 0
-    error_message: str | None = ''
-    credential_infos: list[DescribeUserScramCredentialsResponseCredentialInfo] = field(default_factory=list)
+class DescribeUserScramCredentialsResponseDescribeUserScramCredentialsResult(Message):
+    __slots__ = ('user', 'error_code', 'error_message', 'credential_infos', )
+
+    def __init__(self, user: str = '', error_code: int = 0, error_message: str | None = '', credential_infos: list[DescribeUserScramCredentialsResponseCredentialInfo] = _MISSING) -> None:
+        self.user = user
+        self.error_code = error_code
+        self.error_message = error_message
+        self.credential_infos = list() if credential_infos is _MISSING else credential_infos
 
 
-@dataclass(slots=True)
-class DescribeUserScramCredentialsResponse:
-    throttle_time_ms: int = 0
-    error_code: int = 0
-    error_message: str | None = ''
-    results: list[DescribeUserScramCredentialsResponseDescribeUserScramCredentialsResult] = field(default_factory=list)
+class DescribeUserScramCredentialsResponse(Message):
+    __slots__ = ('throttle_time_ms', 'error_code', 'error_message', 'results', )
+
+    def __init__(self, throttle_time_ms: int = 0, error_code: int = 0, error_message: str | None = '', results: list[DescribeUserScramCredentialsResponseDescribeUserScramCredentialsResult] = _MISSING) -> None:
+        self.throttle_time_ms = throttle_time_ms
+        self.error_code = error_code
+        self.error_message = error_message
+        self.results = list() if results is _MISSING else results
 
 
 def _d_DescribeUserScramCredentialsRequestUserName_v0(b, p):

@@ -3,11 +3,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field  # noqa: F401
-
 from kafkasim.protocol.primitives import (  # noqa: F401
     _F64, _I8, _I16, _I32, _I64, _MISSING, _NULL32, _P8, _P16, _P32, _P64, _PF64, _PU16, _PU32, _U16, _U32,
-    ZERO_UUID, MalformedError, _rbytes, _rcbytes, _rcrec, _rcstr, _rrec, _rstr, _ruuid, _ruv,
+    ZERO_UUID, MalformedError, Message, _rbytes, _rcbytes, _rcrec, _rcstr, _rrec, _rstr, _ruuid, _ruv,
     _skip_tags, _uv, _wbytes, _wcbytes, _wcstr, _wrec, _wstr, _wuuid,
 )
 
@@ -19,37 +17,47 @@ RESPONSE_VERSIONS = (0, 2)
 RESPONSE_FLEXIBLE_MIN = 2
 
 
-@dataclass(slots=True)
-class ElectLeadersRequestTopicPartitions:
-    topic: str = ''
-    partitions: list[int] = field(default_factory=list)
+class ElectLeadersRequestTopicPartitions(Message):
+    __slots__ = ('topic', 'partitions', )
+
+    def __init__(self, topic: str = '', partitions: list[int] = _MISSING) -> None:
+        self.topic = topic
+        self.partitions = list() if partitions is _MISSING else partitions
 
 
-@dataclass(slots=True)
-class ElectLeadersRequest:
-    election_type: int = 0
-    topic_partitions: list[ElectLeadersRequestTopicPartitions] | None = field(default_factory=list)
-    timeout_ms: int = 60000
+class ElectLeadersRequest(Message):
+    __slots__ = ('election_type', 'topic_partitions', 'timeout_ms', )
+
+    def __init__(self, election_type: int = 0, topic_partitions: list[ElectLeadersRequestTopicPartitions] | None = _MISSING, timeout_ms: int = 60000) -> None:
+        self.election_type = election_type
+        self.topic_partitions = list() if topic_partitions is _MISSING else topic_partitions
+        self.timeout_ms = timeout_ms
 
 
-@dataclass(slots=True)
-class ElectLeadersResponsePartitionResult:
-    partition_id: int = 0
-    error_code: int = 0
-    error_message: str | None = ''
+class ElectLeadersResponsePartitionResult(Message):
+    __slots__ = ('partition_id', 'error_code', 'error_message', )
+
+    def __init__(self, partition_id: int = 0, error_code: int = 0, error_message: str | None = '') -> None:
+        self.partition_id = partition_id
+        self.error_code = error_code
+        self.error_message = error_message
 
 
-@dataclass(slots=True)
-class ElectLeadersResponseReplicaElectionResult:
-    topic: str = ''
-    partition_result: list[ElectLeadersResponsePartitionResult] = field(default_factory=list)
+class ElectLeadersResponseReplicaElectionResult(Message):
+    __slots__ = ('topic', 'partition_result', )
+
+    def __init__(self, topic: str = '', partition_result: list[ElectLeadersResponsePartitionResult] = _MISSING) -> None:
+        self.topic = topic
+        self.partition_result = list() if partition_result is _MISSING else partition_result
 
 
-@dataclass(slots=True)
-class ElectLeadersResponse:
-    throttle_time_ms: int = 0
-    error_code: int = 0
-    replica_election_results: list[ElectLeadersResponseReplicaElectionResult] = field(default_factory=list)
+class ElectLeadersResponse(Message):
+    __slots__ = ('throttle_time_ms', 'error_code', 'replica_election_results', )
+
+    def __init__(self, throttle_time_ms: int = 0, error_code: int = 0, replica_election_results: list[ElectLeadersResponseReplicaElectionResult] = _MISSING) -> None:
+        self.throttle_time_ms = throttle_time_ms
+        self.error_code = error_code
+        self.replica_election_results = list() if replica_election_results is _MISSING else replica_election_results
 
 
 def _d_ElectLeadersRequestTopicPartitions_v0(b, p):

@@ -3,11 +3,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field  # noqa: F401
-
 from kafkasim.protocol.primitives import (  # noqa: F401
     _F64, _I8, _I16, _I32, _I64, _MISSING, _NULL32, _P8, _P16, _P32, _P64, _PF64, _PU16, _PU32, _U16, _U32,
-    ZERO_UUID, MalformedError, _rbytes, _rcbytes, _rcrec, _rcstr, _rrec, _rstr, _ruuid, _ruv,
+    ZERO_UUID, MalformedError, Message, _rbytes, _rcbytes, _rcrec, _rcstr, _rrec, _rstr, _ruuid, _ruv,
     _skip_tags, _uv, _wbytes, _wcbytes, _wcstr, _wrec, _wstr, _wuuid,
 )
 
@@ -19,115 +17,141 @@ RESPONSE_VERSIONS = (4, 18)
 RESPONSE_FLEXIBLE_MIN = 12
 
 
-@dataclass(slots=True)
-class FetchRequestReplicaState:
-    replica_id: int = -1
-    replica_epoch: int = -1
+class FetchRequestReplicaState(Message):
+    __slots__ = ('replica_id', 'replica_epoch', )
+
+    def __init__(self, replica_id: int = -1, replica_epoch: int = -1) -> None:
+        self.replica_id = replica_id
+        self.replica_epoch = replica_epoch
 
 
-@dataclass(slots=True)
-class FetchRequestFetchPartition:
-    partition: int = 0
-    current_leader_epoch: int = -1
-    fetch_offset: int = 0
-    last_fetched_epoch: int = -1
-    log_start_offset: int = -1
-    partition_max_bytes: int = 0
-    replica_directory_id: bytes = ZERO_UUID
-    high_watermark: int = 9223372036854775807
+class FetchRequestFetchPartition(Message):
+    __slots__ = ('partition', 'current_leader_epoch', 'fetch_offset', 'last_fetched_epoch', 'log_start_offset', 'partition_max_bytes', 'replica_directory_id', 'high_watermark', )
+
+    def __init__(self, partition: int = 0, current_leader_epoch: int = -1, fetch_offset: int = 0, last_fetched_epoch: int = -1, log_start_offset: int = -1, partition_max_bytes: int = 0, replica_directory_id: bytes = ZERO_UUID, high_watermark: int = 9223372036854775807) -> None:
+        self.partition = partition
+        self.current_leader_epoch = current_leader_epoch
+        self.fetch_offset = fetch_offset
+        self.last_fetched_epoch = last_fetched_epoch
+        self.log_start_offset = log_start_offset
+        self.partition_max_bytes = partition_max_bytes
+        self.replica_directory_id = replica_directory_id
+        self.high_watermark = high_watermark
 
 
-@dataclass(slots=True)
-class FetchRequestFetchTopic:
-    topic: str = ''
-    topic_id: bytes = ZERO_UUID
-    partitions: list[FetchRequestFetchPartition] = field(default_factory=list)
+class FetchRequestFetchTopic(Message):
+    __slots__ = ('topic', 'topic_id', 'partitions', )
+
+    def __init__(self, topic: str = '', topic_id: bytes = ZERO_UUID, partitions: list[FetchRequestFetchPartition] = _MISSING) -> None:
+        self.topic = topic
+        self.topic_id = topic_id
+        self.partitions = list() if partitions is _MISSING else partitions
 
 
-@dataclass(slots=True)
-class FetchRequestForgottenTopic:
-    topic: str = ''
-    topic_id: bytes = ZERO_UUID
-    partitions: list[int] = field(default_factory=list)
+class FetchRequestForgottenTopic(Message):
+    __slots__ = ('topic', 'topic_id', 'partitions', )
+
+    def __init__(self, topic: str = '', topic_id: bytes = ZERO_UUID, partitions: list[int] = _MISSING) -> None:
+        self.topic = topic
+        self.topic_id = topic_id
+        self.partitions = list() if partitions is _MISSING else partitions
 
 
-@dataclass(slots=True)
-class FetchRequest:
-    cluster_id: str | None = None
-    replica_id: int = -1
-    replica_state: FetchRequestReplicaState = field(default_factory=FetchRequestReplicaState)
-    max_wait_ms: int = 0
-    min_bytes: int = 0
-    max_bytes: int = 2147483647
-    isolation_level: int = 0
-    session_id: int = 0
-    session_epoch: int = -1
-    topics: list[FetchRequestFetchTopic] = field(default_factory=list)
-    forgotten_topics_data: list[FetchRequestForgottenTopic] = field(default_factory=list)
-    rack_id: str = ''
+class FetchRequest(Message):
+    __slots__ = ('cluster_id', 'replica_id', 'replica_state', 'max_wait_ms', 'min_bytes', 'max_bytes', 'isolation_level', 'session_id', 'session_epoch', 'topics', 'forgotten_topics_data', 'rack_id', )
+
+    def __init__(self, cluster_id: str | None = None, replica_id: int = -1, replica_state: FetchRequestReplicaState = _MISSING, max_wait_ms: int = 0, min_bytes: int = 0, max_bytes: int = 2147483647, isolation_level: int = 0, session_id: int = 0, session_epoch: int = -1, topics: list[FetchRequestFetchTopic] = _MISSING, forgotten_topics_data: list[FetchRequestForgottenTopic] = _MISSING, rack_id: str = '') -> None:
+        self.cluster_id = cluster_id
+        self.replica_id = replica_id
+        self.replica_state = FetchRequestReplicaState() if replica_state is _MISSING else replica_state
+        self.max_wait_ms = max_wait_ms
+        self.min_bytes = min_bytes
+        self.max_bytes = max_bytes
+        self.isolation_level = isolation_level
+        self.session_id = session_id
+        self.session_epoch = session_epoch
+        self.topics = list() if topics is _MISSING else topics
+        self.forgotten_topics_data = list() if forgotten_topics_data is _MISSING else forgotten_topics_data
+        self.rack_id = rack_id
 
 
-@dataclass(slots=True)
-class FetchResponseEpochEndOffset:
-    epoch: int = -1
-    end_offset: int = -1
+class FetchResponseEpochEndOffset(Message):
+    __slots__ = ('epoch', 'end_offset', )
+
+    def __init__(self, epoch: int = -1, end_offset: int = -1) -> None:
+        self.epoch = epoch
+        self.end_offset = end_offset
 
 
-@dataclass(slots=True)
-class FetchResponseLeaderIdAndEpoch:
-    leader_id: int = -1
-    leader_epoch: int = -1
+class FetchResponseLeaderIdAndEpoch(Message):
+    __slots__ = ('leader_id', 'leader_epoch', )
+
+    def __init__(self, leader_id: int = -1, leader_epoch: int = -1) -> None:
+        self.leader_id = leader_id
+        self.leader_epoch = leader_epoch
 
 
-@dataclass(slots=True)
-class FetchResponseSnapshotId:
-    end_offset: int = -1
-    epoch: int = -1
+class FetchResponseSnapshotId(Message):
+    __slots__ = ('end_offset', 'epoch', )
+
+    def __init__(self, end_offset: int = -1, epoch: int = -1) -> None:
+        self.end_offset = end_offset
+        self.epoch = epoch
 
 
-@dataclass(slots=True)
-class FetchResponseAbortedTransaction:
-    producer_id: int = 0
-    first_offset: int = 0
+class FetchResponseAbortedTransaction(Message):
+    __slots__ = ('producer_id', 'first_offset', )
+
+    def __init__(self, producer_id: int = 0, first_offset: int = 0) -> None:
+        self.producer_id = producer_id
+        self.first_offset = first_offset
 
 
-@dataclass(slots=True)
-class FetchResponsePartitionData:
-    partition_index: int = 0
-    error_code: int = 0
-    high_watermark: int = 0
-    last_stable_offset: int = -1
-    log_start_offset: int = -1
-    diverging_epoch: FetchResponseEpochEndOffset = field(default_factory=FetchResponseEpochEndOffset)
-    current_leader: FetchResponseLeaderIdAndEpoch = field(default_factory=FetchResponseLeaderIdAndEpoch)
-    snapshot_id: FetchResponseSnapshotId = field(default_factory=FetchResponseSnapshotId)
-    aborted_transactions: list[FetchResponseAbortedTransaction] | None = field(default_factory=list)
-    preferred_read_replica: int = -1
-    records: memoryview | bytes | None = None
+class FetchResponsePartitionData(Message):
+    __slots__ = ('partition_index', 'error_code', 'high_watermark', 'last_stable_offset', 'log_start_offset', 'diverging_epoch', 'current_leader', 'snapshot_id', 'aborted_transactions', 'preferred_read_replica', 'records', )
+
+    def __init__(self, partition_index: int = 0, error_code: int = 0, high_watermark: int = 0, last_stable_offset: int = -1, log_start_offset: int = -1, diverging_epoch: FetchResponseEpochEndOffset = _MISSING, current_leader: FetchResponseLeaderIdAndEpoch = _MISSING, snapshot_id: FetchResponseSnapshotId = _MISSING, aborted_transactions: list[FetchResponseAbortedTransaction] | None = _MISSING, preferred_read_replica: int = -1, records: memoryview | bytes | None = None) -> None:
+        self.partition_index = partition_index
+        self.error_code = error_code
+        self.high_watermark = high_watermark
+        self.last_stable_offset = last_stable_offset
+        self.log_start_offset = log_start_offset
+        self.diverging_epoch = FetchResponseEpochEndOffset() if diverging_epoch is _MISSING else diverging_epoch
+        self.current_leader = FetchResponseLeaderIdAndEpoch() if current_leader is _MISSING else current_leader
+        self.snapshot_id = FetchResponseSnapshotId() if snapshot_id is _MISSING else snapshot_id
+        self.aborted_transactions = list() if aborted_transactions is _MISSING else aborted_transactions
+        self.preferred_read_replica = preferred_read_replica
+        self.records = records
 
 
-@dataclass(slots=True)
-class FetchResponseFetchableTopicResponse:
-    topic: str = ''
-    topic_id: bytes = ZERO_UUID
-    partitions: list[FetchResponsePartitionData] = field(default_factory=list)
+class FetchResponseFetchableTopicResponse(Message):
+    __slots__ = ('topic', 'topic_id', 'partitions', )
+
+    def __init__(self, topic: str = '', topic_id: bytes = ZERO_UUID, partitions: list[FetchResponsePartitionData] = _MISSING) -> None:
+        self.topic = topic
+        self.topic_id = topic_id
+        self.partitions = list() if partitions is _MISSING else partitions
 
 
-@dataclass(slots=True)
-class FetchResponseNodeEndpoint:
-    node_id: int = 0
-    host: str = ''
-    port: int = 0
-    rack: str | None = None
+class FetchResponseNodeEndpoint(Message):
+    __slots__ = ('node_id', 'host', 'port', 'rack', )
+
+    def __init__(self, node_id: int = 0, host: str = '', port: int = 0, rack: str | None = None) -> None:
+        self.node_id = node_id
+        self.host = host
+        self.port = port
+        self.rack = rack
 
 
-@dataclass(slots=True)
-class FetchResponse:
-    throttle_time_ms: int = 0
-    error_code: int = 0
-    session_id: int = 0
-    responses: list[FetchResponseFetchableTopicResponse] = field(default_factory=list)
-    node_endpoints: list[FetchResponseNodeEndpoint] = field(default_factory=list)
+class FetchResponse(Message):
+    __slots__ = ('throttle_time_ms', 'error_code', 'session_id', 'responses', 'node_endpoints', )
+
+    def __init__(self, throttle_time_ms: int = 0, error_code: int = 0, session_id: int = 0, responses: list[FetchResponseFetchableTopicResponse] = _MISSING, node_endpoints: list[FetchResponseNodeEndpoint] = _MISSING) -> None:
+        self.throttle_time_ms = throttle_time_ms
+        self.error_code = error_code
+        self.session_id = session_id
+        self.responses = list() if responses is _MISSING else responses
+        self.node_endpoints = list() if node_endpoints is _MISSING else node_endpoints
 
 
 def _d_FetchRequestFetchPartition_v4(b, p):

@@ -3,11 +3,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field  # noqa: F401
-
 from kafkasim.protocol.primitives import (  # noqa: F401
     _F64, _I8, _I16, _I32, _I64, _MISSING, _NULL32, _P8, _P16, _P32, _P64, _PF64, _PU16, _PU32, _U16, _U32,
-    ZERO_UUID, MalformedError, _rbytes, _rcbytes, _rcrec, _rcstr, _rrec, _rstr, _ruuid, _ruv,
+    ZERO_UUID, MalformedError, Message, _rbytes, _rcbytes, _rcrec, _rcstr, _rrec, _rstr, _ruuid, _ruv,
     _skip_tags, _uv, _wbytes, _wcbytes, _wcstr, _wrec, _wstr, _wuuid,
 )
 
@@ -19,32 +17,38 @@ RESPONSE_VERSIONS = (0, 6)
 RESPONSE_FLEXIBLE_MIN = 3
 
 
-@dataclass(slots=True)
-class FindCoordinatorRequest:
-    key: str = ''
-    key_type: int = 0
-    coordinator_keys: list[str] = field(default_factory=list)
+class FindCoordinatorRequest(Message):
+    __slots__ = ('key', 'key_type', 'coordinator_keys', )
+
+    def __init__(self, key: str = '', key_type: int = 0, coordinator_keys: list[str] = _MISSING) -> None:
+        self.key = key
+        self.key_type = key_type
+        self.coordinator_keys = list() if coordinator_keys is _MISSING else coordinator_keys
 
 
-@dataclass(slots=True)
-class FindCoordinatorResponseCoordinator:
-    key: str = ''
-    node_id: int = 0
-    host: str = ''
-    port: int = 0
-    error_code: int = 0
-    error_message: str | None = ''
+class FindCoordinatorResponseCoordinator(Message):
+    __slots__ = ('key', 'node_id', 'host', 'port', 'error_code', 'error_message', )
+
+    def __init__(self, key: str = '', node_id: int = 0, host: str = '', port: int = 0, error_code: int = 0, error_message: str | None = '') -> None:
+        self.key = key
+        self.node_id = node_id
+        self.host = host
+        self.port = port
+        self.error_code = error_code
+        self.error_message = error_message
 
 
-@dataclass(slots=True)
-class FindCoordinatorResponse:
-    throttle_time_ms: int = 0
-    error_code: int = 0
-    error_message: str | None = ''
-    node_id: int = 0
-    host: str = ''
-    port: int = 0
-    coordinators: list[FindCoordinatorResponseCoordinator] = field(default_factory=list)
+class FindCoordinatorResponse(Message):
+    __slots__ = ('throttle_time_ms', 'error_code', 'error_message', 'node_id', 'host', 'port', 'coordinators', )
+
+    def __init__(self, throttle_time_ms: int = 0, error_code: int = 0, error_message: str | None = '', node_id: int = 0, host: str = '', port: int = 0, coordinators: list[FindCoordinatorResponseCoordinator] = _MISSING) -> None:
+        self.throttle_time_ms = throttle_time_ms
+        self.error_code = error_code
+        self.error_message = error_message
+        self.node_id = node_id
+        self.host = host
+        self.port = port
+        self.coordinators = list() if coordinators is _MISSING else coordinators
 
 
 def _d_FindCoordinatorRequest_v0(b, p):

@@ -3,11 +3,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field  # noqa: F401
-
 from kafkasim.protocol.primitives import (  # noqa: F401
     _F64, _I8, _I16, _I32, _I64, _MISSING, _NULL32, _P8, _P16, _P32, _P64, _PF64, _PU16, _PU32, _U16, _U32,
-    ZERO_UUID, MalformedError, _rbytes, _rcbytes, _rcrec, _rcstr, _rrec, _rstr, _ruuid, _ruv,
+    ZERO_UUID, MalformedError, Message, _rbytes, _rcbytes, _rcrec, _rcstr, _rrec, _rstr, _ruuid, _ruv,
     _skip_tags, _uv, _wbytes, _wcbytes, _wcstr, _wrec, _wstr, _wuuid,
 )
 
@@ -18,17 +16,21 @@ RESPONSE_VERSIONS = (0, 1)
 RESPONSE_FLEXIBLE_MIN = 1
 
 
-@dataclass(slots=True)
-class RequestHeader:
-    request_api_key: int = 0
-    request_api_version: int = 0
-    correlation_id: int = 0
-    client_id: str | None = ''
+class RequestHeader(Message):
+    __slots__ = ('request_api_key', 'request_api_version', 'correlation_id', 'client_id', )
+
+    def __init__(self, request_api_key: int = 0, request_api_version: int = 0, correlation_id: int = 0, client_id: str | None = '') -> None:
+        self.request_api_key = request_api_key
+        self.request_api_version = request_api_version
+        self.correlation_id = correlation_id
+        self.client_id = client_id
 
 
-@dataclass(slots=True)
-class ResponseHeader:
-    correlation_id: int = 0
+class ResponseHeader(Message):
+    __slots__ = ('correlation_id', )
+
+    def __init__(self, correlation_id: int = 0) -> None:
+        self.correlation_id = correlation_id
 
 
 def _d_RequestHeader_v1(b, p):

@@ -3,11 +3,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field  # noqa: F401
-
 from kafkasim.protocol.primitives import (  # noqa: F401
     _F64, _I8, _I16, _I32, _I64, _MISSING, _NULL32, _P8, _P16, _P32, _P64, _PF64, _PU16, _PU32, _U16, _U32,
-    ZERO_UUID, MalformedError, _rbytes, _rcbytes, _rcrec, _rcstr, _rrec, _rstr, _ruuid, _ruv,
+    ZERO_UUID, MalformedError, Message, _rbytes, _rcbytes, _rcrec, _rcstr, _rrec, _rstr, _ruuid, _ruv,
     _skip_tags, _uv, _wbytes, _wcbytes, _wcstr, _wrec, _wstr, _wuuid,
 )
 
@@ -19,38 +17,48 @@ RESPONSE_VERSIONS = (0, 1)
 RESPONSE_FLEXIBLE_MIN = 1
 
 
-@dataclass(slots=True)
-class IncrementalAlterConfigsRequestAlterableConfig:
-    name: str = ''
-    config_operation: int = 0
-    value: str | None = ''
+class IncrementalAlterConfigsRequestAlterableConfig(Message):
+    __slots__ = ('name', 'config_operation', 'value', )
+
+    def __init__(self, name: str = '', config_operation: int = 0, value: str | None = '') -> None:
+        self.name = name
+        self.config_operation = config_operation
+        self.value = value
 
 
-@dataclass(slots=True)
-class IncrementalAlterConfigsRequestAlterConfigsResource:
-    resource_type: int = 0
-    resource_name: str = ''
-    configs: list[IncrementalAlterConfigsRequestAlterableConfig] = field(default_factory=list)
+class IncrementalAlterConfigsRequestAlterConfigsResource(Message):
+    __slots__ = ('resource_type', 'resource_name', 'configs', )
+
+    def __init__(self, resource_type: int = 0, resource_name: str = '', configs: list[IncrementalAlterConfigsRequestAlterableConfig] = _MISSING) -> None:
+        self.resource_type = resource_type
+        self.resource_name = resource_name
+        self.configs = list() if configs is _MISSING else configs
 
 
-@dataclass(slots=True)
-class IncrementalAlterConfigsRequest:
-    resources: list[IncrementalAlterConfigsRequestAlterConfigsResource] = field(default_factory=list)
-    validate_only: bool = False
+class IncrementalAlterConfigsRequest(Message):
+    __slots__ = ('resources', 'validate_only', )
+
+    def __init__(self, resources: list[IncrementalAlterConfigsRequestAlterConfigsResource] = _MISSING, validate_only: bool = False) -> None:
+        self.resources = list() if resources is _MISSING else resources
+        self.validate_only = validate_only
 
 
-@dataclass(slots=True)
-class IncrementalAlterConfigsResponseAlterConfigsResourceResponse:
-    error_code: int = 0
-    error_message: str | None = ''
-    resource_type: int = 0
-    resource_name: str = ''
+class IncrementalAlterConfigsResponseAlterConfigsResourceResponse(Message):
+    __slots__ = ('error_code', 'error_message', 'resource_type', 'resource_name', )
+
+    def __init__(self, error_code: int = 0, error_message: str | None = '', resource_type: int = 0, resource_name: str = '') -> None:
+        self.error_code = error_code
+        self.error_message = error_message
+        self.resource_type = resource_type
+        self.resource_name = resource_name
 
 
-@dataclass(slots=True)
-class IncrementalAlterConfigsResponse:
-    throttle_time_ms: int = 0
-    responses: list[IncrementalAlterConfigsResponseAlterConfigsResourceResponse] = field(default_factory=list)
+class IncrementalAlterConfigsResponse(Message):
+    __slots__ = ('throttle_time_ms', 'responses', )
+
+    def __init__(self, throttle_time_ms: int = 0, responses: list[IncrementalAlterConfigsResponseAlterConfigsResourceResponse] = _MISSING) -> None:
+        self.throttle_time_ms = throttle_time_ms
+        self.responses = list() if responses is _MISSING else responses
 
 
 def _d_IncrementalAlterConfigsRequestAlterableConfig_v0(b, p):

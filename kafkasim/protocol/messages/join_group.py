@@ -3,11 +3,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field  # noqa: F401
-
 from kafkasim.protocol.primitives import (  # noqa: F401
     _F64, _I8, _I16, _I32, _I64, _MISSING, _NULL32, _P8, _P16, _P32, _P64, _PF64, _PU16, _PU32, _U16, _U32,
-    ZERO_UUID, MalformedError, _rbytes, _rcbytes, _rcrec, _rcstr, _rrec, _rstr, _ruuid, _ruv,
+    ZERO_UUID, MalformedError, Message, _rbytes, _rcbytes, _rcrec, _rcstr, _rrec, _rstr, _ruuid, _ruv,
     _skip_tags, _uv, _wbytes, _wcbytes, _wcstr, _wrec, _wstr, _wuuid,
 )
 
@@ -19,42 +17,50 @@ RESPONSE_VERSIONS = (0, 9)
 RESPONSE_FLEXIBLE_MIN = 6
 
 
-@dataclass(slots=True)
-class JoinGroupRequestJoinGroupRequestProtocol:
-    name: str = ''
-    metadata: bytes = b''
+class JoinGroupRequestJoinGroupRequestProtocol(Message):
+    __slots__ = ('name', 'metadata', )
+
+    def __init__(self, name: str = '', metadata: bytes = b'') -> None:
+        self.name = name
+        self.metadata = metadata
 
 
-@dataclass(slots=True)
-class JoinGroupRequest:
-    group_id: str = ''
-    session_timeout_ms: int = 0
-    rebalance_timeout_ms: int = -1
-    member_id: str = ''
-    group_instance_id: str | None = None
-    protocol_type: str = ''
-    protocols: list[JoinGroupRequestJoinGroupRequestProtocol] = field(default_factory=list)
-    reason: str | None = None
+class JoinGroupRequest(Message):
+    __slots__ = ('group_id', 'session_timeout_ms', 'rebalance_timeout_ms', 'member_id', 'group_instance_id', 'protocol_type', 'protocols', 'reason', )
+
+    def __init__(self, group_id: str = '', session_timeout_ms: int = 0, rebalance_timeout_ms: int = -1, member_id: str = '', group_instance_id: str | None = None, protocol_type: str = '', protocols: list[JoinGroupRequestJoinGroupRequestProtocol] = _MISSING, reason: str | None = None) -> None:
+        self.group_id = group_id
+        self.session_timeout_ms = session_timeout_ms
+        self.rebalance_timeout_ms = rebalance_timeout_ms
+        self.member_id = member_id
+        self.group_instance_id = group_instance_id
+        self.protocol_type = protocol_type
+        self.protocols = list() if protocols is _MISSING else protocols
+        self.reason = reason
 
 
-@dataclass(slots=True)
-class JoinGroupResponseJoinGroupResponseMember:
-    member_id: str = ''
-    group_instance_id: str | None = None
-    metadata: bytes = b''
+class JoinGroupResponseJoinGroupResponseMember(Message):
+    __slots__ = ('member_id', 'group_instance_id', 'metadata', )
+
+    def __init__(self, member_id: str = '', group_instance_id: str | None = None, metadata: bytes = b'') -> None:
+        self.member_id = member_id
+        self.group_instance_id = group_instance_id
+        self.metadata = metadata
 
 
-@dataclass(slots=True)
-class JoinGroupResponse:
-    throttle_time_ms: int = 0
-    error_code: int = 0
-    generation_id: int = -1
-    protocol_type: str | None = None
-    protocol_name: str | None = ''
-    leader: str = ''
-    skip_assignment: bool = False
-    member_id: str = ''
-    members: list[JoinGroupResponseJoinGroupResponseMember] = field(default_factory=list)
+class JoinGroupResponse(Message):
+    __slots__ = ('throttle_time_ms', 'error_code', 'generation_id', 'protocol_type', 'protocol_name', 'leader', 'skip_assignment', 'member_id', 'members', )
+
+    def __init__(self, throttle_time_ms: int = 0, error_code: int = 0, generation_id: int = -1, protocol_type: str | None = None, protocol_name: str | None = '', leader: str = '', skip_assignment: bool = False, member_id: str = '', members: list[JoinGroupResponseJoinGroupResponseMember] = _MISSING) -> None:
+        self.throttle_time_ms = throttle_time_ms
+        self.error_code = error_code
+        self.generation_id = generation_id
+        self.protocol_type = protocol_type
+        self.protocol_name = protocol_name
+        self.leader = leader
+        self.skip_assignment = skip_assignment
+        self.member_id = member_id
+        self.members = list() if members is _MISSING else members
 
 
 def _d_JoinGroupRequestJoinGroupRequestProtocol_v0(b, p):

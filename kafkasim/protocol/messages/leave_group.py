@@ -3,11 +3,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field  # noqa: F401
-
 from kafkasim.protocol.primitives import (  # noqa: F401
     _F64, _I8, _I16, _I32, _I64, _MISSING, _NULL32, _P8, _P16, _P32, _P64, _PF64, _PU16, _PU32, _U16, _U32,
-    ZERO_UUID, MalformedError, _rbytes, _rcbytes, _rcrec, _rcstr, _rrec, _rstr, _ruuid, _ruv,
+    ZERO_UUID, MalformedError, Message, _rbytes, _rcbytes, _rcrec, _rcstr, _rrec, _rstr, _ruuid, _ruv,
     _skip_tags, _uv, _wbytes, _wcbytes, _wcstr, _wrec, _wstr, _wuuid,
 )
 
@@ -19,32 +17,40 @@ RESPONSE_VERSIONS = (0, 5)
 RESPONSE_FLEXIBLE_MIN = 4
 
 
-@dataclass(slots=True)
-class LeaveGroupRequestMemberIdentity:
-    member_id: str = ''
-    group_instance_id: str | None = None
-    reason: str | None = None
+class LeaveGroupRequestMemberIdentity(Message):
+    __slots__ = ('member_id', 'group_instance_id', 'reason', )
+
+    def __init__(self, member_id: str = '', group_instance_id: str | None = None, reason: str | None = None) -> None:
+        self.member_id = member_id
+        self.group_instance_id = group_instance_id
+        self.reason = reason
 
 
-@dataclass(slots=True)
-class LeaveGroupRequest:
-    group_id: str = ''
-    member_id: str = ''
-    members: list[LeaveGroupRequestMemberIdentity] = field(default_factory=list)
+class LeaveGroupRequest(Message):
+    __slots__ = ('group_id', 'member_id', 'members', )
+
+    def __init__(self, group_id: str = '', member_id: str = '', members: list[LeaveGroupRequestMemberIdentity] = _MISSING) -> None:
+        self.group_id = group_id
+        self.member_id = member_id
+        self.members = list() if members is _MISSING else members
 
 
-@dataclass(slots=True)
-class LeaveGroupResponseMemberResponse:
-    member_id: str = ''
-    group_instance_id: str | None = ''
-    error_code: int = 0
+class LeaveGroupResponseMemberResponse(Message):
+    __slots__ = ('member_id', 'group_instance_id', 'error_code', )
+
+    def __init__(self, member_id: str = '', group_instance_id: str | None = '', error_code: int = 0) -> None:
+        self.member_id = member_id
+        self.group_instance_id = group_instance_id
+        self.error_code = error_code
 
 
-@dataclass(slots=True)
-class LeaveGroupResponse:
-    throttle_time_ms: int = 0
-    error_code: int = 0
-    members: list[LeaveGroupResponseMemberResponse] = field(default_factory=list)
+class LeaveGroupResponse(Message):
+    __slots__ = ('throttle_time_ms', 'error_code', 'members', )
+
+    def __init__(self, throttle_time_ms: int = 0, error_code: int = 0, members: list[LeaveGroupResponseMemberResponse] = _MISSING) -> None:
+        self.throttle_time_ms = throttle_time_ms
+        self.error_code = error_code
+        self.members = list() if members is _MISSING else members
 
 
 def _d_LeaveGroupRequest_v0(b, p):

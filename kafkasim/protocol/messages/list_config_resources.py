@@ -3,11 +3,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field  # noqa: F401
-
 from kafkasim.protocol.primitives import (  # noqa: F401
     _F64, _I8, _I16, _I32, _I64, _MISSING, _NULL32, _P8, _P16, _P32, _P64, _PF64, _PU16, _PU32, _U16, _U32,
-    ZERO_UUID, MalformedError, _rbytes, _rcbytes, _rcrec, _rcstr, _rrec, _rstr, _ruuid, _ruv,
+    ZERO_UUID, MalformedError, Message, _rbytes, _rcbytes, _rcrec, _rcstr, _rrec, _rstr, _ruuid, _ruv,
     _skip_tags, _uv, _wbytes, _wcbytes, _wcstr, _wrec, _wstr, _wuuid,
 )
 
@@ -19,22 +17,28 @@ RESPONSE_VERSIONS = (0, 1)
 RESPONSE_FLEXIBLE_MIN = 0
 
 
-@dataclass(slots=True)
-class ListConfigResourcesRequest:
-    resource_types: list[int] = field(default_factory=list)
+class ListConfigResourcesRequest(Message):
+    __slots__ = ('resource_types', )
+
+    def __init__(self, resource_types: list[int] = _MISSING) -> None:
+        self.resource_types = list() if resource_types is _MISSING else resource_types
 
 
-@dataclass(slots=True)
-class ListConfigResourcesResponseConfigResource:
-    resource_name: str = ''
-    resource_type: int = 16
+class ListConfigResourcesResponseConfigResource(Message):
+    __slots__ = ('resource_name', 'resource_type', )
+
+    def __init__(self, resource_name: str = '', resource_type: int = 16) -> None:
+        self.resource_name = resource_name
+        self.resource_type = resource_type
 
 
-@dataclass(slots=True)
-class ListConfigResourcesResponse:
-    throttle_time_ms: int = 0
-    error_code: int = 0
-    config_resources: list[ListConfigResourcesResponseConfigResource] = field(default_factory=list)
+class ListConfigResourcesResponse(Message):
+    __slots__ = ('throttle_time_ms', 'error_code', 'config_resources', )
+
+    def __init__(self, throttle_time_ms: int = 0, error_code: int = 0, config_resources: list[ListConfigResourcesResponseConfigResource] = _MISSING) -> None:
+        self.throttle_time_ms = throttle_time_ms
+        self.error_code = error_code
+        self.config_resources = list() if config_resources is _MISSING else config_resources
 
 
 def _d_ListConfigResourcesRequest_v0(b, p):

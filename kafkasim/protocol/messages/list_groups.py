@@ -3,11 +3,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field  # noqa: F401
-
 from kafkasim.protocol.primitives import (  # noqa: F401
     _F64, _I8, _I16, _I32, _I64, _MISSING, _NULL32, _P8, _P16, _P32, _P64, _PF64, _PU16, _PU32, _U16, _U32,
-    ZERO_UUID, MalformedError, _rbytes, _rcbytes, _rcrec, _rcstr, _rrec, _rstr, _ruuid, _ruv,
+    ZERO_UUID, MalformedError, Message, _rbytes, _rcbytes, _rcrec, _rcstr, _rrec, _rstr, _ruuid, _ruv,
     _skip_tags, _uv, _wbytes, _wcbytes, _wcstr, _wrec, _wstr, _wuuid,
 )
 
@@ -19,25 +17,31 @@ RESPONSE_VERSIONS = (0, 5)
 RESPONSE_FLEXIBLE_MIN = 3
 
 
-@dataclass(slots=True)
-class ListGroupsRequest:
-    states_filter: list[str] = field(default_factory=list)
-    types_filter: list[str] = field(default_factory=list)
+class ListGroupsRequest(Message):
+    __slots__ = ('states_filter', 'types_filter', )
+
+    def __init__(self, states_filter: list[str] = _MISSING, types_filter: list[str] = _MISSING) -> None:
+        self.states_filter = list() if states_filter is _MISSING else states_filter
+        self.types_filter = list() if types_filter is _MISSING else types_filter
 
 
-@dataclass(slots=True)
-class ListGroupsResponseListedGroup:
-    group_id: str = ''
-    protocol_type: str = ''
-    group_state: str = ''
-    group_type: str = ''
+class ListGroupsResponseListedGroup(Message):
+    __slots__ = ('group_id', 'protocol_type', 'group_state', 'group_type', )
+
+    def __init__(self, group_id: str = '', protocol_type: str = '', group_state: str = '', group_type: str = '') -> None:
+        self.group_id = group_id
+        self.protocol_type = protocol_type
+        self.group_state = group_state
+        self.group_type = group_type
 
 
-@dataclass(slots=True)
-class ListGroupsResponse:
-    throttle_time_ms: int = 0
-    error_code: int = 0
-    groups: list[ListGroupsResponseListedGroup] = field(default_factory=list)
+class ListGroupsResponse(Message):
+    __slots__ = ('throttle_time_ms', 'error_code', 'groups', )
+
+    def __init__(self, throttle_time_ms: int = 0, error_code: int = 0, groups: list[ListGroupsResponseListedGroup] = _MISSING) -> None:
+        self.throttle_time_ms = throttle_time_ms
+        self.error_code = error_code
+        self.groups = list() if groups is _MISSING else groups
 
 
 def _d_ListGroupsRequest_v0(b, p):

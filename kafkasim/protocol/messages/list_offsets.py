@@ -3,11 +3,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field  # noqa: F401
-
 from kafkasim.protocol.primitives import (  # noqa: F401
     _F64, _I8, _I16, _I32, _I64, _MISSING, _NULL32, _P8, _P16, _P32, _P64, _PF64, _PU16, _PU32, _U16, _U32,
-    ZERO_UUID, MalformedError, _rbytes, _rcbytes, _rcrec, _rcstr, _rrec, _rstr, _ruuid, _ruv,
+    ZERO_UUID, MalformedError, Message, _rbytes, _rcbytes, _rcrec, _rcstr, _rrec, _rstr, _ruuid, _ruv,
     _skip_tags, _uv, _wbytes, _wcbytes, _wcstr, _wrec, _wstr, _wuuid,
 )
 
@@ -19,48 +17,60 @@ RESPONSE_VERSIONS = (1, 11)
 RESPONSE_FLEXIBLE_MIN = 6
 
 
-@dataclass(slots=True)
-class ListOffsetsRequestListOffsetsPartition:
-    partition_index: int = 0
-    current_leader_epoch: int = -1
-    timestamp: int = 0
-    max_num_offsets: int = 1
+class ListOffsetsRequestListOffsetsPartition(Message):
+    __slots__ = ('partition_index', 'current_leader_epoch', 'timestamp', 'max_num_offsets', )
+
+    def __init__(self, partition_index: int = 0, current_leader_epoch: int = -1, timestamp: int = 0, max_num_offsets: int = 1) -> None:
+        self.partition_index = partition_index
+        self.current_leader_epoch = current_leader_epoch
+        self.timestamp = timestamp
+        self.max_num_offsets = max_num_offsets
 
 
-@dataclass(slots=True)
-class ListOffsetsRequestListOffsetsTopic:
-    name: str = ''
-    partitions: list[ListOffsetsRequestListOffsetsPartition] = field(default_factory=list)
+class ListOffsetsRequestListOffsetsTopic(Message):
+    __slots__ = ('name', 'partitions', )
+
+    def __init__(self, name: str = '', partitions: list[ListOffsetsRequestListOffsetsPartition] = _MISSING) -> None:
+        self.name = name
+        self.partitions = list() if partitions is _MISSING else partitions
 
 
-@dataclass(slots=True)
-class ListOffsetsRequest:
-    replica_id: int = 0
-    isolation_level: int = 0
-    topics: list[ListOffsetsRequestListOffsetsTopic] = field(default_factory=list)
-    timeout_ms: int = 0
+class ListOffsetsRequest(Message):
+    __slots__ = ('replica_id', 'isolation_level', 'topics', 'timeout_ms', )
+
+    def __init__(self, replica_id: int = 0, isolation_level: int = 0, topics: list[ListOffsetsRequestListOffsetsTopic] = _MISSING, timeout_ms: int = 0) -> None:
+        self.replica_id = replica_id
+        self.isolation_level = isolation_level
+        self.topics = list() if topics is _MISSING else topics
+        self.timeout_ms = timeout_ms
 
 
-@dataclass(slots=True)
-class ListOffsetsResponseListOffsetsPartitionResponse:
-    partition_index: int = 0
-    error_code: int = 0
-    old_style_offsets: list[int] = field(default_factory=list)
-    timestamp: int = -1
-    offset: int = -1
-    leader_epoch: int = -1
+class ListOffsetsResponseListOffsetsPartitionResponse(Message):
+    __slots__ = ('partition_index', 'error_code', 'old_style_offsets', 'timestamp', 'offset', 'leader_epoch', )
+
+    def __init__(self, partition_index: int = 0, error_code: int = 0, old_style_offsets: list[int] = _MISSING, timestamp: int = -1, offset: int = -1, leader_epoch: int = -1) -> None:
+        self.partition_index = partition_index
+        self.error_code = error_code
+        self.old_style_offsets = list() if old_style_offsets is _MISSING else old_style_offsets
+        self.timestamp = timestamp
+        self.offset = offset
+        self.leader_epoch = leader_epoch
 
 
-@dataclass(slots=True)
-class ListOffsetsResponseListOffsetsTopicResponse:
-    name: str = ''
-    partitions: list[ListOffsetsResponseListOffsetsPartitionResponse] = field(default_factory=list)
+class ListOffsetsResponseListOffsetsTopicResponse(Message):
+    __slots__ = ('name', 'partitions', )
+
+    def __init__(self, name: str = '', partitions: list[ListOffsetsResponseListOffsetsPartitionResponse] = _MISSING) -> None:
+        self.name = name
+        self.partitions = list() if partitions is _MISSING else partitions
 
 
-@dataclass(slots=True)
-class ListOffsetsResponse:
-    throttle_time_ms: int = 0
-    topics: list[ListOffsetsResponseListOffsetsTopicResponse] = field(default_factory=list)
+class ListOffsetsResponse(Message):
+    __slots__ = ('throttle_time_ms', 'topics', )
+
+    def __init__(self, throttle_time_ms: int = 0, topics: list[ListOffsetsResponseListOffsetsTopicResponse] = _MISSING) -> None:
+        self.throttle_time_ms = throttle_time_ms
+        self.topics = list() if topics is _MISSING else topics
 
 
 def _d_ListOffsetsRequestListOffsetsPartition_v1(b, p):

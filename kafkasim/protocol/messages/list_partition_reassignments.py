@@ -3,11 +3,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field  # noqa: F401
-
 from kafkasim.protocol.primitives import (  # noqa: F401
     _F64, _I8, _I16, _I32, _I64, _MISSING, _NULL32, _P8, _P16, _P32, _P64, _PF64, _PU16, _PU32, _U16, _U32,
-    ZERO_UUID, MalformedError, _rbytes, _rcbytes, _rcrec, _rcstr, _rrec, _rstr, _ruuid, _ruv,
+    ZERO_UUID, MalformedError, Message, _rbytes, _rcbytes, _rcrec, _rcstr, _rrec, _rstr, _ruuid, _ruv,
     _skip_tags, _uv, _wbytes, _wcbytes, _wcstr, _wrec, _wstr, _wuuid,
 )
 
@@ -19,38 +17,48 @@ RESPONSE_VERSIONS = (0, 0)
 RESPONSE_FLEXIBLE_MIN = 0
 
 
-@dataclass(slots=True)
-class ListPartitionReassignmentsRequestListPartitionReassignmentsTopics:
-    name: str = ''
-    partition_indexes: list[int] = field(default_factory=list)
+class ListPartitionReassignmentsRequestListPartitionReassignmentsTopics(Message):
+    __slots__ = ('name', 'partition_indexes', )
+
+    def __init__(self, name: str = '', partition_indexes: list[int] = _MISSING) -> None:
+        self.name = name
+        self.partition_indexes = list() if partition_indexes is _MISSING else partition_indexes
 
 
-@dataclass(slots=True)
-class ListPartitionReassignmentsRequest:
-    timeout_ms: int = 60000
-    topics: list[ListPartitionReassignmentsRequestListPartitionReassignmentsTopics] | None = None
+class ListPartitionReassignmentsRequest(Message):
+    __slots__ = ('timeout_ms', 'topics', )
+
+    def __init__(self, timeout_ms: int = 60000, topics: list[ListPartitionReassignmentsRequestListPartitionReassignmentsTopics] | None = None) -> None:
+        self.timeout_ms = timeout_ms
+        self.topics = topics
 
 
-@dataclass(slots=True)
-class ListPartitionReassignmentsResponseOngoingPartitionReassignment:
-    partition_index: int = 0
-    replicas: list[int] = field(default_factory=list)
-    adding_replicas: list[int] = field(default_factory=list)
-    removing_replicas: list[int] = field(default_factory=list)
+class ListPartitionReassignmentsResponseOngoingPartitionReassignment(Message):
+    __slots__ = ('partition_index', 'replicas', 'adding_replicas', 'removing_replicas', )
+
+    def __init__(self, partition_index: int = 0, replicas: list[int] = _MISSING, adding_replicas: list[int] = _MISSING, removing_replicas: list[int] = _MISSING) -> None:
+        self.partition_index = partition_index
+        self.replicas = list() if replicas is _MISSING else replicas
+        self.adding_replicas = list() if adding_replicas is _MISSING else adding_replicas
+        self.removing_replicas = list() if removing_replicas is _MISSING else removing_replicas
 
 
-@dataclass(slots=True)
-class ListPartitionReassignmentsResponseOngoingTopicReassignment:
-    name: str = ''
-    partitions: list[ListPartitionReassignmentsResponseOngoingPartitionReassignment] = field(default_factory=list)
+class ListPartitionReassignmentsResponseOngoingTopicReassignment(Message):
+    __slots__ = ('name', 'partitions', )
+
+    def __init__(self, name: str = '', partitions: list[ListPartitionReassignmentsResponseOngoingPartitionReassignment] = _MISSING) -> None:
+        self.name = name
+        self.partitions = list() if partitions is _MISSING else partitions
 
 
-@dataclass(slots=True)
-class ListPartitionReassignmentsResponse:
-    throttle_time_ms: int = 0
-    error_code: int = 0
-    error_message: str | None = ''
-    topics: list[ListPartitionReassignmentsResponseOngoingTopicReassignment] = field(default_factory=list)
+class ListPartitionReassignmentsResponse(Message):
+    __slots__ = ('throttle_time_ms', 'error_code', 'error_message', 'topics', )
+
+    def __init__(self, throttle_time_ms: int = 0, error_code: int = 0, error_message: str | None = '', topics: list[ListPartitionReassignmentsResponseOngoingTopicReassignment] = _MISSING) -> None:
+        self.throttle_time_ms = throttle_time_ms
+        self.error_code = error_code
+        self.error_message = error_message
+        self.topics = list() if topics is _MISSING else topics
 
 
 def _d_ListPartitionReassignmentsRequestListPartitionReassignmentsTopics_v0(b, p):

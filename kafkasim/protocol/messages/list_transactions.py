@@ -3,11 +3,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field  # noqa: F401
-
 from kafkasim.protocol.primitives import (  # noqa: F401
     _F64, _I8, _I16, _I32, _I64, _MISSING, _NULL32, _P8, _P16, _P32, _P64, _PF64, _PU16, _PU32, _U16, _U32,
-    ZERO_UUID, MalformedError, _rbytes, _rcbytes, _rcrec, _rcstr, _rrec, _rstr, _ruuid, _ruv,
+    ZERO_UUID, MalformedError, Message, _rbytes, _rcbytes, _rcrec, _rcstr, _rrec, _rstr, _ruuid, _ruv,
     _skip_tags, _uv, _wbytes, _wcbytes, _wcstr, _wrec, _wstr, _wuuid,
 )
 
@@ -19,27 +17,33 @@ RESPONSE_VERSIONS = (0, 2)
 RESPONSE_FLEXIBLE_MIN = 0
 
 
-@dataclass(slots=True)
-class ListTransactionsRequest:
-    state_filters: list[str] = field(default_factory=list)
-    producer_id_filters: list[int] = field(default_factory=list)
-    duration_filter: int = -1
-    transactional_id_pattern: str | None = None
+class ListTransactionsRequest(Message):
+    __slots__ = ('state_filters', 'producer_id_filters', 'duration_filter', 'transactional_id_pattern', )
+
+    def __init__(self, state_filters: list[str] = _MISSING, producer_id_filters: list[int] = _MISSING, duration_filter: int = -1, transactional_id_pattern: str | None = None) -> None:
+        self.state_filters = list() if state_filters is _MISSING else state_filters
+        self.producer_id_filters = list() if producer_id_filters is _MISSING else producer_id_filters
+        self.duration_filter = duration_filter
+        self.transactional_id_pattern = transactional_id_pattern
 
 
-@dataclass(slots=True)
-class ListTransactionsResponseTransactionState:
-    transactional_id: str = ''
-    producer_id: int = 0
-    transaction_state: str = ''
+class ListTransactionsResponseTransactionState(Message):
+    __slots__ = ('transactional_id', 'producer_id', 'transaction_state', )
+
+    def __init__(self, transactional_id: str = '', producer_id: int = 0, transaction_state: str = '') -> None:
+        self.transactional_id = transactional_id
+        self.producer_id = producer_id
+        self.transaction_state = transaction_state
 
 
-@dataclass(slots=True)
-class ListTransactionsResponse:
-    throttle_time_ms: int = 0
-    error_code: int = 0
-    unknown_state_filters: list[str] = field(default_factory=list)
-    transaction_states: list[ListTransactionsResponseTransactionState] = field(default_factory=list)
+class ListTransactionsResponse(Message):
+    __slots__ = ('throttle_time_ms', 'error_code', 'unknown_state_filters', 'transaction_states', )
+
+    def __init__(self, throttle_time_ms: int = 0, error_code: int = 0, unknown_state_filters: list[str] = _MISSING, transaction_states: list[ListTransactionsResponseTransactionState] = _MISSING) -> None:
+        self.throttle_time_ms = throttle_time_ms
+        self.error_code = error_code
+        self.unknown_state_filters = list() if unknown_state_filters is _MISSING else unknown_state_filters
+        self.transaction_states = list() if transaction_states is _MISSING else transaction_states
 
 
 def _d_ListTransactionsRequest_v0(b, p):

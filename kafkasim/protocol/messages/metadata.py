@@ -3,11 +3,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field  # noqa: F401
-
 from kafkasim.protocol.primitives import (  # noqa: F401
     _F64, _I8, _I16, _I32, _I64, _MISSING, _NULL32, _P8, _P16, _P32, _P64, _PF64, _PU16, _PU32, _U16, _U32,
-    ZERO_UUID, MalformedError, _rbytes, _rcbytes, _rcrec, _rcstr, _rrec, _rstr, _ruuid, _ruv,
+    ZERO_UUID, MalformedError, Message, _rbytes, _rcbytes, _rcrec, _rcstr, _rrec, _rstr, _ruuid, _ruv,
     _skip_tags, _uv, _wbytes, _wcbytes, _wcstr, _wrec, _wstr, _wuuid,
 )
 
@@ -19,58 +17,70 @@ RESPONSE_VERSIONS = (0, 13)
 RESPONSE_FLEXIBLE_MIN = 9
 
 
-@dataclass(slots=True)
-class MetadataRequestMetadataRequestTopic:
-    topic_id: bytes = ZERO_UUID
-    name: str | None = ''
+class MetadataRequestMetadataRequestTopic(Message):
+    __slots__ = ('topic_id', 'name', )
+
+    def __init__(self, topic_id: bytes = ZERO_UUID, name: str | None = '') -> None:
+        self.topic_id = topic_id
+        self.name = name
 
 
-@dataclass(slots=True)
-class MetadataRequest:
-    topics: list[MetadataRequestMetadataRequestTopic] | None = field(default_factory=list)
-    allow_auto_topic_creation: bool = True
-    include_cluster_authorized_operations: bool = False
-    include_topic_authorized_operations: bool = False
+class MetadataRequest(Message):
+    __slots__ = ('topics', 'allow_auto_topic_creation', 'include_cluster_authorized_operations', 'include_topic_authorized_operations', )
+
+    def __init__(self, topics: list[MetadataRequestMetadataRequestTopic] | None = _MISSING, allow_auto_topic_creation: bool = True, include_cluster_authorized_operations: bool = False, include_topic_authorized_operations: bool = False) -> None:
+        self.topics = list() if topics is _MISSING else topics
+        self.allow_auto_topic_creation = allow_auto_topic_creation
+        self.include_cluster_authorized_operations = include_cluster_authorized_operations
+        self.include_topic_authorized_operations = include_topic_authorized_operations
 
 
-@dataclass(slots=True)
-class MetadataResponseMetadataResponseBroker:
-    node_id: int = 0
-    host: str = ''
-    port: int = 0
-    rack: str | None = None
+class MetadataResponseMetadataResponseBroker(Message):
+    __slots__ = ('node_id', 'host', 'port', 'rack', )
+
+    def __init__(self, node_id: int = 0, host: str = '', port: int = 0, rack: str | None = None) -> None:
+        self.node_id = node_id
+        self.host = host
+        self.port = port
+        self.rack = rack
 
 
-@dataclass(slots=True)
-class MetadataResponseMetadataResponsePartition:
-    error_code: int = 0
-    partition_index: int = 0
-    leader_id: int = 0
-    leader_epoch: int = -1
-    replica_nodes: list[int] = field(default_factory=list)
-    isr_nodes: list[int] = field(default_factory=list)
-    offline_replicas: list[int] = field(default_factory=list)
+class MetadataResponseMetadataResponsePartition(Message):
+    __slots__ = ('error_code', 'partition_index', 'leader_id', 'leader_epoch', 'replica_nodes', 'isr_nodes', 'offline_replicas', )
+
+    def __init__(self, error_code: int = 0, partition_index: int = 0, leader_id: int = 0, leader_epoch: int = -1, replica_nodes: list[int] = _MISSING, isr_nodes: list[int] = _MISSING, offline_replicas: list[int] = _MISSING) -> None:
+        self.error_code = error_code
+        self.partition_index = partition_index
+        self.leader_id = leader_id
+        self.leader_epoch = leader_epoch
+        self.replica_nodes = list() if replica_nodes is _MISSING else replica_nodes
+        self.isr_nodes = list() if isr_nodes is _MISSING else isr_nodes
+        self.offline_replicas = list() if offline_replicas is _MISSING else offline_replicas
 
 
-@dataclass(slots=True)
-class MetadataResponseMetadataResponseTopic:
-    error_code: int = 0
-    name: str | None = ''
-    topic_id: bytes = ZERO_UUID
-    is_internal: bool = False
-    partitions: list[MetadataResponseMetadataResponsePartition] = field(default_factory=list)
-    topic_authorized_operations: int = -2147483648
+class MetadataResponseMetadataResponseTopic(Message):
+    __slots__ = ('error_code', 'name', 'topic_id', 'is_internal', 'partitions', 'topic_authorized_operations', )
+
+    def __init__(self, error_code: int = 0, name: str | None = '', topic_id: bytes = ZERO_UUID, is_internal: bool = False, partitions: list[MetadataResponseMetadataResponsePartition] = _MISSING, topic_authorized_operations: int = -2147483648) -> None:
+        self.error_code = error_code
+        self.name = name
+        self.topic_id = topic_id
+        self.is_internal = is_internal
+        self.partitions = list() if partitions is _MISSING else partitions
+        self.topic_authorized_operations = topic_authorized_operations
 
 
-@dataclass(slots=True)
-class MetadataResponse:
-    throttle_time_ms: int = 0
-    brokers: list[MetadataResponseMetadataResponseBroker] = field(default_factory=list)
-    cluster_id: str | None = None
-    controller_id: int = -1
-    topics: list[MetadataResponseMetadataResponseTopic] = field(default_factory=list)
-    cluster_authorized_operations: int = -2147483648
-    error_code: int = 0
+class MetadataResponse(Message):
+    __slots__ = ('throttle_time_ms', 'brokers', 'cluster_id', 'controller_id', 'topics', 'cluster_authorized_operations', 'error_code', )
+
+    def __init__(self, throttle_time_ms: int = 0, brokers: list[MetadataResponseMetadataResponseBroker] = _MISSING, cluster_id: str | None = None, controller_id: int = -1, topics: list[MetadataResponseMetadataResponseTopic] = _MISSING, cluster_authorized_operations: int = -2147483648, error_code: int = 0) -> None:
+        self.throttle_time_ms = throttle_time_ms
+        self.brokers = list() if brokers is _MISSING else brokers
+        self.cluster_id = cluster_id
+        self.controller_id = controller_id
+        self.topics = list() if topics is _MISSING else topics
+        self.cluster_authorized_operations = cluster_authorized_operations
+        self.error_code = error_code
 
 
 def _d_MetadataRequestMetadataRequestTopic_v0(b, p):

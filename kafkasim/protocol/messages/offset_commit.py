@@ -3,11 +3,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field  # noqa: F401
-
 from kafkasim.protocol.primitives import (  # noqa: F401
     _F64, _I8, _I16, _I32, _I64, _MISSING, _NULL32, _P8, _P16, _P32, _P64, _PF64, _PU16, _PU32, _U16, _U32,
-    ZERO_UUID, MalformedError, _rbytes, _rcbytes, _rcrec, _rcstr, _rrec, _rstr, _ruuid, _ruv,
+    ZERO_UUID, MalformedError, Message, _rbytes, _rcbytes, _rcrec, _rcstr, _rrec, _rstr, _ruuid, _ruv,
     _skip_tags, _uv, _wbytes, _wcbytes, _wcstr, _wrec, _wstr, _wuuid,
 )
 
@@ -19,49 +17,61 @@ RESPONSE_VERSIONS = (2, 10)
 RESPONSE_FLEXIBLE_MIN = 8
 
 
-@dataclass(slots=True)
-class OffsetCommitRequestOffsetCommitRequestPartition:
-    partition_index: int = 0
-    committed_offset: int = 0
-    committed_leader_epoch: int = -1
-    commit_timestamp: int = -1
-    committed_metadata: str | None = ''
+class OffsetCommitRequestOffsetCommitRequestPartition(Message):
+    __slots__ = ('partition_index', 'committed_offset', 'committed_leader_epoch', 'commit_timestamp', 'committed_metadata', )
+
+    def __init__(self, partition_index: int = 0, committed_offset: int = 0, committed_leader_epoch: int = -1, commit_timestamp: int = -1, committed_metadata: str | None = '') -> None:
+        self.partition_index = partition_index
+        self.committed_offset = committed_offset
+        self.committed_leader_epoch = committed_leader_epoch
+        self.commit_timestamp = commit_timestamp
+        self.committed_metadata = committed_metadata
 
 
-@dataclass(slots=True)
-class OffsetCommitRequestOffsetCommitRequestTopic:
-    name: str = ''
-    topic_id: bytes = ZERO_UUID
-    partitions: list[OffsetCommitRequestOffsetCommitRequestPartition] = field(default_factory=list)
+class OffsetCommitRequestOffsetCommitRequestTopic(Message):
+    __slots__ = ('name', 'topic_id', 'partitions', )
+
+    def __init__(self, name: str = '', topic_id: bytes = ZERO_UUID, partitions: list[OffsetCommitRequestOffsetCommitRequestPartition] = _MISSING) -> None:
+        self.name = name
+        self.topic_id = topic_id
+        self.partitions = list() if partitions is _MISSING else partitions
 
 
-@dataclass(slots=True)
-class OffsetCommitRequest:
-    group_id: str = ''
-    generation_id_or_member_epoch: int = -1
-    member_id: str = ''
-    group_instance_id: str | None = None
-    retention_time_ms: int = -1
-    topics: list[OffsetCommitRequestOffsetCommitRequestTopic] = field(default_factory=list)
+class OffsetCommitRequest(Message):
+    __slots__ = ('group_id', 'generation_id_or_member_epoch', 'member_id', 'group_instance_id', 'retention_time_ms', 'topics', )
+
+    def __init__(self, group_id: str = '', generation_id_or_member_epoch: int = -1, member_id: str = '', group_instance_id: str | None = None, retention_time_ms: int = -1, topics: list[OffsetCommitRequestOffsetCommitRequestTopic] = _MISSING) -> None:
+        self.group_id = group_id
+        self.generation_id_or_member_epoch = generation_id_or_member_epoch
+        self.member_id = member_id
+        self.group_instance_id = group_instance_id
+        self.retention_time_ms = retention_time_ms
+        self.topics = list() if topics is _MISSING else topics
 
 
-@dataclass(slots=True)
-class OffsetCommitResponseOffsetCommitResponsePartition:
-    partition_index: int = 0
-    error_code: int = 0
+class OffsetCommitResponseOffsetCommitResponsePartition(Message):
+    __slots__ = ('partition_index', 'error_code', )
+
+    def __init__(self, partition_index: int = 0, error_code: int = 0) -> None:
+        self.partition_index = partition_index
+        self.error_code = error_code
 
 
-@dataclass(slots=True)
-class OffsetCommitResponseOffsetCommitResponseTopic:
-    name: str = ''
-    topic_id: bytes = ZERO_UUID
-    partitions: list[OffsetCommitResponseOffsetCommitResponsePartition] = field(default_factory=list)
+class OffsetCommitResponseOffsetCommitResponseTopic(Message):
+    __slots__ = ('name', 'topic_id', 'partitions', )
+
+    def __init__(self, name: str = '', topic_id: bytes = ZERO_UUID, partitions: list[OffsetCommitResponseOffsetCommitResponsePartition] = _MISSING) -> None:
+        self.name = name
+        self.topic_id = topic_id
+        self.partitions = list() if partitions is _MISSING else partitions
 
 
-@dataclass(slots=True)
-class OffsetCommitResponse:
-    throttle_time_ms: int = 0
-    topics: list[OffsetCommitResponseOffsetCommitResponseTopic] = field(default_factory=list)
+class OffsetCommitResponse(Message):
+    __slots__ = ('throttle_time_ms', 'topics', )
+
+    def __init__(self, throttle_time_ms: int = 0, topics: list[OffsetCommitResponseOffsetCommitResponseTopic] = _MISSING) -> None:
+        self.throttle_time_ms = throttle_time_ms
+        self.topics = list() if topics is _MISSING else topics
 
 
 def _d_OffsetCommitRequestOffsetCommitRequestPartition_v2(b, p):

@@ -3,11 +3,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field  # noqa: F401
-
 from kafkasim.protocol.primitives import (  # noqa: F401
     _F64, _I8, _I16, _I32, _I64, _MISSING, _NULL32, _P8, _P16, _P32, _P64, _PF64, _PU16, _PU32, _U16, _U32,
-    ZERO_UUID, MalformedError, _rbytes, _rcbytes, _rcrec, _rcstr, _rrec, _rstr, _ruuid, _ruv,
+    ZERO_UUID, MalformedError, Message, _rbytes, _rcbytes, _rcrec, _rcstr, _rrec, _rstr, _ruuid, _ruv,
     _skip_tags, _uv, _wbytes, _wcbytes, _wcstr, _wrec, _wstr, _wuuid,
 )
 
@@ -19,40 +17,52 @@ RESPONSE_VERSIONS = (0, 0)
 RESPONSE_FLEXIBLE_MIN = None
 
 
-@dataclass(slots=True)
-class OffsetDeleteRequestOffsetDeleteRequestPartition:
-    partition_index: int = 0
+class OffsetDeleteRequestOffsetDeleteRequestPartition(Message):
+    __slots__ = ('partition_index', )
+
+    def __init__(self, partition_index: int = 0) -> None:
+        self.partition_index = partition_index
 
 
-@dataclass(slots=True)
-class OffsetDeleteRequestOffsetDeleteRequestTopic:
-    name: str = ''
-    partitions: list[OffsetDeleteRequestOffsetDeleteRequestPartition] = field(default_factory=list)
+class OffsetDeleteRequestOffsetDeleteRequestTopic(Message):
+    __slots__ = ('name', 'partitions', )
+
+    def __init__(self, name: str = '', partitions: list[OffsetDeleteRequestOffsetDeleteRequestPartition] = _MISSING) -> None:
+        self.name = name
+        self.partitions = list() if partitions is _MISSING else partitions
 
 
-@dataclass(slots=True)
-class OffsetDeleteRequest:
-    group_id: str = ''
-    topics: list[OffsetDeleteRequestOffsetDeleteRequestTopic] = field(default_factory=list)
+class OffsetDeleteRequest(Message):
+    __slots__ = ('group_id', 'topics', )
+
+    def __init__(self, group_id: str = '', topics: list[OffsetDeleteRequestOffsetDeleteRequestTopic] = _MISSING) -> None:
+        self.group_id = group_id
+        self.topics = list() if topics is _MISSING else topics
 
 
-@dataclass(slots=True)
-class OffsetDeleteResponseOffsetDeleteResponsePartition:
-    partition_index: int = 0
-    error_code: int = 0
+class OffsetDeleteResponseOffsetDeleteResponsePartition(Message):
+    __slots__ = ('partition_index', 'error_code', )
+
+    def __init__(self, partition_index: int = 0, error_code: int = 0) -> None:
+        self.partition_index = partition_index
+        self.error_code = error_code
 
 
-@dataclass(slots=True)
-class OffsetDeleteResponseOffsetDeleteResponseTopic:
-    name: str = ''
-    partitions: list[OffsetDeleteResponseOffsetDeleteResponsePartition] = field(default_factory=list)
+class OffsetDeleteResponseOffsetDeleteResponseTopic(Message):
+    __slots__ = ('name', 'partitions', )
+
+    def __init__(self, name: str = '', partitions: list[OffsetDeleteResponseOffsetDeleteResponsePartition] = _MISSING) -> None:
+        self.name = name
+        self.partitions = list() if partitions is _MISSING else partitions
 
 
-@dataclass(slots=True)
-class OffsetDeleteResponse:
-    error_code: int = 0
-    throttle_time_ms: int = 0
-    topics: list[OffsetDeleteResponseOffsetDeleteResponseTopic] = field(default_factory=list)
+class OffsetDeleteResponse(Message):
+    __slots__ = ('error_code', 'throttle_time_ms', 'topics', )
+
+    def __init__(self, error_code: int = 0, throttle_time_ms: int = 0, topics: list[OffsetDeleteResponseOffsetDeleteResponseTopic] = _MISSING) -> None:
+        self.error_code = error_code
+        self.throttle_time_ms = throttle_time_ms
+        self.topics = list() if topics is _MISSING else topics
 
 
 def _d_OffsetDeleteRequestOffsetDeleteRequestPartition_v0(b, p):

@@ -3,11 +3,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field  # noqa: F401
-
 from kafkasim.protocol.primitives import (  # noqa: F401
     _F64, _I8, _I16, _I32, _I64, _MISSING, _NULL32, _P8, _P16, _P32, _P64, _PF64, _PU16, _PU32, _U16, _U32,
-    ZERO_UUID, MalformedError, _rbytes, _rcbytes, _rcrec, _rcstr, _rrec, _rstr, _ruuid, _ruv,
+    ZERO_UUID, MalformedError, Message, _rbytes, _rcbytes, _rcrec, _rcstr, _rrec, _rstr, _ruuid, _ruv,
     _skip_tags, _uv, _wbytes, _wcbytes, _wcstr, _wrec, _wstr, _wuuid,
 )
 
@@ -19,79 +17,99 @@ RESPONSE_VERSIONS = (1, 10)
 RESPONSE_FLEXIBLE_MIN = 6
 
 
-@dataclass(slots=True)
-class OffsetFetchRequestOffsetFetchRequestTopic:
-    name: str = ''
-    partition_indexes: list[int] = field(default_factory=list)
+class OffsetFetchRequestOffsetFetchRequestTopic(Message):
+    __slots__ = ('name', 'partition_indexes', )
+
+    def __init__(self, name: str = '', partition_indexes: list[int] = _MISSING) -> None:
+        self.name = name
+        self.partition_indexes = list() if partition_indexes is _MISSING else partition_indexes
 
 
-@dataclass(slots=True)
-class OffsetFetchRequestOffsetFetchRequestTopics:
-    name: str = ''
-    topic_id: bytes = ZERO_UUID
-    partition_indexes: list[int] = field(default_factory=list)
+class OffsetFetchRequestOffsetFetchRequestTopics(Message):
+    __slots__ = ('name', 'topic_id', 'partition_indexes', )
+
+    def __init__(self, name: str = '', topic_id: bytes = ZERO_UUID, partition_indexes: list[int] = _MISSING) -> None:
+        self.name = name
+        self.topic_id = topic_id
+        self.partition_indexes = list() if partition_indexes is _MISSING else partition_indexes
 
 
-@dataclass(slots=True)
-class OffsetFetchRequestOffsetFetchRequestGroup:
-    group_id: str = ''
-    member_id: str | None = None
-    member_epoch: int = -1
-    topics: list[OffsetFetchRequestOffsetFetchRequestTopics] | None = field(default_factory=list)
+class OffsetFetchRequestOffsetFetchRequestGroup(Message):
+    __slots__ = ('group_id', 'member_id', 'member_epoch', 'topics', )
+
+    def __init__(self, group_id: str = '', member_id: str | None = None, member_epoch: int = -1, topics: list[OffsetFetchRequestOffsetFetchRequestTopics] | None = _MISSING) -> None:
+        self.group_id = group_id
+        self.member_id = member_id
+        self.member_epoch = member_epoch
+        self.topics = list() if topics is _MISSING else topics
 
 
-@dataclass(slots=True)
-class OffsetFetchRequest:
-    group_id: str = ''
-    topics: list[OffsetFetchRequestOffsetFetchRequestTopic] | None = field(default_factory=list)
-    groups: list[OffsetFetchRequestOffsetFetchRequestGroup] = field(default_factory=list)
-    require_stable: bool = False
+class OffsetFetchRequest(Message):
+    __slots__ = ('group_id', 'topics', 'groups', 'require_stable', )
+
+    def __init__(self, group_id: str = '', topics: list[OffsetFetchRequestOffsetFetchRequestTopic] | None = _MISSING, groups: list[OffsetFetchRequestOffsetFetchRequestGroup] = _MISSING, require_stable: bool = False) -> None:
+        self.group_id = group_id
+        self.topics = list() if topics is _MISSING else topics
+        self.groups = list() if groups is _MISSING else groups
+        self.require_stable = require_stable
 
 
-@dataclass(slots=True)
-class OffsetFetchResponseOffsetFetchResponsePartition:
-    partition_index: int = 0
-    committed_offset: int = 0
-    committed_leader_epoch: int = -1
-    metadata: str | None = ''
-    error_code: int = 0
+class OffsetFetchResponseOffsetFetchResponsePartition(Message):
+    __slots__ = ('partition_index', 'committed_offset', 'committed_leader_epoch', 'metadata', 'error_code', )
+
+    def __init__(self, partition_index: int = 0, committed_offset: int = 0, committed_leader_epoch: int = -1, metadata: str | None = '', error_code: int = 0) -> None:
+        self.partition_index = partition_index
+        self.committed_offset = committed_offset
+        self.committed_leader_epoch = committed_leader_epoch
+        self.metadata = metadata
+        self.error_code = error_code
 
 
-@dataclass(slots=True)
-class OffsetFetchResponseOffsetFetchResponseTopic:
-    name: str = ''
-    partitions: list[OffsetFetchResponseOffsetFetchResponsePartition] = field(default_factory=list)
+class OffsetFetchResponseOffsetFetchResponseTopic(Message):
+    __slots__ = ('name', 'partitions', )
+
+    def __init__(self, name: str = '', partitions: list[OffsetFetchResponseOffsetFetchResponsePartition] = _MISSING) -> None:
+        self.name = name
+        self.partitions = list() if partitions is _MISSING else partitions
 
 
-@dataclass(slots=True)
-class OffsetFetchResponseOffsetFetchResponsePartitions:
-    partition_index: int = 0
-    committed_offset: int = 0
-    committed_leader_epoch: int = -1
-    metadata: str | None = ''
-    error_code: int = 0
+class OffsetFetchResponseOffsetFetchResponsePartitions(Message):
+    __slots__ = ('partition_index', 'committed_offset', 'committed_leader_epoch', 'metadata', 'error_code', )
+
+    def __init__(self, partition_index: int = 0, committed_offset: int = 0, committed_leader_epoch: int = -1, metadata: str | None = '', error_code: int = 0) -> None:
+        self.partition_index = partition_index
+        self.committed_offset = committed_offset
+        self.committed_leader_epoch = committed_leader_epoch
+        self.metadata = metadata
+        self.error_code = error_code
 
 
-@dataclass(slots=True)
-class OffsetFetchResponseOffsetFetchResponseTopics:
-    name: str = ''
-    topic_id: bytes = ZERO_UUID
-    partitions: list[OffsetFetchResponseOffsetFetchResponsePartitions] = field(default_factory=list)
+class OffsetFetchResponseOffsetFetchResponseTopics(Message):
+    __slots__ = ('name', 'topic_id', 'partitions', )
+
+    def __init__(self, name: str = '', topic_id: bytes = ZERO_UUID, partitions: list[OffsetFetchResponseOffsetFetchResponsePartitions] = _MISSING) -> None:
+        self.name = name
+        self.topic_id = topic_id
+        self.partitions = list() if partitions is _MISSING else partitions
 
 
-@dataclass(slots=True)
-class OffsetFetchResponseOffsetFetchResponseGroup:
-    group_id: str = ''
-    topics: list[OffsetFetchResponseOffsetFetchResponseTopics] = field(default_factory=list)
-    error_code: int = 0
+class OffsetFetchResponseOffsetFetchResponseGroup(Message):
+    __slots__ = ('group_id', 'topics', 'error_code', )
+
+    def __init__(self, group_id: str = '', topics: list[OffsetFetchResponseOffsetFetchResponseTopics] = _MISSING, error_code: int = 0) -> None:
+        self.group_id = group_id
+        self.topics = list() if topics is _MISSING else topics
+        self.error_code = error_code
 
 
-@dataclass(slots=True)
-class OffsetFetchResponse:
-    throttle_time_ms: int = 0
-    topics: list[OffsetFetchResponseOffsetFetchResponseTopic] = field(default_factory=list)
-    error_code: int = 0
-    groups: list[OffsetFetchResponseOffsetFetchResponseGroup] = field(default_factory=list)
+class OffsetFetchResponse(Message):
+    __slots__ = ('throttle_time_ms', 'topics', 'error_code', 'groups', )
+
+    def __init__(self, throttle_time_ms: int = 0, topics: list[OffsetFetchResponseOffsetFetchResponseTopic] = _MISSING, error_code: int = 0, groups: list[OffsetFetchResponseOffsetFetchResponseGroup] = _MISSING) -> None:
+        self.throttle_time_ms = throttle_time_ms
+        self.topics = list() if topics is _MISSING else topics
+        self.error_code = error_code
+        self.groups = list() if groups is _MISSING else groups
 
 
 def _d_OffsetFetchRequestOffsetFetchRequestTopic_v1(b, p):

@@ -3,11 +3,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field  # noqa: F401
-
 from kafkasim.protocol.primitives import (  # noqa: F401
     _F64, _I8, _I16, _I32, _I64, _MISSING, _NULL32, _P8, _P16, _P32, _P64, _PF64, _PU16, _PU32, _U16, _U32,
-    ZERO_UUID, MalformedError, _rbytes, _rcbytes, _rcrec, _rcstr, _rrec, _rstr, _ruuid, _ruv,
+    ZERO_UUID, MalformedError, Message, _rbytes, _rcbytes, _rcrec, _rcstr, _rrec, _rstr, _ruuid, _ruv,
     _skip_tags, _uv, _wbytes, _wcbytes, _wcstr, _wrec, _wstr, _wuuid,
 )
 
@@ -19,43 +17,55 @@ RESPONSE_VERSIONS = (2, 4)
 RESPONSE_FLEXIBLE_MIN = 4
 
 
-@dataclass(slots=True)
-class OffsetForLeaderEpochRequestOffsetForLeaderPartition:
-    partition: int = 0
-    current_leader_epoch: int = -1
-    leader_epoch: int = 0
+class OffsetForLeaderEpochRequestOffsetForLeaderPartition(Message):
+    __slots__ = ('partition', 'current_leader_epoch', 'leader_epoch', )
+
+    def __init__(self, partition: int = 0, current_leader_epoch: int = -1, leader_epoch: int = 0) -> None:
+        self.partition = partition
+        self.current_leader_epoch = current_leader_epoch
+        self.leader_epoch = leader_epoch
 
 
-@dataclass(slots=True)
-class OffsetForLeaderEpochRequestOffsetForLeaderTopic:
-    topic: str = ''
-    partitions: list[OffsetForLeaderEpochRequestOffsetForLeaderPartition] = field(default_factory=list)
+class OffsetForLeaderEpochRequestOffsetForLeaderTopic(Message):
+    __slots__ = ('topic', 'partitions', )
+
+    def __init__(self, topic: str = '', partitions: list[OffsetForLeaderEpochRequestOffsetForLeaderPartition] = _MISSING) -> None:
+        self.topic = topic
+        self.partitions = list() if partitions is _MISSING else partitions
 
 
-@dataclass(slots=True)
-class OffsetForLeaderEpochRequest:
-    replica_id: int = -2
-    topics: list[OffsetForLeaderEpochRequestOffsetForLeaderTopic] = field(default_factory=list)
+class OffsetForLeaderEpochRequest(Message):
+    __slots__ = ('replica_id', 'topics', )
+
+    def __init__(self, replica_id: int = -2, topics: list[OffsetForLeaderEpochRequestOffsetForLeaderTopic] = _MISSING) -> None:
+        self.replica_id = replica_id
+        self.topics = list() if topics is _MISSING else topics
 
 
-@dataclass(slots=True)
-class OffsetForLeaderEpochResponseEpochEndOffset:
-    error_code: int = 0
-    partition: int = 0
-    leader_epoch: int = -1
-    end_offset: int = -1
+class OffsetForLeaderEpochResponseEpochEndOffset(Message):
+    __slots__ = ('error_code', 'partition', 'leader_epoch', 'end_offset', )
+
+    def __init__(self, error_code: int = 0, partition: int = 0, leader_epoch: int = -1, end_offset: int = -1) -> None:
+        self.error_code = error_code
+        self.partition = partition
+        self.leader_epoch = leader_epoch
+        self.end_offset = end_offset
 
 
-@dataclass(slots=True)
-class OffsetForLeaderEpochResponseOffsetForLeaderTopicResult:
-    topic: str = ''
-    partitions: list[OffsetForLeaderEpochResponseEpochEndOffset] = field(default_factory=list)
+class OffsetForLeaderEpochResponseOffsetForLeaderTopicResult(Message):
+    __slots__ = ('topic', 'partitions', )
+
+    def __init__(self, topic: str = '', partitions: list[OffsetForLeaderEpochResponseEpochEndOffset] = _MISSING) -> None:
+        self.topic = topic
+        self.partitions = list() if partitions is _MISSING else partitions
 
 
-@dataclass(slots=True)
-class OffsetForLeaderEpochResponse:
-    throttle_time_ms: int = 0
-    topics: list[OffsetForLeaderEpochResponseOffsetForLeaderTopicResult] = field(default_factory=list)
+class OffsetForLeaderEpochResponse(Message):
+    __slots__ = ('throttle_time_ms', 'topics', )
+
+    def __init__(self, throttle_time_ms: int = 0, topics: list[OffsetForLeaderEpochResponseOffsetForLeaderTopicResult] = _MISSING) -> None:
+        self.throttle_time_ms = throttle_time_ms
+        self.topics = list() if topics is _MISSING else topics
 
 
 def _d_OffsetForLeaderEpochRequestOffsetForLeaderPartition_v2(b, p):

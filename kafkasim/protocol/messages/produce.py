@@ -3,11 +3,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field  # noqa: F401
-
 from kafkasim.protocol.primitives import (  # noqa: F401
     _F64, _I8, _I16, _I32, _I64, _MISSING, _NULL32, _P8, _P16, _P32, _P64, _PF64, _PU16, _PU32, _U16, _U32,
-    ZERO_UUID, MalformedError, _rbytes, _rcbytes, _rcrec, _rcstr, _rrec, _rstr, _ruuid, _ruv,
+    ZERO_UUID, MalformedError, Message, _rbytes, _rcbytes, _rcrec, _rcstr, _rrec, _rstr, _ruuid, _ruv,
     _skip_tags, _uv, _wbytes, _wcbytes, _wcstr, _wrec, _wstr, _wuuid,
 )
 
@@ -19,71 +17,89 @@ RESPONSE_VERSIONS = (3, 13)
 RESPONSE_FLEXIBLE_MIN = 9
 
 
-@dataclass(slots=True)
-class ProduceRequestPartitionProduceData:
-    index: int = 0
-    records: memoryview | bytes | None = None
+class ProduceRequestPartitionProduceData(Message):
+    __slots__ = ('index', 'records', )
+
+    def __init__(self, index: int = 0, records: memoryview | bytes | None = None) -> None:
+        self.index = index
+        self.records = records
 
 
-@dataclass(slots=True)
-class ProduceRequestTopicProduceData:
-    name: str = ''
-    topic_id: bytes = ZERO_UUID
-    partition_data: list[ProduceRequestPartitionProduceData] = field(default_factory=list)
+class ProduceRequestTopicProduceData(Message):
+    __slots__ = ('name', 'topic_id', 'partition_data', )
+
+    def __init__(self, name: str = '', topic_id: bytes = ZERO_UUID, partition_data: list[ProduceRequestPartitionProduceData] = _MISSING) -> None:
+        self.name = name
+        self.topic_id = topic_id
+        self.partition_data = list() if partition_data is _MISSING else partition_data
 
 
-@dataclass(slots=True)
-class ProduceRequest:
-    transactional_id: str | None = None
-    acks: int = 0
-    timeout_ms: int = 0
-    topic_data: list[ProduceRequestTopicProduceData] = field(default_factory=list)
+class ProduceRequest(Message):
+    __slots__ = ('transactional_id', 'acks', 'timeout_ms', 'topic_data', )
+
+    def __init__(self, transactional_id: str | None = None, acks: int = 0, timeout_ms: int = 0, topic_data: list[ProduceRequestTopicProduceData] = _MISSING) -> None:
+        self.transactional_id = transactional_id
+        self.acks = acks
+        self.timeout_ms = timeout_ms
+        self.topic_data = list() if topic_data is _MISSING else topic_data
 
 
-@dataclass(slots=True)
-class ProduceResponseBatchIndexAndErrorMessage:
-    batch_index: int = 0
-    batch_index_error_message: str | None = None
+class ProduceResponseBatchIndexAndErrorMessage(Message):
+    __slots__ = ('batch_index', 'batch_index_error_message', )
+
+    def __init__(self, batch_index: int = 0, batch_index_error_message: str | None = None) -> None:
+        self.batch_index = batch_index
+        self.batch_index_error_message = batch_index_error_message
 
 
-@dataclass(slots=True)
-class ProduceResponseLeaderIdAndEpoch:
-    leader_id: int = -1
-    leader_epoch: int = -1
+class ProduceResponseLeaderIdAndEpoch(Message):
+    __slots__ = ('leader_id', 'leader_epoch', )
+
+    def __init__(self, leader_id: int = -1, leader_epoch: int = -1) -> None:
+        self.leader_id = leader_id
+        self.leader_epoch = leader_epoch
 
 
-@dataclass(slots=True)
-class ProduceResponsePartitionProduceResponse:
-    index: int = 0
-    error_code: int = 0
-    base_offset: int = 0
-    log_append_time_ms: int = -1
-    log_start_offset: int = -1
-    record_errors: list[ProduceResponseBatchIndexAndErrorMessage] = field(default_factory=list)
-    error_message: str | None = None
-    current_leader: ProduceResponseLeaderIdAndEpoch = field(default_factory=ProduceResponseLeaderIdAndEpoch)
+class ProduceResponsePartitionProduceResponse(Message):
+    __slots__ = ('index', 'error_code', 'base_offset', 'log_append_time_ms', 'log_start_offset', 'record_errors', 'error_message', 'current_leader', )
+
+    def __init__(self, index: int = 0, error_code: int = 0, base_offset: int = 0, log_append_time_ms: int = -1, log_start_offset: int = -1, record_errors: list[ProduceResponseBatchIndexAndErrorMessage] = _MISSING, error_message: str | None = None, current_leader: ProduceResponseLeaderIdAndEpoch = _MISSING) -> None:
+        self.index = index
+        self.error_code = error_code
+        self.base_offset = base_offset
+        self.log_append_time_ms = log_append_time_ms
+        self.log_start_offset = log_start_offset
+        self.record_errors = list() if record_errors is _MISSING else record_errors
+        self.error_message = error_message
+        self.current_leader = ProduceResponseLeaderIdAndEpoch() if current_leader is _MISSING else current_leader
 
 
-@dataclass(slots=True)
-class ProduceResponseTopicProduceResponse:
-    name: str = ''
-    topic_id: bytes = ZERO_UUID
-    partition_responses: list[ProduceResponsePartitionProduceResponse] = field(default_factory=list)
+class ProduceResponseTopicProduceResponse(Message):
+    __slots__ = ('name', 'topic_id', 'partition_responses', )
+
+    def __init__(self, name: str = '', topic_id: bytes = ZERO_UUID, partition_responses: list[ProduceResponsePartitionProduceResponse] = _MISSING) -> None:
+        self.name = name
+        self.topic_id = topic_id
+        self.partition_responses = list() if partition_responses is _MISSING else partition_responses
 
 
-@dataclass(slots=True)
-class ProduceResponseNodeEndpoint:
-    node_id: int = 0
-    host: str = ''
-    port: int = 0
-    rack: str | None = None
+class ProduceResponseNodeEndpoint(Message):
+    __slots__ = ('node_id', 'host', 'port', 'rack', )
+
+    def __init__(self, node_id: int = 0, host: str = '', port: int = 0, rack: str | None = None) -> None:
+        self.node_id = node_id
+        self.host = host
+        self.port = port
+        self.rack = rack
 
 
-@dataclass(slots=True)
-class ProduceResponse:
-    responses: list[ProduceResponseTopicProduceResponse] = field(default_factory=list)
-    throttle_time_ms: int = 0
-    node_endpoints: list[ProduceResponseNodeEndpoint] = field(default_factory=list)
+class ProduceResponse(Message):
+    __slots__ = ('responses', 'throttle_time_ms', 'node_endpoints', )
+
+    def __init__(self, responses: list[ProduceResponseTopicProduceResponse] = _MISSING, throttle_time_ms: int = 0, node_endpoints: list[ProduceResponseNodeEndpoint] = _MISSING) -> None:
+        self.responses = list() if responses is _MISSING else responses
+        self.throttle_time_ms = throttle_time_ms
+        self.node_endpoints = list() if node_endpoints is _MISSING else node_endpoints
 
 
 def _d_ProduceRequestPartitionProduceData_v3(b, p):

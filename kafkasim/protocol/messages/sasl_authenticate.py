@@ -3,11 +3,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field  # noqa: F401
-
 from kafkasim.protocol.primitives import (  # noqa: F401
     _F64, _I8, _I16, _I32, _I64, _MISSING, _NULL32, _P8, _P16, _P32, _P64, _PF64, _PU16, _PU32, _U16, _U32,
-    ZERO_UUID, MalformedError, _rbytes, _rcbytes, _rcrec, _rcstr, _rrec, _rstr, _ruuid, _ruv,
+    ZERO_UUID, MalformedError, Message, _rbytes, _rcbytes, _rcrec, _rcstr, _rrec, _rstr, _ruuid, _ruv,
     _skip_tags, _uv, _wbytes, _wcbytes, _wcstr, _wrec, _wstr, _wuuid,
 )
 
@@ -19,17 +17,21 @@ RESPONSE_VERSIONS = (0, 2)
 RESPONSE_FLEXIBLE_MIN = 2
 
 
-@dataclass(slots=True)
-class SaslAuthenticateRequest:
-    auth_bytes: bytes = b''
+class SaslAuthenticateRequest(Message):
+    __slots__ = ('auth_bytes', )
+
+    def __init__(self, auth_bytes: bytes = b'') -> None:
+        self.auth_bytes = auth_bytes
 
 
-@dataclass(slots=True)
-class SaslAuthenticateResponse:
-    error_code: int = 0
-    error_message: str | None = ''
-    auth_bytes: bytes = b''
-    session_lifetime_ms: int = 0
+class SaslAuthenticateResponse(Message):
+    __slots__ = ('error_code', 'error_message', 'auth_bytes', 'session_lifetime_ms', )
+
+    def __init__(self, error_code: int = 0, error_message: str | None = '', auth_bytes: bytes = b'', session_lifetime_ms: int = 0) -> None:
+        self.error_code = error_code
+        self.error_message = error_message
+        self.auth_bytes = auth_bytes
+        self.session_lifetime_ms = session_lifetime_ms
 
 
 def _d_SaslAuthenticateRequest_v0(b, p):

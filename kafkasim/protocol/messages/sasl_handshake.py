@@ -3,11 +3,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field  # noqa: F401
-
 from kafkasim.protocol.primitives import (  # noqa: F401
     _F64, _I8, _I16, _I32, _I64, _MISSING, _NULL32, _P8, _P16, _P32, _P64, _PF64, _PU16, _PU32, _U16, _U32,
-    ZERO_UUID, MalformedError, _rbytes, _rcbytes, _rcrec, _rcstr, _rrec, _rstr, _ruuid, _ruv,
+    ZERO_UUID, MalformedError, Message, _rbytes, _rcbytes, _rcrec, _rcstr, _rrec, _rstr, _ruuid, _ruv,
     _skip_tags, _uv, _wbytes, _wcbytes, _wcstr, _wrec, _wstr, _wuuid,
 )
 
@@ -19,15 +17,19 @@ RESPONSE_VERSIONS = (0, 1)
 RESPONSE_FLEXIBLE_MIN = None
 
 
-@dataclass(slots=True)
-class SaslHandshakeRequest:
-    mechanism: str = ''
+class SaslHandshakeRequest(Message):
+    __slots__ = ('mechanism', )
+
+    def __init__(self, mechanism: str = '') -> None:
+        self.mechanism = mechanism
 
 
-@dataclass(slots=True)
-class SaslHandshakeResponse:
-    error_code: int = 0
-    mechanisms: list[str] = field(default_factory=list)
+class SaslHandshakeResponse(Message):
+    __slots__ = ('error_code', 'mechanisms', )
+
+    def __init__(self, error_code: int = 0, mechanisms: list[str] = _MISSING) -> None:
+        self.error_code = error_code
+        self.mechanisms = list() if mechanisms is _MISSING else mechanisms
 
 
 def _d_SaslHandshakeRequest_v0(b, p):

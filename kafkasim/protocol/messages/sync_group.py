@@ -3,11 +3,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field  # noqa: F401
-
 from kafkasim.protocol.primitives import (  # noqa: F401
     _F64, _I8, _I16, _I32, _I64, _MISSING, _NULL32, _P8, _P16, _P32, _P64, _PF64, _PU16, _PU32, _U16, _U32,
-    ZERO_UUID, MalformedError, _rbytes, _rcbytes, _rcrec, _rcstr, _rrec, _rstr, _ruuid, _ruv,
+    ZERO_UUID, MalformedError, Message, _rbytes, _rcbytes, _rcrec, _rcstr, _rrec, _rstr, _ruuid, _ruv,
     _skip_tags, _uv, _wbytes, _wcbytes, _wcstr, _wrec, _wstr, _wuuid,
 )
 
@@ -19,30 +17,36 @@ RESPONSE_VERSIONS = (0, 5)
 RESPONSE_FLEXIBLE_MIN = 4
 
 
-@dataclass(slots=True)
-class SyncGroupRequestSyncGroupRequestAssignment:
-    member_id: str = ''
-    assignment: bytes = b''
+class SyncGroupRequestSyncGroupRequestAssignment(Message):
+    __slots__ = ('member_id', 'assignment', )
+
+    def __init__(self, member_id: str = '', assignment: bytes = b'') -> None:
+        self.member_id = member_id
+        self.assignment = assignment
 
 
-@dataclass(slots=True)
-class SyncGroupRequest:
-    group_id: str = ''
-    generation_id: int = 0
-    member_id: str = ''
-    group_instance_id: str | None = None
-    protocol_type: str | None = None
-    protocol_name: str | None = None
-    assignments: list[SyncGroupRequestSyncGroupRequestAssignment] = field(default_factory=list)
+class SyncGroupRequest(Message):
+    __slots__ = ('group_id', 'generation_id', 'member_id', 'group_instance_id', 'protocol_type', 'protocol_name', 'assignments', )
+
+    def __init__(self, group_id: str = '', generation_id: int = 0, member_id: str = '', group_instance_id: str | None = None, protocol_type: str | None = None, protocol_name: str | None = None, assignments: list[SyncGroupRequestSyncGroupRequestAssignment] = _MISSING) -> None:
+        self.group_id = group_id
+        self.generation_id = generation_id
+        self.member_id = member_id
+        self.group_instance_id = group_instance_id
+        self.protocol_type = protocol_type
+        self.protocol_name = protocol_name
+        self.assignments = list() if assignments is _MISSING else assignments
 
 
-@dataclass(slots=True)
-class SyncGroupResponse:
-    throttle_time_ms: int = 0
-    error_code: int = 0
-    protocol_type: str | None = None
-    protocol_name: str | None = None
-    assignment: bytes = b''
+class SyncGroupResponse(Message):
+    __slots__ = ('throttle_time_ms', 'error_code', 'protocol_type', 'protocol_name', 'assignment', )
+
+    def __init__(self, throttle_time_ms: int = 0, error_code: int = 0, protocol_type: str | None = None, protocol_name: str | None = None, assignment: bytes = b'') -> None:
+        self.throttle_time_ms = throttle_time_ms
+        self.error_code = error_code
+        self.protocol_type = protocol_type
+        self.protocol_name = protocol_name
+        self.assignment = assignment
 
 
 def _d_SyncGroupRequestSyncGroupRequestAssignment_v0(b, p):

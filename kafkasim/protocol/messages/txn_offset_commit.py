@@ -3,11 +3,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field  # noqa: F401
-
 from kafkasim.protocol.primitives import (  # noqa: F401
     _F64, _I8, _I16, _I32, _I64, _MISSING, _NULL32, _P8, _P16, _P32, _P64, _PF64, _PU16, _PU32, _U16, _U32,
-    ZERO_UUID, MalformedError, _rbytes, _rcbytes, _rcrec, _rcstr, _rrec, _rstr, _ruuid, _ruv,
+    ZERO_UUID, MalformedError, Message, _rbytes, _rcbytes, _rcrec, _rcstr, _rrec, _rstr, _ruuid, _ruv,
     _skip_tags, _uv, _wbytes, _wcbytes, _wcstr, _wrec, _wstr, _wuuid,
 )
 
@@ -19,48 +17,60 @@ RESPONSE_VERSIONS = (0, 5)
 RESPONSE_FLEXIBLE_MIN = 3
 
 
-@dataclass(slots=True)
-class TxnOffsetCommitRequestTxnOffsetCommitRequestPartition:
-    partition_index: int = 0
-    committed_offset: int = 0
-    committed_leader_epoch: int = -1
-    committed_metadata: str | None = ''
+class TxnOffsetCommitRequestTxnOffsetCommitRequestPartition(Message):
+    __slots__ = ('partition_index', 'committed_offset', 'committed_leader_epoch', 'committed_metadata', )
+
+    def __init__(self, partition_index: int = 0, committed_offset: int = 0, committed_leader_epoch: int = -1, committed_metadata: str | None = '') -> None:
+        self.partition_index = partition_index
+        self.committed_offset = committed_offset
+        self.committed_leader_epoch = committed_leader_epoch
+        self.committed_metadata = committed_metadata
 
 
-@dataclass(slots=True)
-class TxnOffsetCommitRequestTxnOffsetCommitRequestTopic:
-    name: str = ''
-    partitions: list[TxnOffsetCommitRequestTxnOffsetCommitRequestPartition] = field(default_factory=list)
+class TxnOffsetCommitRequestTxnOffsetCommitRequestTopic(Message):
+    __slots__ = ('name', 'partitions', )
+
+    def __init__(self, name: str = '', partitions: list[TxnOffsetCommitRequestTxnOffsetCommitRequestPartition] = _MISSING) -> None:
+        self.name = name
+        self.partitions = list() if partitions is _MISSING else partitions
 
 
-@dataclass(slots=True)
-class TxnOffsetCommitRequest:
-    transactional_id: str = ''
-    group_id: str = ''
-    producer_id: int = 0
-    producer_epoch: int = 0
-    generation_id: int = -1
-    member_id: str = ''
-    group_instance_id: str | None = None
-    topics: list[TxnOffsetCommitRequestTxnOffsetCommitRequestTopic] = field(default_factory=list)
+class TxnOffsetCommitRequest(Message):
+    __slots__ = ('transactional_id', 'group_id', 'producer_id', 'producer_epoch', 'generation_id', 'member_id', 'group_instance_id', 'topics', )
+
+    def __init__(self, transactional_id: str = '', group_id: str = '', producer_id: int = 0, producer_epoch: int = 0, generation_id: int = -1, member_id: str = '', group_instance_id: str | None = None, topics: list[TxnOffsetCommitRequestTxnOffsetCommitRequestTopic] = _MISSING) -> None:
+        self.transactional_id = transactional_id
+        self.group_id = group_id
+        self.producer_id = producer_id
+        self.producer_epoch = producer_epoch
+        self.generation_id = generation_id
+        self.member_id = member_id
+        self.group_instance_id = group_instance_id
+        self.topics = list() if topics is _MISSING else topics
 
 
-@dataclass(slots=True)
-class TxnOffsetCommitResponseTxnOffsetCommitResponsePartition:
-    partition_index: int = 0
-    error_code: int = 0
+class TxnOffsetCommitResponseTxnOffsetCommitResponsePartition(Message):
+    __slots__ = ('partition_index', 'error_code', )
+
+    def __init__(self, partition_index: int = 0, error_code: int = 0) -> None:
+        self.partition_index = partition_index
+        self.error_code = error_code
 
 
-@dataclass(slots=True)
-class TxnOffsetCommitResponseTxnOffsetCommitResponseTopic:
-    name: str = ''
-    partitions: list[TxnOffsetCommitResponseTxnOffsetCommitResponsePartition] = field(default_factory=list)
+class TxnOffsetCommitResponseTxnOffsetCommitResponseTopic(Message):
+    __slots__ = ('name', 'partitions', )
+
+    def __init__(self, name: str = '', partitions: list[TxnOffsetCommitResponseTxnOffsetCommitResponsePartition] = _MISSING) -> None:
+        self.name = name
+        self.partitions = list() if partitions is _MISSING else partitions
 
 
-@dataclass(slots=True)
-class TxnOffsetCommitResponse:
-    throttle_time_ms: int = 0
-    topics: list[TxnOffsetCommitResponseTxnOffsetCommitResponseTopic] = field(default_factory=list)
+class TxnOffsetCommitResponse(Message):
+    __slots__ = ('throttle_time_ms', 'topics', )
+
+    def __init__(self, throttle_time_ms: int = 0, topics: list[TxnOffsetCommitResponseTxnOffsetCommitResponseTopic] = _MISSING) -> None:
+        self.throttle_time_ms = throttle_time_ms
+        self.topics = list() if topics is _MISSING else topics
 
 
 def _d_TxnOffsetCommitRequestTxnOffsetCommitRequestPartition_v0(b, p):

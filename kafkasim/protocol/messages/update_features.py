@@ -3,11 +3,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field  # noqa: F401
-
 from kafkasim.protocol.primitives import (  # noqa: F401
     _F64, _I8, _I16, _I32, _I64, _MISSING, _NULL32, _P8, _P16, _P32, _P64, _PF64, _PU16, _PU32, _U16, _U32,
-    ZERO_UUID, MalformedError, _rbytes, _rcbytes, _rcrec, _rcstr, _rrec, _rstr, _ruuid, _ruv,
+    ZERO_UUID, MalformedError, Message, _rbytes, _rcbytes, _rcrec, _rcstr, _rrec, _rstr, _ruuid, _ruv,
     _skip_tags, _uv, _wbytes, _wcbytes, _wcstr, _wrec, _wstr, _wuuid,
 )
 
@@ -19,34 +17,42 @@ RESPONSE_VERSIONS = (0, 2)
 RESPONSE_FLEXIBLE_MIN = 0
 
 
-@dataclass(slots=True)
-class UpdateFeaturesRequestFeatureUpdateKey:
-    feature: str = ''
-    max_version_level: int = 0
-    allow_downgrade: bool = False
-    upgrade_type: int = 1
+class UpdateFeaturesRequestFeatureUpdateKey(Message):
+    __slots__ = ('feature', 'max_version_level', 'allow_downgrade', 'upgrade_type', )
+
+    def __init__(self, feature: str = '', max_version_level: int = 0, allow_downgrade: bool = False, upgrade_type: int = 1) -> None:
+        self.feature = feature
+        self.max_version_level = max_version_level
+        self.allow_downgrade = allow_downgrade
+        self.upgrade_type = upgrade_type
 
 
-@dataclass(slots=True)
-class UpdateFeaturesRequest:
-    timeout_ms: int = 60000
-    feature_updates: list[UpdateFeaturesRequestFeatureUpdateKey] = field(default_factory=list)
-    validate_only: bool = False
+class UpdateFeaturesRequest(Message):
+    __slots__ = ('timeout_ms', 'feature_updates', 'validate_only', )
+
+    def __init__(self, timeout_ms: int = 60000, feature_updates: list[UpdateFeaturesRequestFeatureUpdateKey] = _MISSING, validate_only: bool = False) -> None:
+        self.timeout_ms = timeout_ms
+        self.feature_updates = list() if feature_updates is _MISSING else feature_updates
+        self.validate_only = validate_only
 
 
-@dataclass(slots=True)
-class UpdateFeaturesResponseUpdatableFeatureResult:
-    feature: str = ''
-    error_code: int = 0
-    error_message: str | None = ''
+class UpdateFeaturesResponseUpdatableFeatureResult(Message):
+    __slots__ = ('feature', 'error_code', 'error_message', )
+
+    def __init__(self, feature: str = '', error_code: int = 0, error_message: str | None = '') -> None:
+        self.feature = feature
+        self.error_code = error_code
+        self.error_message = error_message
 
 
-@dataclass(slots=True)
-class UpdateFeaturesResponse:
-    throttle_time_ms: int = 0
-    error_code: int = 0
-    error_message: str | None = ''
-    results: list[UpdateFeaturesResponseUpdatableFeatureResult] = field(default_factory=list)
+class UpdateFeaturesResponse(Message):
+    __slots__ = ('throttle_time_ms', 'error_code', 'error_message', 'results', )
+
+    def __init__(self, throttle_time_ms: int = 0, error_code: int = 0, error_message: str | None = '', results: list[UpdateFeaturesResponseUpdatableFeatureResult] = _MISSING) -> None:
+        self.throttle_time_ms = throttle_time_ms
+        self.error_code = error_code
+        self.error_message = error_message
+        self.results = list() if results is _MISSING else results
 
 
 def _d_UpdateFeaturesRequestFeatureUpdateKey_v0(b, p):

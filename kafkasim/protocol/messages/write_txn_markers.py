@@ -3,11 +3,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field  # noqa: F401
-
 from kafkasim.protocol.primitives import (  # noqa: F401
     _F64, _I8, _I16, _I32, _I64, _MISSING, _NULL32, _P8, _P16, _P32, _P64, _PF64, _PU16, _PU32, _U16, _U32,
-    ZERO_UUID, MalformedError, _rbytes, _rcbytes, _rcrec, _rcstr, _rrec, _rstr, _ruuid, _ruv,
+    ZERO_UUID, MalformedError, Message, _rbytes, _rcbytes, _rcrec, _rcstr, _rrec, _rstr, _ruuid, _ruv,
     _skip_tags, _uv, _wbytes, _wcbytes, _wcstr, _wrec, _wstr, _wuuid,
 )
 
@@ -19,48 +17,62 @@ RESPONSE_VERSIONS = (1, 2)
 RESPONSE_FLEXIBLE_MIN = 1
 
 
-@dataclass(slots=True)
-class WriteTxnMarkersRequestWritableTxnMarkerTopic:
-    name: str = ''
-    partition_indexes: list[int] = field(default_factory=list)
+class WriteTxnMarkersRequestWritableTxnMarkerTopic(Message):
+    __slots__ = ('name', 'partition_indexes', )
+
+    def __init__(self, name: str = '', partition_indexes: list[int] = _MISSING) -> None:
+        self.name = name
+        self.partition_indexes = list() if partition_indexes is _MISSING else partition_indexes
 
 
-@dataclass(slots=True)
-class WriteTxnMarkersRequestWritableTxnMarker:
-    producer_id: int = 0
-    producer_epoch: int = 0
-    transaction_result: bool = False
-    topics: list[WriteTxnMarkersRequestWritableTxnMarkerTopic] = field(default_factory=list)
-    coordinator_epoch: int = 0
-    transaction_version: int = 0
+class WriteTxnMarkersRequestWritableTxnMarker(Message):
+    __slots__ = ('producer_id', 'producer_epoch', 'transaction_result', 'topics', 'coordinator_epoch', 'transaction_version', )
+
+    def __init__(self, producer_id: int = 0, producer_epoch: int = 0, transaction_result: bool = False, topics: list[WriteTxnMarkersRequestWritableTxnMarkerTopic] = _MISSING, coordinator_epoch: int = 0, transaction_version: int = 0) -> None:
+        self.producer_id = producer_id
+        self.producer_epoch = producer_epoch
+        self.transaction_result = transaction_result
+        self.topics = list() if topics is _MISSING else topics
+        self.coordinator_epoch = coordinator_epoch
+        self.transaction_version = transaction_version
 
 
-@dataclass(slots=True)
-class WriteTxnMarkersRequest:
-    markers: list[WriteTxnMarkersRequestWritableTxnMarker] = field(default_factory=list)
+class WriteTxnMarkersRequest(Message):
+    __slots__ = ('markers', )
+
+    def __init__(self, markers: list[WriteTxnMarkersRequestWritableTxnMarker] = _MISSING) -> None:
+        self.markers = list() if markers is _MISSING else markers
 
 
-@dataclass(slots=True)
-class WriteTxnMarkersResponseWritableTxnMarkerPartitionResult:
-    partition_index: int = 0
-    error_code: int = 0
+class WriteTxnMarkersResponseWritableTxnMarkerPartitionResult(Message):
+    __slots__ = ('partition_index', 'error_code', )
+
+    def __init__(self, partition_index: int = 0, error_code: int = 0) -> None:
+        self.partition_index = partition_index
+        self.error_code = error_code
 
 
-@dataclass(slots=True)
-class WriteTxnMarkersResponseWritableTxnMarkerTopicResult:
-    name: str = ''
-    partitions: list[WriteTxnMarkersResponseWritableTxnMarkerPartitionResult] = field(default_factory=list)
+class WriteTxnMarkersResponseWritableTxnMarkerTopicResult(Message):
+    __slots__ = ('name', 'partitions', )
+
+    def __init__(self, name: str = '', partitions: list[WriteTxnMarkersResponseWritableTxnMarkerPartitionResult] = _MISSING) -> None:
+        self.name = name
+        self.partitions = list() if partitions is _MISSING else partitions
 
 
-@dataclass(slots=True)
-class WriteTxnMarkersResponseWritableTxnMarkerResult:
-    producer_id: int = 0
-    topics: list[WriteTxnMarkersResponseWritableTxnMarkerTopicResult] = field(default_factory=list)
+class WriteTxnMarkersResponseWritableTxnMarkerResult(Message):
+    __slots__ = ('producer_id', 'topics', )
+
+    def __init__(self, producer_id: int = 0, topics: list[WriteTxnMarkersResponseWritableTxnMarkerTopicResult] = _MISSING) -> None:
+        self.producer_id = producer_id
+        self.topics = list() if topics is _MISSING else topics
 
 
-@dataclass(slots=True)
-class WriteTxnMarkersResponse:
-    markers: list[WriteTxnMarkersResponseWritableTxnMarkerResult] = field(default_factory=list)
+class WriteTxnMarkersResponse(Message):
+    __slots__ = ('markers', )
+
+    def __init__(self, markers: list[WriteTxnMarkersResponseWritableTxnMarkerResult] = _MISSING) -> None:
+        self.markers = list() if markers is _MISSING else markers
 
 
 def _d_WriteTxnMarkersRequestWritableTxnMarkerTopic_v1(b, p):
