@@ -2,8 +2,8 @@
 
 Behaviour: returns stored batches as they are (no decoding), whole batches from the one holding the fetch
 offset, bounded by partition_max_bytes and max_bytes; the first batch of the first non-empty partition is
-returned even when larger (KIP-74). When fewer than min_bytes are available the request long-polls: it is
-woken by an append to any requested partition, or answers at max_wait_ms. OFFSET_OUT_OF_RANGE outside
+returned even when larger (KIP-74). When fewer than min_bytes are available and no partition failed, the
+request long-polls: it is woken by an append to any requested partition, or answers at max_wait_ms. OFFSET_OUT_OF_RANGE outside
 [log start, high watermark]; FENCED/UNKNOWN_LEADER_EPOCH from current_leader_epoch (v9+). read_committed
 reads up to the last stable offset (equal to the high watermark until transactions exist) and gets an
 empty aborted-transactions list.
@@ -40,13 +40,15 @@ def _epoch_error(p: PartitionState, current_leader_epoch: int) -> int:
     return ErrorCode.UNKNOWN_LEADER_EPOCH
 
 
-def _build(ctx, req: FetchRequest, version: int) -> tuple[FetchResponse, int, list[PartitionState]]:
+def _build(ctx, req: FetchRequest, version: int) -> tuple[FetchResponse, int, list[PartitionState], bool]:
+    """(response, bytes of records, partitions a long-poll may wait on, whether any partition failed)."""
     state = ctx.state
     remaining = req.max_bytes if req.max_bytes > 0 else 0x7FFFFFFF
     min_one = True
     total = 0
     watched: list[PartitionState] = []
     topics = []
+    failed = False
     committed = req.isolation_level == READ_COMMITTED
     for ft in req.topics:
         name = ft.topic
@@ -62,11 +64,13 @@ def _build(ctx, req: FetchRequest, version: int) -> tuple[FetchResponse, int, li
             tresp.partitions.append(pr)
             if topic is None or not 0 <= fp.partition < len(topic.partitions):
                 pr.error_code = ErrorCode.UNKNOWN_TOPIC_ID if version >= 13 else ErrorCode.UNKNOWN_TOPIC_OR_PARTITION
+                failed = True
                 continue
             p = topic.partitions[fp.partition]
             err = _epoch_error(p, fp.current_leader_epoch)
             if err:
                 pr.error_code = err
+                failed = True
                 continue
             log = p.log
             hw = p.high_watermark
@@ -79,6 +83,7 @@ def _build(ctx, req: FetchRequest, version: int) -> tuple[FetchResponse, int, li
                 pr.aborted_transactions = None
             if fp.fetch_offset < log.log_start_offset or fp.fetch_offset > hw:
                 pr.error_code = ErrorCode.OFFSET_OUT_OF_RANGE
+                failed = True
                 continue
             watched.append(p)
             if fp.fetch_offset == hw or remaining <= 0:
@@ -91,7 +96,7 @@ def _build(ctx, req: FetchRequest, version: int) -> tuple[FetchResponse, int, li
                 total += size
                 remaining -= size
         topics.append(tresp)
-    return FetchResponse(responses=topics), total, watched
+    return FetchResponse(responses=topics), total, watched, failed
 
 
 @handler(ApiKey.FETCH, (4, 17), error_response=error_response)
@@ -99,8 +104,8 @@ async def fetch(ctx, req: FetchRequest) -> FetchResponse:
     version = ctx.api_version
     if version >= 7 and req.session_id != 0:
         return FetchResponse(error_code=ErrorCode.FETCH_SESSION_ID_NOT_FOUND, session_id=0)
-    resp, total, watched = _build(ctx, req, version)
-    if total >= req.min_bytes or req.max_wait_ms <= 0 or not watched:
+    resp, total, watched, failed = _build(ctx, req, version)
+    if total >= req.min_bytes or req.max_wait_ms <= 0 or not watched or failed:
         return resp
     clock = ctx.state.clock
     deadline = clock.monotonic() + req.max_wait_ms / 1000.0
@@ -109,6 +114,6 @@ async def fetch(ctx, req: FetchRequest) -> FetchResponse:
         if left <= 0:
             return resp
         await ctx.wait_for_append(watched, left)
-        resp, total, watched = _build(ctx, req, version)
-        if total >= req.min_bytes or not watched:
+        resp, total, watched, failed = _build(ctx, req, version)
+        if total >= req.min_bytes or not watched or failed:
             return resp

@@ -4,7 +4,9 @@ Behaviour: per topic: name legality and collisions (INVALID_TOPIC_EXCEPTION), TO
 partitions (-1 for num.partitions; <= 0 INVALID_PARTITIONS), replication factor (-1 default; more than the
 brokers INVALID_REPLICATION_FACTOR), manual assignments, and configs (unknown names or bad values
 INVALID_CONFIG). validate_only checks everything and creates nothing. A name given twice in one request
-fails with INVALID_REQUEST for that name.
+fails with INVALID_REQUEST for that name. More than 10000 partitions in one request fail the whole request
+with POLICY_VIOLATION, as Kafka's controller does (so no request can make the broker allocate unbounded
+partitions).
 Version notes: v5+ returns partitions, replication factor and the topic's configs; v7 topic ids.
 """
 
@@ -21,6 +23,7 @@ from kafkasim.protocol.messages.create_topics import (
     CreateTopicsResponseCreatableTopicConfigs,
     CreateTopicsResponseCreatableTopicResult,
 )
+from kafkasim.state.cluster import check_partition_budget
 
 
 def error_response(req: CreateTopicsRequest, version: int, code: int) -> CreateTopicsResponse:
@@ -28,9 +31,28 @@ def error_response(req: CreateTopicsRequest, version: int, code: int) -> CreateT
                                         for t in req.topics])
 
 
+def requested_partitions(req: CreateTopicsRequest, default: int) -> int:
+    total = 0
+    for t in req.topics:
+        if t.assignments:
+            total += len(t.assignments)
+        elif t.num_partitions == -1:
+            total += default
+        elif t.num_partitions > 0:
+            total += t.num_partitions
+    return total
+
+
 @handler(ApiKey.CREATE_TOPICS, (2, 7), error_response=error_response)
 def create_topics(ctx, req: CreateTopicsRequest) -> CreateTopicsResponse:
     state = ctx.state
+    try:
+        check_partition_budget(requested_partitions(req, state.config.num_partitions))
+    except KafkaError as exc:
+        resp = error_response(req, ctx.api_version, exc.code)
+        for r in resp.topics:
+            r.error_message = exc.message
+        return resp
     counts = Counter(t.name for t in req.topics)
     results = []
     for t in req.topics:

@@ -21,6 +21,8 @@ from kafkasim.storage.log import PartitionLog
 from kafkasim.storage.memory import MemoryLog
 
 MAX_TOPIC_NAME = 249
+#: Kafka's controller refuses to create more partitions than this in one request (POLICY_VIOLATION)
+MAX_PARTITIONS_PER_BATCH = 10000
 _LEGAL_TOPIC = re.compile(r"[a-zA-Z0-9._-]+")
 INTERNAL_TOPICS = frozenset({"__consumer_offsets", "__transaction_state"})
 
@@ -87,6 +89,12 @@ class ConfigOp(NamedTuple):
     name: str
     op: int  # 0 SET, 1 DELETE, 2 APPEND, 3 SUBTRACT
     value: str | None
+
+
+def check_partition_budget(total: int) -> None:
+    """Refuse a request that would create more than MAX_PARTITIONS_PER_BATCH partitions, as Kafka does."""
+    if total > MAX_PARTITIONS_PER_BATCH:
+        raise KafkaError(ErrorCode.POLICY_VIOLATION, "Excessively large number of partitions per request.")
 
 
 def validate_topic_name(name: str) -> None:
@@ -261,6 +269,7 @@ class ClusterState:
                 if not replicas or any(r not in self.broker_ids() for r in replicas):
                     raise KafkaError(ErrorCode.INVALID_REPLICA_ASSIGNMENT,
                                      f"Invalid replica assignment {replicas}")
+        check_partition_budget(count - old)
         if validate_only:
             return
         for i in range(old, count):

@@ -179,3 +179,14 @@ def test_server_survives_fuzzed_frames() -> None:
 
         send()
         healthy(c)
+
+
+def test_server_create_topics_partition_count_is_bounded(running: Cluster) -> None:
+    from kafkasim.protocol.messages import create_topics as ct
+
+    with WireClient(running.bootstrap_servers) as c:
+        resp = c.request(ApiKey.CREATE_TOPICS, ct.CreateTopicsRequest(topics=[
+            ct.CreateTopicsRequestCreatableTopic(name="huge", num_partitions=0x7FFFFFFF, replication_factor=1),
+            ct.CreateTopicsRequestCreatableTopic(name="small", num_partitions=1, replication_factor=1)]))
+    assert [t.error_code for t in resp.topics] == [ErrorCode.POLICY_VIOLATION] * 2
+    assert running.state.topics == {}
