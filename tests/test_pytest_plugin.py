@@ -38,3 +38,14 @@ def test_plugin_fixture_is_fresh_and_stopped(pytester) -> None:
     """)
     result = pytester.runpytest_subprocess("-p", "no:cacheprovider")
     result.assert_outcomes(passed=2)
+
+
+def test_cluster_run_in_thread_reraises_port_in_use(kafkasim) -> None:
+    import pytest
+
+    from kafkasim import Cluster
+
+    port = int(kafkasim.bootstrap_servers.rsplit(":", 1)[1])
+    with pytest.raises(OSError):
+        with Cluster(port=port).run_in_thread():
+            pass

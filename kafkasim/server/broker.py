@@ -12,6 +12,7 @@ import asyncio
 import inspect
 import itertools
 import logging
+import socket
 import struct
 from collections import deque
 
@@ -46,7 +47,12 @@ class Broker:
 
     @property
     def advertised_host(self) -> str:
-        return self.config.advertised_host or self.host
+        """advertised.listeners: the configured host, else the listener's, else (wildcard) this host's name."""
+        if self.config.advertised_host:
+            return self.config.advertised_host
+        if self.host in ("", "0.0.0.0", "::"):
+            return socket.getfqdn()
+        return self.host
 
     @property
     def bootstrap(self) -> str:
