@@ -2,8 +2,9 @@
 
 kafkajs speaks only non-flexible protocol versions (Produce <= v7, Fetch <= v11, Metadata <= v6,
 ListOffsets <= v3, CreateTopics <= v3, ...) and picks min(its max, the broker's max) without looking
-at the broker's minimum. Its only built-in codec is gzip (snappy/lz4/zstd need plugin packages we do
-not install; kcat covers those codecs). Reading is done group-less through kafkajs's internal
+at the broker's minimum. Its only built-in codec is gzip; the driver registers snappy, lz4 and zstd from
+the codec packages pinned in clients/node/package.json, and the codec tests cross-check every codec's
+batches with confluent-kafka (librdkafka). Reading is done group-less through kafkajs's internal
 Cluster/Broker fetch (see clients/node/driver.js); the Consumer (which needs the group APIs) has its own
 test, skipped while the broker does not advertise those APIs.
 """
@@ -16,8 +17,10 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaException, TopicPartition
 
 from compat_tests.clients import kafkajs
+from compat_tests.clients.pyclients import CODECS, WAIT_S, codec_payloads
 
 pytestmark = pytest.mark.kafkajs
 
@@ -59,6 +62,20 @@ def consume(bootstrap: str, topic: str, count: int, partition: int = 0, offset: 
         }
     )["messages"]
     return messages
+
+
+def b64(data: bytes | None) -> dict[str, str] | None:
+    """Raw bytes as the driver takes them (None stays a null key/value)."""
+    return None if data is None else {"base64": base64.b64encode(data).decode()}
+
+
+def raw(field: str | dict[str, str] | None) -> bytes | None:
+    """The bytes behind a key, value or header value in a driver result."""
+    if field is None:
+        return None
+    if isinstance(field, str):
+        return field.encode()
+    return base64.b64decode(field["base64"])
 
 
 def describe_topic_configs(bootstrap: str, topic: str) -> dict[str, dict[str, Any]]:
@@ -161,23 +178,126 @@ def test_kafkajs_round_trip_keeps_binary_keys_and_values(bootstrap_servers: str,
     assert base64.b64decode(got["headers"]["bin"]["base64"]) == b"\xc3\x28"
 
 
-@pytest.mark.parametrize("compression", ["none", "gzip"])
+# Every codec Kafka defines. gzip is built into kafkajs; the driver registers snappy, lz4 and zstd from
+# the packages pinned in clients/node/package.json (see "Codecs" in driver.js).
+KAFKAJS_CODECS = CODECS
+
+
+def assert_codec_calls(result: dict[str, Any], compression: str, what: str) -> None:
+    """The driver's codec counters show the op went through ``compression`` (and no other codec)."""
+    calls = result["codec_calls"]
+    if compression == "none":
+        assert calls == {}, calls
+        return
+    assert set(calls) == {compression}, calls
+    other = "decompress" if what == "compress" else "compress"
+    assert calls[compression][what] >= 1 and calls[compression][other] == 0, calls
+
+
+@pytest.mark.parametrize("compression", ["none", *KAFKAJS_CODECS])
 def test_kafkajs_batch_round_trip_with_codec(bootstrap_servers: str, topic_name: str, compression: str) -> None:
-    # gzip is the only codec built into kafkajs; kcat's tests cover snappy, lz4 and zstd.
     create_topic(bootstrap_servers, topic_name)
     sent = [{"key": f"k{i}", "value": f"value-{i}-" + "x" * (i % 50), "partition": 0} for i in range(100)]
-    records = produce(bootstrap_servers, topic_name, sent, compression=compression)
-    assert records[0]["base_offset"] == "0"
+    produced = kafkajs.ok(
+        {"op": "produce", "brokers": bootstrap_servers, "topic": topic_name, "messages": sent, "compression": compression}
+    )
+    assert [(r["error_code"], r["base_offset"]) for r in produced["records"]] == [(0, "0")]
+    assert_codec_calls(produced, compression, "compress")
 
-    got = consume(bootstrap_servers, topic_name, count=100)
-    assert [(m["offset"], m["key"], m["value"]) for m in got] == [
+    fetched = kafkajs.ok(
+        {"op": "consume_from", "brokers": bootstrap_servers, "topic": topic_name, "partition": 0, "count": 100}
+    )
+    assert [(m["offset"], m["key"], m["value"]) for m in fetched["messages"]] == [
         (str(i), s["key"], s["value"]) for i, s in enumerate(sent)
     ]
-    if compression == "gzip":
+    assert_codec_calls(fetched, compression, "decompress")  # the batch came back compressed, as produced
+    if compression != "none":
         # The whole batch comes back for a fetch from its middle; the client drops the records before
         # the fetch offset, so the first record it sees is the one asked for.
         tail = consume(bootstrap_servers, topic_name, count=63, offset=37)
         assert [m["offset"] for m in tail] == [str(i) for i in range(37, 100)]
+
+
+def codec_records() -> list[tuple[bytes | None, bytes, list[tuple[str, bytes]]]]:
+    """(key, value, headers) for the byte-exact codec tests: codec_payloads() with binary headers."""
+    records = []
+    for i, (key, value) in enumerate(codec_payloads()):
+        headers = [("idx", str(i).encode()), ("bin", bytes([i % 256, 0xFF, 0x00, 0x80]))]
+        if i % 10 == 0:
+            headers += [("dup", b"first"), ("dup", b""), ("dup", bytes(range(256)))]
+        records.append((key, value, headers))
+    return records
+
+
+def headers_in(headers: list[tuple[str, bytes]]) -> dict[str, Any]:
+    """Ordered (key, value) pairs as the driver takes them: a repeated key maps to a list, in order."""
+    out: dict[str, Any] = {}
+    for k, v in headers:
+        if k in out:
+            out[k] = (out[k] if isinstance(out[k], list) else [out[k]]) + [b64(v)]
+        else:
+            out[k] = b64(v)
+    return out
+
+
+def headers_out(headers: dict[str, Any]) -> list[tuple[str, bytes | None]]:
+    return [(k, raw(v)) for k, vals in headers.items() for v in (vals if isinstance(vals, list) else [vals])]
+
+
+def confluent_read(bootstrap: str, topic: str, count: int) -> list[Any]:
+    """Read ``count`` messages of partition 0 from the beginning with confluent-kafka, assign() only."""
+    consumer = Consumer(
+        {
+            "bootstrap.servers": bootstrap,
+            "group.id": "kafkasim-compat-assign-only",  # required by librdkafka; never used: no commits
+            "enable.auto.commit": False,
+            "enable.auto.offset.store": False,
+        }
+    )
+    try:
+        consumer.assign([TopicPartition(topic, 0, OFFSET_BEGINNING)])
+        messages: list[Any] = []
+        deadline = time.monotonic() + WAIT_S
+        while len(messages) < count and time.monotonic() < deadline:
+            msg = consumer.poll(0.2)
+            if msg is None:
+                continue
+            if msg.error() is not None:
+                raise KafkaException(msg.error())
+            messages.append(msg)
+        return messages
+    finally:
+        consumer.close()
+
+
+@pytest.mark.parametrize("codec", KAFKAJS_CODECS)
+def test_kafkajs_codec_round_trips_byte_exact_and_reads_in_confluent_kafka(
+    bootstrap_servers: str, topic_name: str, codec: str
+) -> None:
+    create_topic(bootstrap_servers, topic_name)
+    records = codec_records()
+    sent = [{"key": b64(k), "value": b64(v), "headers": headers_in(h), "partition": 0} for k, v, h in records]
+    produced = kafkajs.ok(
+        {"op": "produce", "brokers": bootstrap_servers, "topic": topic_name, "messages": sent, "compression": codec}
+    )
+    assert [(r["error_code"], r["base_offset"]) for r in produced["records"]] == [(0, "0")]
+    assert_codec_calls(produced, codec, "compress")
+
+    # kafkajs reads its own batch back through the same codec package.
+    fetched = kafkajs.ok(
+        {"op": "consume_from", "brokers": bootstrap_servers, "topic": topic_name, "partition": 0,
+         "count": len(records)}  # fmt: skip
+    )
+    assert_codec_calls(fetched, codec, "decompress")
+    got = fetched["messages"]
+    assert [m["offset"] for m in got] == [str(i) for i in range(len(records))]
+    assert [(raw(m["key"]), raw(m["value"]), headers_out(m["headers"])) for m in got] == records
+
+    # librdkafka decodes kafkajs's batch to the same bytes.
+    messages = confluent_read(bootstrap_servers, topic_name, len(records))
+    assert [m.offset() for m in messages] == list(range(len(records)))
+    assert [(m.key(), m.value(), m.headers() or []) for m in messages] == records
+    assert [str(m.timestamp()[1]) for m in messages] == [m["timestamp"] for m in got]
 
 
 @pytest.mark.parametrize("acks", [-1, 1, 0])

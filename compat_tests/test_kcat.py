@@ -1,8 +1,8 @@
 """kcat (librdkafka, Debian's package) against the broker over TCP.
 
 kcat -P produces through librdkafka's producer (idempotence off, acks=all by default); kcat -C reads
-partitions directly, without a consumer group; kcat -L and -Q are Metadata and ListOffsets. These cover
-the codecs kafkajs lacks (snappy, lz4, zstd).
+partitions directly, without a consumer group; kcat -L and -Q are Metadata and ListOffsets. Each codec is
+produced through Debian's own librdkafka build, an older one than confluent-kafka ships.
 """
 
 from __future__ import annotations

@@ -5,8 +5,10 @@ its JSON result. The command language (ops, fields, how keys/values/headers are 
 at the top of driver.js. Kafka errors come back as ``{"error": {"type": ..., "code": ...}}`` rather than
 as exceptions, so tests can assert on them; ``ok`` and ``expect_error`` are the two usual shapes.
 
-kafkajs is installed by ``scripts/install_test_deps`` (``npm ci`` in compat_tests/clients/node); without
-it (or without node) every caller is skipped with the reason.
+kafkajs and the snappy, lz4 and zstd codec packages the driver registers are installed by
+``scripts/install_test_deps`` (``npm ci`` in compat_tests/clients/node, redone whenever package-lock.json
+changes); without kafkajs (or without node) every caller is skipped with the reason. A codec package that
+is missing fails the ops that use that codec (KafkaJSNotImplemented naming the package), not the others.
 """
 
 from __future__ import annotations

@@ -27,11 +27,11 @@
  * Ops (kafkajs public API unless noted):
  *   api_versions                       -> {"api_versions": {"<apiKey>": {"min_version", "max_version"}}}
  *   produce   topic, messages[{key, value, headers{}, partition, timestamp}], acks (-1|0|1, default -1),
- *             compression ("none"|"gzip"|"snappy"|"lz4"|"zstd"; only none and gzip are built into
- *             kafkajs, the others raise KafkaJSNotImplemented), produce_timeout_ms, idempotent,
- *             allow_auto_topic_creation (default true)
+ *             compression ("none"|"gzip"|"snappy"|"lz4"|"zstd"; see "Codecs" below),
+ *             produce_timeout_ms, idempotent, allow_auto_topic_creation (default true)
  *                                      -> {"records": [{topic, partition, error_code, base_offset,
- *                                           log_append_time, log_start_offset}]} (empty for acks=0)
+ *                                           log_append_time, log_start_offset}]} (empty for acks=0),
+ *                                         "codec_calls"
  *   consume_from  topic, partition (default 0), offset ("earliest"|"latest"|integer, default
  *             "earliest"), count, max_wait_ms (default 500), max_bytes, isolation_level
  *             ("read_committed" default | "read_uncommitted").
@@ -39,7 +39,7 @@
  *             sends Fetch requests with kafkajs's own codec until `count` messages arrived or the
  *             deadline (timeout_ms minus a margin) passes; returns what it has.
  *                                      -> {"messages": [{topic, partition, offset, key, value, headers,
- *                                           timestamp, attributes}], "high_watermark": "N"}
+ *                                           timestamp, attributes}], "high_watermark": "N", "codec_calls"}
  *   consume_group  topic, group_id, count, from_beginning (default true), session_timeout_ms,
  *             heartbeat_interval_ms: the real kafkajs Consumer (needs the group APIs)
  *                                      -> {"messages": [...]}
@@ -61,6 +61,18 @@
  *                                           "cluster_id", "topics": [{name, partitions: [{partition,
  *                                           leader, replicas, isr, error_code}]}]}
  *
+ * Codecs: kafkajs builds in only gzip; this driver registers the other three in kafkajs's
+ * CompressionCodecs (so the Producer and the group-less fetch both use them), from the packages pinned
+ * in package.json:
+ *   snappy  kafkajs-snappy (snappyjs, pure JS; reads raw and xerial-framed snappy, writes raw)
+ *   lz4     @2l/kafkajs-lz4 (lz4-napi: LZ4 frame format; prebuilt binary from an npm package)
+ *   zstd    @bokuweb/zstd-wasm (zstd compiled to WebAssembly), adapted here: no maintained kafkajs zstd
+ *           package installs (@kafkajs/zstd needs cppzst 2.0.6, a node-gyp build that fails on Node 20)
+ * A codec package is loaded on first use; one that fails to load fails only the ops that need that codec,
+ * with a KafkaJSNotImplemented error naming the package. "codec_calls" in the produce and consume_from
+ * results counts what each codec did during the op, {"<codec>": {"compress": n, "decompress": n}}, so a
+ * caller can tell that a batch really went through the codec it asked for.
+ *
  * Errors: a kafkajs error is printed as {"error": {"type", "code", "name", "message", "retriable",
  * "chain"}} with exit status 0, so callers can assert on Kafka error types. kafkajs wraps protocol
  * errors (KafkaJSNumberOfRetriesExceeded, KafkaJSNonRetriableError, KafkaJSAggregateError); `type`
@@ -70,7 +82,14 @@
  * A malformed command exits with status 2 and a message on stderr.
  */
 
-const { Kafka, logLevel: LEVELS, CompressionTypes, ConfigResourceTypes, Partitioners } = require('kafkajs')
+const {
+  Kafka,
+  logLevel: LEVELS,
+  CompressionTypes,
+  CompressionCodecs,
+  ConfigResourceTypes,
+  Partitioners,
+} = require('kafkajs')
 // kafkajs internals, for group-less reading (consume_from, api_versions): the same classes the
 // Producer, Consumer and Admin are built on.
 const Cluster = require('kafkajs/src/cluster')
@@ -78,6 +97,7 @@ const Batch = require('kafkajs/src/consumer/batch')
 const ISOLATION = require('kafkajs/src/protocol/isolationLevel')
 const { createLogger } = require('kafkajs/src/loggers')
 const socketFactory = require('kafkajs/src/network/socketFactory')
+const { KafkaJSNotImplemented } = require('kafkajs/src/errors')
 
 const DEFAULT_TIMEOUT_MS = 20000
 const CLIENT_ID = 'kafkasim-compat-kafkajs'
@@ -129,6 +149,85 @@ function messageOut(topic, partition, m) {
     attributes: m.attributes,
   }
 }
+
+// ---- codecs -------------------------------------------------------------------------------------
+
+// Zstandard for kafkajs on top of @bokuweb/zstd-wasm. Its decompress sizes the output from the frame
+// header; a frame that does not record its content size (streaming producers such as Java's) gets a
+// 1 MiB buffer, so grow that until the records fit, up to the bound kafkasim itself uses.
+const ZSTD_MAX_DECOMPRESSED = 64 * 1024 * 1024
+const ZSTD_DST_TOO_SMALL = /code -70\b/ // ZSTD_error_dstSize_tooSmall
+
+function zstdCodec() {
+  const zstd = require('@bokuweb/zstd-wasm')
+  let ready = null
+  const init = () => (ready = ready || zstd.init())
+  const toBuffer = u8 => Buffer.from(u8.buffer, u8.byteOffset, u8.byteLength)
+  return {
+    async compress(encoder) {
+      await init()
+      return toBuffer(zstd.compress(encoder.buffer, 3))
+    },
+    async decompress(buffer) {
+      await init()
+      let heap = Math.max(1024 * 1024, 4 * buffer.length)
+      for (;;) {
+        try {
+          return toBuffer(zstd.decompress(buffer, { defaultHeapSize: heap }))
+        } catch (e) {
+          if (heap >= ZSTD_MAX_DECOMPRESSED || !ZSTD_DST_TOO_SMALL.test(String(e.message))) throw e
+          heap = Math.min(ZSTD_MAX_DECOMPRESSED, heap * 2)
+        }
+      }
+    },
+  }
+}
+
+const CODEC_LOADERS = {
+  snappy: { type: CompressionTypes.Snappy, pkg: 'kafkajs-snappy', load: () => require('kafkajs-snappy')() },
+  lz4: { type: CompressionTypes.LZ4, pkg: '@2l/kafkajs-lz4', load: () => new (require('@2l/kafkajs-lz4'))().codec() },
+  zstd: { type: CompressionTypes.ZSTD, pkg: '@bokuweb/zstd-wasm', load: zstdCodec },
+}
+
+const codecCalls = {}
+
+function counted(name, codec) {
+  const count = what => {
+    const c = (codecCalls[name] = codecCalls[name] || { compress: 0, decompress: 0 })
+    c[what] += 1
+  }
+  return {
+    async compress(encoder) {
+      count('compress')
+      return codec.compress(encoder)
+    },
+    async decompress(buffer) {
+      count('decompress')
+      return codec.decompress(buffer)
+    },
+  }
+}
+
+function registerCodecs() {
+  const builtinGzip = CompressionCodecs[CompressionTypes.GZIP]
+  let gzip = null
+  CompressionCodecs[CompressionTypes.GZIP] = () => (gzip = gzip || counted('gzip', builtinGzip()))
+  for (const [name, { type, pkg, load }] of Object.entries(CODEC_LOADERS)) {
+    let codec = null
+    CompressionCodecs[type] = () => {
+      if (codec === null) {
+        try {
+          codec = counted(name, load())
+        } catch (e) {
+          throw new KafkaJSNotImplemented(`${name} codec package ${pkg} failed to load (run scripts/install_test_deps): ${e.message}`)
+        }
+      }
+      return codec
+    }
+  }
+}
+
+registerCodecs()
 
 // ---- errors -------------------------------------------------------------------------------------
 
@@ -283,6 +382,7 @@ const OPS = {
         log_append_time: r.logAppendTime === undefined ? null : String(r.logAppendTime),
         log_start_offset: r.logStartOffset === undefined ? null : String(r.logStartOffset),
       })),
+      codec_calls: codecCalls,
     }
   },
 
@@ -346,7 +446,11 @@ const OPS = {
       const idle = maxWait - (Date.now() - started)
       if (offset === before && idle > 0) await new Promise(resolve => setTimeout(resolve, Math.min(idle, 100)))
     }
-    return { messages: out, high_watermark: highWatermark === null ? null : String(highWatermark) }
+    return {
+      messages: out,
+      high_watermark: highWatermark === null ? null : String(highWatermark),
+      codec_calls: codecCalls,
+    }
   },
 
   async consume_group(cmd, kafka, resources, deadline) {
