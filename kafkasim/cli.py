@@ -45,16 +45,29 @@ def main() -> None:
               help="socket.request.max.bytes: largest request frame accepted.")
 @click.option("--node-id", default=1, show_default=True, type=int, help="node.id of the broker.")
 @click.option("--cluster-id", default=None, help="Cluster id (default: random).")
+@click.option("--group-initial-rebalance-delay-ms", default=0, show_default=True, type=click.IntRange(0),
+              help="group.initial.rebalance.delay.ms (Kafka's default is 3000).")
+@click.option("--group-min-session-timeout-ms", default=6000, show_default=True, type=click.IntRange(1),
+              help="group.min.session.timeout.ms")
+@click.option("--group-max-session-timeout-ms", default=1800000, show_default=True, type=click.IntRange(1),
+              help="group.max.session.timeout.ms")
 def serve(host: str, port: int, advertised_host: str | None, log_level: str, auto_create_topics: bool,
           num_partitions: int, message_max_bytes: int, socket_request_max_bytes: int, node_id: int,
-          cluster_id: str | None) -> None:
+          cluster_id: str | None, group_initial_rebalance_delay_ms: int, group_min_session_timeout_ms: int,
+          group_max_session_timeout_ms: int) -> None:
     """Run a broker (in memory) until Ctrl-C or SIGTERM."""
     logging.basicConfig(level=log_level.upper(), stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     extra = {"cluster_id": cluster_id} if cluster_id else {}
-    config = BrokerConfig(host=host, port=port, advertised_host=advertised_host, auto_create_topics=auto_create_topics,
+    try:
+        config = BrokerConfig(host=host, port=port, advertised_host=advertised_host, auto_create_topics=auto_create_topics,
                           num_partitions=num_partitions, message_max_bytes=message_max_bytes,
-                          socket_request_max_bytes=socket_request_max_bytes, node_id=node_id, **extra)
+                          socket_request_max_bytes=socket_request_max_bytes, node_id=node_id,
+                          group_initial_rebalance_delay_ms=group_initial_rebalance_delay_ms,
+                          group_min_session_timeout_ms=group_min_session_timeout_ms,
+                          group_max_session_timeout_ms=group_max_session_timeout_ms, **extra)
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from None
     loop = new_event_loop()
     asyncio.set_event_loop(loop)
     try:
@@ -195,6 +208,80 @@ def topics_describe(bootstrap_server: str, name: str) -> None:
     for e in sorted(res.configs, key=lambda e: e.name):
         marker = "" if e.config_source == 5 else "  (set)"
         click.echo(f"    {e.name}={e.value}{marker}")
+
+
+@main.group()
+def groups() -> None:
+    """Inspect consumer groups of a running broker."""
+
+
+@groups.command("list")
+@BOOTSTRAP
+def groups_list(bootstrap_server: str) -> None:
+    """List groups with their state."""
+    from kafkasim.protocol.messages import list_groups as lg
+
+    with _client(bootstrap_server) as c:
+        resp = c.request(ApiKey.LIST_GROUPS, lg.ListGroupsRequest())
+    _check(resp.error_code, None, "cannot list groups")
+    for g in sorted(resp.groups, key=lambda g: g.group_id):
+        click.echo(f"{g.group_id}  {g.group_state or '?'}  {g.protocol_type or '-'}")
+
+
+@groups.command("describe")
+@BOOTSTRAP
+@click.argument("group")
+def groups_describe(bootstrap_server: str, group: str) -> None:
+    """Show a group's state, members, assignments, committed offsets, log-end offsets and lag."""
+    from kafkasim.protocol.messages import describe_groups as dg
+    from kafkasim.protocol.messages import list_offsets as lo
+    from kafkasim.protocol.messages import offset_fetch as of
+    from kafkasim.state.groups import CONSUMER_PROTOCOL, consumer_assignment, lag
+
+    with _client(bootstrap_server) as c:
+        d = c.request(ApiKey.DESCRIBE_GROUPS, dg.DescribeGroupsRequest(groups=[group])).groups[0]
+        v = c.version_for(ApiKey.OFFSET_FETCH)
+        if v >= 8:
+            req = of.OffsetFetchRequest(groups=[of.OffsetFetchRequestOffsetFetchRequestGroup(group_id=group,
+                                                                                              topics=None)])
+            committed = [(t.name, p.partition_index, p.committed_offset) for t in
+                         c.request(ApiKey.OFFSET_FETCH, req, v).groups[0].topics for p in t.partitions]
+        else:
+            resp = c.request(ApiKey.OFFSET_FETCH, of.OffsetFetchRequest(group_id=group, topics=None), v)
+            committed = [(t.name, p.partition_index, p.committed_offset) for t in resp.topics for p in t.partitions]
+        owners: dict[tuple[str, int], str] = {}
+        if d.protocol_type == CONSUMER_PROTOCOL:
+            for m in d.members:
+                for tp in consumer_assignment(bytes(m.member_assignment)):
+                    owners[tp] = m.member_id
+        parts = sorted({(t, p) for t, p, _ in committed} | set(owners))
+        ends: dict[tuple[str, int], int] = {}
+        by_topic: dict[str, list[int]] = {}
+        for t, p in parts:
+            by_topic.setdefault(t, []).append(p)
+        if by_topic:
+            resp = c.request(ApiKey.LIST_OFFSETS, lo.ListOffsetsRequest(replica_id=-1, topics=[
+                lo.ListOffsetsRequestListOffsetsTopic(name=t, partitions=[
+                    lo.ListOffsetsRequestListOffsetsPartition(partition_index=p, timestamp=-1) for p in ps])
+                for t, ps in by_topic.items()]))
+            for t in resp.topics:
+                for p in t.partitions:
+                    ends[(t.name, p.partition_index)] = p.offset if not p.error_code else -1
+    _check(d.error_code, d.error_message, f"cannot describe group {group}")
+    click.echo(f"group {group}  state={d.group_state}  protocol={d.protocol_type or '-'}/{d.protocol_data or '-'}  "
+               f"members={len(d.members)}")
+    for m in d.members:
+        static = f"  instance={m.group_instance_id}" if m.group_instance_id else ""
+        click.echo(f"  member {m.member_id}  client={m.client_id}  host={m.client_host}{static}")
+    offsets = {(t, p): o for t, p, o in committed}
+    if parts:
+        click.echo(f"  {'TOPIC':<24} {'PARTITION':>9} {'COMMITTED':>10} {'LOG-END':>10} {'LAG':>8}  OWNER")
+    for t, p in parts:
+        o = offsets.get((t, p), -1)
+        end = ends.get((t, p), -1)
+        shown = lambda n: "-" if n < 0 else str(n)  # noqa: E731
+        click.echo(f"  {t:<24} {p:>9} {shown(o):>10} {shown(end):>10} {shown(lag(o, end)):>8}  "
+                   f"{owners.get((t, p), '-')}")
 
 
 if __name__ == "__main__":

@@ -171,6 +171,10 @@ class BrokerConfig:
     socket_request_max_bytes: int = 104857600  # socket.request.max.bytes
     delete_topic_enable: bool = True  # delete.topic.enable
     rack: str | None = None  # broker.rack
+    group_initial_rebalance_delay_ms: int = 0  # group.initial.rebalance.delay.ms (Kafka: 3000; tests should not wait)
+    group_min_session_timeout_ms: int = 6000  # group.min.session.timeout.ms
+    group_max_session_timeout_ms: int = 1800000  # group.max.session.timeout.ms
+    group_max_size: int = 0x7FFFFFFF  # group.max.size
 
     def __post_init__(self) -> None:
         if not 0 <= self.port <= 65535:
@@ -179,6 +183,10 @@ class BrokerConfig:
             raise ValueError("num_partitions must be at least 1")
         if self.socket_request_max_bytes < 1024:
             raise ValueError("socket_request_max_bytes must be at least 1024")
+        if self.group_initial_rebalance_delay_ms < 0:
+            raise ValueError("group_initial_rebalance_delay_ms must not be negative")
+        if not 0 < self.group_min_session_timeout_ms <= self.group_max_session_timeout_ms:
+            raise ValueError("group session timeouts must satisfy 0 < min <= max")
 
     def topic_default(self, name: str) -> str:
         """The broker-level default of a topic config."""
@@ -201,4 +209,8 @@ class BrokerConfig:
             "socket.request.max.bytes": (str(self.socket_request_max_bytes), T.INT),
             "log.retention.ms": (TOPIC_CONFIGS["retention.ms"].default, T.LONG),
             "log.cleanup.policy": ("delete", T.LIST),
+            "group.initial.rebalance.delay.ms": (str(self.group_initial_rebalance_delay_ms), T.INT),
+            "group.min.session.timeout.ms": (str(self.group_min_session_timeout_ms), T.INT),
+            "group.max.session.timeout.ms": (str(self.group_max_session_timeout_ms), T.INT),
+            "group.max.size": (str(self.group_max_size), T.INT),
         }

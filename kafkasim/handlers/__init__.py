@@ -23,6 +23,7 @@ class RequestContext(Protocol):
     state: ClusterState
     api_version: int
     client_id: str | None
+    client_host: str
     conn_id: int
 
     async def wait_for_append(self, partitions: list[PartitionState], timeout_s: float) -> None: ...
@@ -49,7 +50,9 @@ SKIPPED_FEATURES = [
     "altering broker configs (IncrementalAlterConfigs on BROKER resources) is refused with INVALID_CONFIG",
     "per-record errors (record_errors) in Produce responses",
     "InitProducerId with a transactional id answers NOT_COORDINATOR (transactions come later)",
-    "consumer groups, transactions, multi-broker clusters (later issues)",
+    "the KIP-848 consumer group protocol (ConsumerGroupHeartbeat/ConsumerGroupDescribe)",
+    "OffsetCommit v10 / OffsetFetch v10 (topic ids)",
+    "transactions, multi-broker clusters (later issues)",
 ]
 
 
@@ -79,6 +82,15 @@ def _register_all() -> None:
         k01_fetch,
         k02_list_offsets,
         k03_metadata,
+        k08_offset_commit,
+        k09_offset_fetch,
+        k10_find_coordinator,
+        k11_join_group,
+        k12_heartbeat,
+        k13_leave_group,
+        k14_sync_group,
+        k15_describe_groups,
+        k16_list_groups,
         k18_api_versions,
         k19_create_topics,
         k20_delete_topics,
@@ -86,7 +98,9 @@ def _register_all() -> None:
         k32_describe_configs,
         k33_alter_configs,
         k37_create_partitions,
+        k42_delete_groups,
         k44_incremental_alter_configs,
+        k47_offset_delete,
         k60_describe_cluster,
     )
 

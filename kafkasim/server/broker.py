@@ -44,6 +44,9 @@ class Broker:
         self._waiters: dict[tuple[str, int], set[asyncio.Future]] = {}
         self.host = config.host
         self.port = config.port
+        self._group_timer: asyncio.TimerHandle | None = None
+        self._group_timer_at: int | None = None
+        self.state.groups.schedule = self._schedule_groups
 
     @property
     def advertised_host(self) -> str:
@@ -68,6 +71,10 @@ class Broker:
                  self.port, self.bootstrap)
 
     async def stop(self) -> None:
+        if self._group_timer is not None:
+            self._group_timer.cancel()
+            self._group_timer = None
+        self.state.groups.schedule = lambda deadline_ms: None
         if self._server is not None:
             self._server.close()
         for conn in list(self._connections):
@@ -80,6 +87,30 @@ class Broker:
                 if not f.done():
                     f.cancel()
         self._waiters.clear()
+
+    # -------------------------------------------------------------- group coordinator timers
+
+    def _schedule_groups(self, deadline_ms: int) -> None:
+        """The coordinator's intent: act at ``deadline_ms``. One timer, armed for the earliest deadline."""
+        if self._group_timer_at is not None and self._group_timer_at <= deadline_ms:
+            return
+        if self._group_timer is not None:
+            self._group_timer.cancel()
+        delay = max(0.0, (deadline_ms - self.state.clock.now_ms()) / 1000.0)
+        self._group_timer = asyncio.get_running_loop().call_later(delay, self._group_tick)
+        self._group_timer_at = deadline_ms
+
+    def _group_tick(self) -> None:
+        self._group_timer = None
+        self._group_timer_at = None
+        groups = self.state.groups
+        try:
+            groups.tick()
+        except Exception:
+            log.exception("group coordinator timer failed")
+        nxt = groups.next_deadline()
+        if nxt is not None:
+            self._schedule_groups(nxt)
 
     # -------------------------------------------------------------- long-poll waiters
 
@@ -112,12 +143,14 @@ class Broker:
 class RequestCtx:
     """What a handler sees of one request (see handlers.RequestContext)."""
 
-    __slots__ = ("state", "api_version", "client_id", "conn_id", "_broker")
+    __slots__ = ("state", "api_version", "client_id", "client_host", "conn_id", "_broker")
 
-    def __init__(self, broker: Broker, api_version: int, client_id: str | None, conn_id: int) -> None:
+    def __init__(self, broker: Broker, api_version: int, client_id: str | None, client_host: str,
+                 conn_id: int) -> None:
         self.state = broker.state
         self.api_version = api_version
         self.client_id = client_id
+        self.client_host = client_host
         self.conn_id = conn_id
         self._broker = broker
 
@@ -134,6 +167,7 @@ class Connection(asyncio.Protocol):
         self.reader = FrameReader(broker.config.socket_request_max_bytes)
         self.transport: asyncio.Transport | None = None
         self.peer = None
+        self.client_host = ""
         self._pending: deque[list] = deque()  # [payload or None] slots, in request order
         self._tasks: set[asyncio.Task] = set()
         self._closing = False
@@ -143,6 +177,7 @@ class Connection(asyncio.Protocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
         self.peer = transport.get_extra_info("peername")
+        self.client_host = f"/{self.peer[0]}" if self.peer else ""  # Kafka's form, e.g. "/127.0.0.1"
         self.broker._connections.add(self)
         log.debug("conn %d opened from %s", self.id, self.peer)
 
@@ -224,7 +259,7 @@ class Connection(asyncio.Protocol):
         if log.isEnabledFor(logging.DEBUG):
             log.debug("conn %d %s v%d corr=%d client=%s", self.id, api.api_name(key), version, corr,
                       hdr.client_id)
-        ctx = RequestCtx(self.broker, version, hdr.client_id, self.id)
+        ctx = RequestCtx(self.broker, version, hdr.client_id, self.client_host, self.id)
         try:
             result = spec.fn(ctx, req)
         except Exception:

@@ -16,6 +16,7 @@ from kafkasim.config import TOPIC_CONFIGS, BrokerConfig, ConfigSource, ConfigTyp
 from kafkasim.errors import ErrorCode, KafkaError
 from kafkasim.protocol.records import BatchError, iter_records, set_log_append_time, validate_produced
 from kafkasim.state.clock import Clock
+from kafkasim.state.groups import GroupConfig, GroupCoordinator, lag
 from kafkasim.state.producers import PartitionProducers, ProducerIds
 from kafkasim.storage.log import PartitionLog
 from kafkasim.storage.memory import MemoryLog
@@ -76,6 +77,13 @@ class AppendResult(NamedTuple):
     log_start_offset: int
 
 
+class GroupOffset(NamedTuple):
+    committed: int
+    log_end: int
+    lag: int
+    metadata: str
+
+
 class ConfigEntry(NamedTuple):
     name: str
     value: str | None
@@ -126,6 +134,12 @@ class ClusterState:
         self._log_factory = log_factory
         self.append_listeners: list[Callable[[PartitionState], None]] = []
         self.producer_ids = ProducerIds()
+        self.groups = GroupCoordinator(
+            GroupConfig(min_session_timeout_ms=config.group_min_session_timeout_ms,
+                        max_session_timeout_ms=config.group_max_session_timeout_ms,
+                        initial_rebalance_delay_ms=config.group_initial_rebalance_delay_ms,
+                        max_size=config.group_max_size),
+            self.clock, self._partition_count)
 
     # ------------------------------------------------------------------ brokers
 
@@ -137,6 +151,28 @@ class ClusterState:
         ids = self.broker_ids()
         replicas = [ids[(index + j) % len(ids)] for j in range(min(replication_factor, len(ids)))]
         return replicas[0], replicas
+
+    def _partition_count(self, topic: str) -> int | None:
+        t = self.topics.get(topic)
+        return None if t is None else len(t.partitions)
+
+    def coordinator(self) -> BrokerInfo:
+        """The broker that coordinates every group and transactional id (one broker for now)."""
+        ids = self.broker_ids()
+        b = self.brokers.get(ids[0])
+        if b is None:
+            raise KafkaError(ErrorCode.COORDINATOR_NOT_AVAILABLE, "The coordinator is not available.")
+        return b
+
+    def group_offsets(self, group_id: str) -> dict[tuple[str, int], GroupOffset]:
+        """Committed offset, log-end offset and lag of each partition the group has committed."""
+        out = {}
+        for topic, partition, entry in self.groups.committed(group_id, None):
+            t = self.topics.get(topic)
+            end = t.partitions[partition].high_watermark if t and partition < len(t.partitions) else -1
+            committed = entry.offset if entry else -1
+            out[(topic, partition)] = GroupOffset(committed, end, lag(committed, end), entry.metadata if entry else "")
+        return out
 
     # ------------------------------------------------------------------ topics
 
@@ -248,6 +284,7 @@ class ClusterState:
         t = self.topic(name)
         del self.topics[name]
         del self.topics_by_id[t.topic_id]
+        self.groups.remove_topic(name)
         return t
 
     def create_partitions(self, name: str, count: int, assignments: list[list[int]] | None,
@@ -435,4 +472,4 @@ class ClusterState:
         return -1, -1
 
 
-__all__ = ["ClusterState", "Topic", "PartitionState", "BrokerInfo", "AppendResult", "ConfigEntry", "ConfigOp"]
+__all__ = ["ClusterState", "Topic", "PartitionState", "BrokerInfo", "AppendResult", "ConfigEntry", "ConfigOp", "GroupOffset"]

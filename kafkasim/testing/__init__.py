@@ -1,5 +1,5 @@
 """In-process clusters for tests, importable without pytest."""
 
-from kafkasim.testing.cluster import Cluster, ThreadedCluster
+from kafkasim.testing.cluster import Cluster, GroupInfo, GroupMemberInfo, ThreadedCluster
 
-__all__ = ["Cluster", "ThreadedCluster"]
+__all__ = ["Cluster", "GroupInfo", "GroupMemberInfo", "ThreadedCluster"]

@@ -9,7 +9,28 @@ from typing import Any
 
 from kafkasim.config import BrokerConfig
 from kafkasim.server.broker import Broker
-from kafkasim.state.cluster import ClusterState
+from kafkasim.state.cluster import ClusterState, GroupOffset
+from kafkasim.state.groups import CONSUMER_PROTOCOL, consumer_assignment
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class GroupMemberInfo:
+    member_id: str
+    group_instance_id: str | None
+    client_id: str
+    client_host: str
+    assignment: list[tuple[str, int]]  # (topic, partition), decoded from the consumer protocol
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class GroupInfo:
+    group_id: str
+    state: str  # Kafka's names: Empty, PreparingRebalance, CompletingRebalance, Stable, Dead
+    generation: int
+    protocol_type: str | None
+    protocol: str | None
+    leader: str | None
+    members: list[GroupMemberInfo]
 
 
 def new_event_loop() -> asyncio.AbstractEventLoop:
@@ -84,6 +105,30 @@ class Cluster:
             return fn(*args)
 
         return asyncio.run_coroutine_threadsafe(run(), loop).result(timeout=30)
+
+    def list_groups(self) -> list[str]:
+        """Ids of every consumer group the cluster knows (with members or committed offsets)."""
+        return self.call(lambda: sorted(self.state.groups.groups))
+
+    def describe_group(self, group_id: str) -> GroupInfo | None:
+        """A consistent snapshot of a group's state and members, or None when the group does not exist."""
+
+        def snapshot() -> GroupInfo | None:
+            g = self.state.groups.group(group_id)
+            if g is None:
+                return None
+            consumer = g.protocol_type == CONSUMER_PROTOCOL
+            members = [GroupMemberInfo(m.member_id, m.group_instance_id, m.client_id, m.client_host,
+                                       consumer_assignment(m.assignment) if consumer else [])
+                       for m in g.members.values()]
+            return GroupInfo(g.group_id, g.state.value, g.generation, g.protocol_type, g.protocol_name, g.leader_id,
+                             members)
+
+        return self.call(snapshot)
+
+    def group_offsets(self, group_id: str) -> dict[tuple[str, int], GroupOffset]:
+        """Committed offset, log-end offset and lag per partition the group has committed."""
+        return self.call(lambda: self.state.group_offsets(group_id))
 
     def create_topic(self, name: str, partitions: int = -1, configs: dict[str, str] | None = None) -> None:
         """Create a topic directly in the broker state (no client needed)."""

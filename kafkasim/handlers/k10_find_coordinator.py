@@ -1,0 +1,44 @@
+"""FindCoordinator (key 10), versions 0-6.
+
+Behaviour: groups (key type 0) and transactional ids (key type 1) are coordinated by the broker the
+cluster places them on (the single broker for now); other key types answer INVALID_REQUEST.
+Version notes: v1 key_type, throttle and error_message; v3 flexible; v4+ batches keys in
+coordinator_keys and answers one coordinator per key; v6 adds share groups (key type 2, not served).
+"""
+
+from __future__ import annotations
+
+from kafkasim.errors import ErrorCode, KafkaError
+from kafkasim.handlers import handler
+from kafkasim.protocol.api import ApiKey
+from kafkasim.protocol.messages.find_coordinator import (
+    FindCoordinatorRequest,
+    FindCoordinatorResponse,
+    FindCoordinatorResponseCoordinator,
+)
+
+GROUP = 0
+TRANSACTION = 1
+
+
+def _find(ctx, key: str, key_type: int) -> FindCoordinatorResponseCoordinator:
+    c = FindCoordinatorResponseCoordinator(key=key, node_id=-1, host="", port=-1)
+    try:
+        if key_type not in (GROUP, TRANSACTION):
+            raise KafkaError(ErrorCode.INVALID_REQUEST, f"Unsupported key type {key_type}")
+        b = ctx.state.coordinator()
+    except KafkaError as exc:
+        c.error_code = exc.code
+        c.error_message = exc.message
+        return c
+    c.node_id, c.host, c.port, c.error_message = b.node_id, b.host, b.port, None
+    return c
+
+
+@handler(ApiKey.FIND_COORDINATOR, (0, 6))
+def find_coordinator(ctx, req: FindCoordinatorRequest) -> FindCoordinatorResponse:
+    if ctx.api_version >= 4:
+        return FindCoordinatorResponse(coordinators=[_find(ctx, k, req.key_type) for k in req.coordinator_keys])
+    c = _find(ctx, req.key, req.key_type)
+    return FindCoordinatorResponse(error_code=c.error_code, error_message=c.error_message, node_id=c.node_id,
+                                   host=c.host, port=c.port)

@@ -1,0 +1,46 @@
+"""DescribeGroups (key 15), versions 0-6.
+
+Behaviour: state, protocol type and, for a Stable group, the chosen protocol and each member's metadata
+and assignment (as Kafka's group summary: other states list members without them). An unknown group is
+reported as Dead with no error (v0-5) or GROUP_ID_NOT_FOUND (v6, KIP-1043).
+Version notes: v3 authorized operations; v4 group_instance_id; v5 flexible; v6 GROUP_ID_NOT_FOUND.
+"""
+
+from __future__ import annotations
+
+from kafkasim.errors import ErrorCode
+from kafkasim.handlers import handler
+from kafkasim.protocol.api import ApiKey
+from kafkasim.protocol.messages.describe_groups import (
+    DescribeGroupsRequest,
+    DescribeGroupsResponse,
+    DescribeGroupsResponseDescribedGroup,
+    DescribeGroupsResponseDescribedGroupMember,
+)
+from kafkasim.state.groups import GroupState
+
+# READ, DELETE, DESCRIBE
+GROUP_OPERATIONS = sum(1 << op for op in (3, 6, 8))
+
+
+@handler(ApiKey.DESCRIBE_GROUPS, (0, 6))
+def describe_groups(ctx, req: DescribeGroupsRequest) -> DescribeGroupsResponse:
+    out = []
+    ops = GROUP_OPERATIONS if req.include_authorized_operations else -2147483648
+    for gid in req.groups:
+        g = ctx.state.groups.group(gid)
+        if g is None:
+            err = ErrorCode.GROUP_ID_NOT_FOUND if ctx.api_version >= 6 else 0
+            out.append(DescribeGroupsResponseDescribedGroup(
+                error_code=err, error_message=f"Group {gid} not found." if err else None, group_id=gid,
+                group_state=GroupState.DEAD.value, authorized_operations=ops))
+            continue
+        stable = g.state == GroupState.STABLE
+        members = [DescribeGroupsResponseDescribedGroupMember(
+            member_id=m.member_id, group_instance_id=m.group_instance_id, client_id=m.client_id,
+            client_host=m.client_host, member_metadata=m.metadata_for(g.protocol_name) if stable else b"",
+            member_assignment=m.assignment if stable else b"") for m in g.members.values()]
+        out.append(DescribeGroupsResponseDescribedGroup(
+            group_id=gid, group_state=g.state.value, protocol_type=g.protocol_type or "",
+            protocol_data=(g.protocol_name or "") if stable else "", members=members, authorized_operations=ops))
+    return DescribeGroupsResponse(groups=out)

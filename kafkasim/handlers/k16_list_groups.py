@@ -1,0 +1,29 @@
+"""ListGroups (key 16), versions 0-5.
+
+Behaviour: every group with its protocol type, optionally filtered by state (v4+, case-insensitive) and
+type (v5+; all groups here are "classic").
+Version notes: v3 flexible; v4 states_filter and group_state; v5 types_filter and group_type.
+"""
+
+from __future__ import annotations
+
+from kafkasim.handlers import handler
+from kafkasim.protocol.api import ApiKey
+from kafkasim.protocol.messages.list_groups import ListGroupsRequest, ListGroupsResponse, ListGroupsResponseListedGroup
+
+CLASSIC = "classic"
+
+
+@handler(ApiKey.LIST_GROUPS, (0, 5))
+def list_groups(ctx, req: ListGroupsRequest) -> ListGroupsResponse:
+    states = {s.lower() for s in req.states_filter} if ctx.api_version >= 4 else set()
+    types = {t.lower() for t in req.types_filter} if ctx.api_version >= 5 else set()
+    out = []
+    for g in ctx.state.groups.groups.values():
+        if states and g.state.value.lower() not in states:
+            continue
+        if types and CLASSIC not in types:
+            continue
+        out.append(ListGroupsResponseListedGroup(group_id=g.group_id, protocol_type=g.protocol_type or "",
+                                                 group_state=g.state.value, group_type=CLASSIC))
+    return ListGroupsResponse(groups=out)

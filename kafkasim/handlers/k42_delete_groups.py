@@ -1,0 +1,30 @@
+"""DeleteGroups (key 42), versions 0-2.
+
+Behaviour: deletes empty groups and their committed offsets; NON_EMPTY_GROUP while members remain,
+GROUP_ID_NOT_FOUND for unknown groups, INVALID_GROUP_ID for an empty id.
+Version notes: v2 flexible.
+"""
+
+from __future__ import annotations
+
+from kafkasim.errors import KafkaError
+from kafkasim.handlers import handler
+from kafkasim.protocol.api import ApiKey
+from kafkasim.protocol.messages.delete_groups import (
+    DeleteGroupsRequest,
+    DeleteGroupsResponse,
+    DeleteGroupsResponseDeletableGroupResult,
+)
+
+
+@handler(ApiKey.DELETE_GROUPS, (0, 2))
+def delete_groups(ctx, req: DeleteGroupsRequest) -> DeleteGroupsResponse:
+    out = []
+    for gid in req.groups_names:
+        r = DeleteGroupsResponseDeletableGroupResult(group_id=gid)
+        try:
+            ctx.state.groups.delete_group(gid)
+        except KafkaError as exc:
+            r.error_code = exc.code
+        out.append(r)
+    return DeleteGroupsResponse(results=out)

@@ -1,0 +1,637 @@
+"""The classic consumer-group coordinator: Kafka's group state machine and committed offsets.
+
+States: Empty -> PreparingRebalance -> CompletingRebalance -> Stable, and Dead. JoinGroup and SyncGroup
+are barriers: their answers arrive through callbacks (``on_join``, ``on_sync``) that the handler turns
+into awaited futures; a callback may run before the call returns. Time comes only from the Clock: every
+deadline the coordinator sets is announced through ``schedule(deadline_ms)`` (an intent the server turns
+into a timer) and acted on in ``tick()``. Nothing here knows about sockets or asyncio.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import NamedTuple
+
+from kafkasim.errors import ErrorCode, KafkaError
+from kafkasim.protocol.messages import consumer_protocol_assignment as cpa
+from kafkasim.protocol.messages import consumer_protocol_subscription as cps
+from kafkasim.protocol.primitives import MalformedError
+from kafkasim.state.clock import Clock
+
+CONSUMER_PROTOCOL = "consumer"
+
+
+def _decode_versioned(module, data: bytes):
+    """The consumer protocol's embedded formats: an int16 version, then the struct at that version."""
+    mv = memoryview(data)
+    if len(mv) < 2:
+        return None
+    version = int.from_bytes(mv[:2], "big", signed=True)
+    lo, hi = module.DATA_VERSIONS
+    try:
+        obj, _end = module.DECODE_DATA[min(max(version, lo), hi)](mv, 2)
+    except (MalformedError, ValueError, IndexError, UnicodeDecodeError):
+        return None
+    return obj
+
+
+def consumer_subscription(metadata: bytes) -> list[str]:
+    """Topics in a consumer-protocol subscription (JoinGroup metadata); [] when it cannot be read."""
+    sub = _decode_versioned(cps, metadata)
+    return list(sub.topics) if sub is not None else []
+
+
+def consumer_assignment(assignment: bytes) -> list[tuple[str, int]]:
+    """(topic, partition) pairs of a consumer-protocol assignment (SyncGroup); [] when it cannot be read."""
+    a = _decode_versioned(cpa, assignment)
+    if a is None:
+        return []
+    return sorted((t.topic, p) for t in a.assigned_partitions for p in t.partitions)
+
+
+def lag(committed: int, log_end: int) -> int:
+    """Consumer lag: how far the committed offset is behind the log end (-1 when either is unknown)."""
+    if committed < 0 or log_end < 0:
+        return -1
+    return max(0, log_end - committed)
+
+
+class GroupState(StrEnum):
+    EMPTY = "Empty"
+    PREPARING_REBALANCE = "PreparingRebalance"
+    COMPLETING_REBALANCE = "CompletingRebalance"
+    STABLE = "Stable"
+    DEAD = "Dead"
+
+
+@dataclass(frozen=True, slots=True)
+class GroupConfig:
+    """Broker settings of the group coordinator (Kafka's names in comments)."""
+
+    min_session_timeout_ms: int = 6000  # group.min.session.timeout.ms
+    max_session_timeout_ms: int = 1800000  # group.max.session.timeout.ms
+    initial_rebalance_delay_ms: int = 0  # group.initial.rebalance.delay.ms (Kafka's default is 3000)
+    max_size: int = 0x7FFFFFFF  # group.max.size
+    offset_metadata_max_bytes: int = 4096  # offset.metadata.max.bytes
+    new_member_join_timeout_ms: int = 300000  # fixed in Kafka (5 minutes)
+
+
+class JoinResult(NamedTuple):
+    error: int
+    generation: int = -1
+    protocol_type: str | None = None
+    protocol_name: str | None = None
+    leader: str = ""
+    member_id: str = ""
+    members: list[tuple[str, str | None, bytes]] = []
+    skip_assignment: bool = False
+
+
+class SyncResult(NamedTuple):
+    error: int
+    protocol_type: str | None = None
+    protocol_name: str | None = None
+    assignment: bytes = b""
+
+
+class OffsetEntry(NamedTuple):
+    offset: int
+    leader_epoch: int
+    metadata: str
+    commit_timestamp: int
+
+
+@dataclass(slots=True)
+class Member:
+    member_id: str
+    group_instance_id: str | None
+    client_id: str
+    client_host: str
+    session_timeout_ms: int
+    rebalance_timeout_ms: int
+    protocol_type: str
+    protocols: list[tuple[str, bytes]]
+    assignment: bytes = b""
+    heartbeat_deadline: int = 0
+    on_join: Callable[[JoinResult], None] | None = None
+    on_sync: Callable[[SyncResult], None] | None = None
+    is_new: bool = False
+
+    def metadata_for(self, protocol: str | None) -> bytes:
+        for name, meta in self.protocols:
+            if name == protocol:
+                return meta
+        return b""
+
+    def same_protocols(self, protocols: list[tuple[str, bytes]]) -> bool:
+        return self.protocols == protocols
+
+
+@dataclass(slots=True)
+class Group:
+    group_id: str
+    state: GroupState = GroupState.EMPTY
+    generation: int = 0
+    protocol_type: str | None = None
+    protocol_name: str | None = None
+    leader_id: str | None = None
+    members: dict[str, Member] = field(default_factory=dict)
+    pending_members: dict[str, int] = field(default_factory=dict)  # member id -> deadline (MEMBER_ID_REQUIRED)
+    static_members: dict[str, str] = field(default_factory=dict)  # group.instance.id -> member id
+    pending_sync: set[str] = field(default_factory=set)
+    rebalance_deadline: int | None = None
+    initial_delay: bool = False  # the first rebalance of an empty group waits group.initial.rebalance.delay.ms
+    sync_deadline: int | None = None
+    offsets: dict[tuple[str, int], OffsetEntry] = field(default_factory=dict)
+
+    @property
+    def is_empty(self) -> bool:
+        return not self.members and not self.pending_members
+
+    def all_joined(self) -> bool:
+        return not self.pending_members and all(m.on_join is not None for m in self.members.values())
+
+    def max_rebalance_timeout(self) -> int:
+        return max((m.rebalance_timeout_ms for m in self.members.values()), default=0)
+
+    def supports(self, protocols: list[tuple[str, bytes]]) -> bool:
+        """Can a member with these protocols join (one protocol in common with everyone)?"""
+        if not self.members:
+            return bool(protocols)
+        names = {n for n, _ in protocols}
+        common = set.intersection(*({n for n, _ in m.protocols} for m in self.members.values()))
+        return bool(names & common)
+
+    def select_protocol(self) -> str:
+        members = list(self.members.values())
+        candidates = [n for n, _ in members[0].protocols if all(
+            any(n == p for p, _ in m.protocols) for m in members)]
+        votes = {c: 0 for c in candidates}
+        for m in members:
+            for n, _ in m.protocols:
+                if n in votes:
+                    votes[n] += 1
+                    break
+        return max(candidates, key=lambda c: votes[c])
+
+
+class GroupCoordinator:
+    """All classic groups of a cluster and their committed offsets."""
+
+    def __init__(self, config: GroupConfig | None = None, clock: Clock | None = None,
+                 topic_partitions: Callable[[str], int | None] | None = None) -> None:
+        self.config = config or GroupConfig()
+        self.clock = clock or Clock()
+        self.groups: dict[str, Group] = {}
+        self.schedule: Callable[[int], None] = lambda deadline_ms: None
+        # partitions of a topic (None when unknown): commits to unknown partitions are refused
+        self._topic_partitions = topic_partitions or (lambda topic: None)
+
+    # ------------------------------------------------------------------ helpers
+
+    def _now(self) -> int:
+        return self.clock.now_ms()
+
+    def _deadline(self, delay_ms: int) -> int:
+        d = self._now() + delay_ms
+        self.schedule(d)
+        return d
+
+    def group(self, group_id: str) -> Group | None:
+        return self.groups.get(group_id)
+
+    def _touch(self, m: Member) -> None:
+        m.heartbeat_deadline = self._deadline(m.session_timeout_ms)
+
+    def _fenced(self, g: Group, member_id: str, instance_id: str | None) -> bool:
+        return instance_id is not None and g.static_members.get(instance_id, member_id) != member_id
+
+    # ------------------------------------------------------------------ JoinGroup
+
+    def join(self, group_id: str, member_id: str, group_instance_id: str | None, client_id: str,
+             client_host: str, session_timeout_ms: int, rebalance_timeout_ms: int, protocol_type: str,
+             protocols: list[tuple[str, bytes]], require_known_member_id: bool,
+             on_join: Callable[[JoinResult], None]) -> None:
+        """Handle a JoinGroup; ``on_join`` receives the answer, now or when the rebalance completes."""
+        if not group_id:
+            on_join(JoinResult(ErrorCode.INVALID_GROUP_ID, member_id=member_id))
+            return
+        cfg = self.config
+        if not cfg.min_session_timeout_ms <= session_timeout_ms <= cfg.max_session_timeout_ms:
+            on_join(JoinResult(ErrorCode.INVALID_SESSION_TIMEOUT, member_id=member_id))
+            return
+        if rebalance_timeout_ms < 0:
+            rebalance_timeout_ms = session_timeout_ms  # JoinGroup v0 has no rebalance timeout
+        g = self.groups.get(group_id)
+        if g is None:
+            if member_id:
+                on_join(JoinResult(ErrorCode.UNKNOWN_MEMBER_ID, member_id=member_id))
+                return
+            g = self.groups[group_id] = Group(group_id)
+        if g.state == GroupState.DEAD:
+            on_join(JoinResult(ErrorCode.COORDINATOR_NOT_AVAILABLE, member_id=member_id))
+            return
+        if not protocols or not protocol_type or (g.protocol_type not in (None, protocol_type) and not g.is_empty) \
+                or not g.supports(protocols):
+            on_join(JoinResult(ErrorCode.INCONSISTENT_GROUP_PROTOCOL, member_id=member_id))
+            return
+        args = (client_id, client_host, session_timeout_ms, rebalance_timeout_ms, protocol_type, protocols)
+        if not member_id:
+            self._join_unknown(g, group_instance_id, require_known_member_id, args, on_join)
+        else:
+            self._join_known(g, member_id, group_instance_id, args, on_join)
+
+    def _new_member(self, g: Group, member_id: str, instance_id: str | None, args: tuple,
+                    on_join: Callable[[JoinResult], None]) -> Member:
+        client_id, client_host, session_ms, rebalance_ms, ptype, protocols = args
+        m = Member(member_id, instance_id, client_id, client_host, session_ms, rebalance_ms, ptype, list(protocols),
+                   on_join=on_join, is_new=True)
+        g.members[member_id] = m
+        g.pending_members.pop(member_id, None)
+        if instance_id is not None:
+            g.static_members[instance_id] = member_id
+        if g.protocol_type is None:
+            g.protocol_type = ptype
+        m.heartbeat_deadline = self._deadline(self.config.new_member_join_timeout_ms)
+        return m
+
+    def _join_unknown(self, g: Group, instance_id: str | None, require_known: bool, args: tuple,
+                      on_join: Callable[[JoinResult], None]) -> None:
+        client_id = args[0]
+        if len(g.members) >= self.config.max_size:
+            on_join(JoinResult(ErrorCode.GROUP_MAX_SIZE_REACHED))
+            return
+        new_id = f"{client_id}-{uuid.uuid4()}"
+        if instance_id is not None and instance_id in g.static_members:
+            self._replace_static_member(g, instance_id, new_id, args, on_join)
+            return
+        if instance_id is None and require_known:
+            g.pending_members[new_id] = self._deadline(args[2])
+            on_join(JoinResult(ErrorCode.MEMBER_ID_REQUIRED, member_id=new_id))
+            return
+        self._new_member(g, new_id, instance_id, args, on_join)
+        self._prepare_rebalance(g)
+
+    def _replace_static_member(self, g: Group, instance_id: str, new_id: str, args: tuple,
+                               on_join: Callable[[JoinResult], None]) -> None:
+        old_id = g.static_members[instance_id]
+        old = g.members.pop(old_id)
+        if old.on_join is not None:
+            old.on_join(JoinResult(ErrorCode.FENCED_INSTANCE_ID, member_id=old_id))
+        if old.on_sync is not None:
+            old.on_sync(SyncResult(ErrorCode.FENCED_INSTANCE_ID))
+        g.pending_sync.discard(old_id)
+        client_id, client_host, session_ms, rebalance_ms, ptype, protocols = args
+        m = Member(new_id, instance_id, client_id, client_host, session_ms, rebalance_ms, ptype, list(protocols),
+                   assignment=old.assignment)
+        g.members[new_id] = m
+        g.static_members[instance_id] = new_id
+        if g.leader_id == old_id:
+            g.leader_id = new_id
+        if g.state == GroupState.STABLE and old.same_protocols(m.protocols):
+            # a static member coming back with the same subscription keeps its assignment: no rebalance
+            self._touch(m)
+            result = self._join_result(g, m)
+            # KIP-814: a returning static leader learns the members but must not reassign
+            on_join(result._replace(skip_assignment=True) if new_id == g.leader_id else result)
+            return
+        m.on_join = on_join
+        self._touch(m)
+        if g.state == GroupState.PREPARING_REBALANCE:
+            self._maybe_complete_join(g)
+        else:
+            self._prepare_rebalance(g)
+
+    def _join_known(self, g: Group, member_id: str, instance_id: str | None, args: tuple,
+                    on_join: Callable[[JoinResult], None]) -> None:
+        if member_id in g.pending_members:
+            self._new_member(g, member_id, instance_id, args, on_join)
+            self._prepare_rebalance(g)
+            return
+        if self._fenced(g, member_id, instance_id):
+            on_join(JoinResult(ErrorCode.FENCED_INSTANCE_ID, member_id=member_id))
+            return
+        m = g.members.get(member_id)
+        if m is None:
+            on_join(JoinResult(ErrorCode.UNKNOWN_MEMBER_ID, member_id=member_id))
+            return
+        client_id, client_host, session_ms, rebalance_ms, ptype, protocols = args
+        changed = not m.same_protocols(list(protocols))
+        m.client_id, m.client_host = client_id, client_host
+        m.session_timeout_ms, m.rebalance_timeout_ms = session_ms, rebalance_ms
+        m.protocols = list(protocols)
+        if g.state == GroupState.PREPARING_REBALANCE:
+            if m.on_join is not None:
+                m.on_join(JoinResult(ErrorCode.REBALANCE_IN_PROGRESS, member_id=member_id))
+            m.on_join = on_join
+            self._touch(m)
+            self._maybe_complete_join(g)
+        elif g.state == GroupState.COMPLETING_REBALANCE:
+            if not changed:
+                self._touch(m)
+                on_join(self._join_result(g, m))
+            else:
+                m.on_join = on_join
+                self._prepare_rebalance(g)
+        elif g.state == GroupState.STABLE:
+            if member_id == g.leader_id or changed:
+                m.on_join = on_join
+                self._prepare_rebalance(g)
+            else:
+                self._touch(m)
+                on_join(self._join_result(g, m))
+        else:  # Empty with a known member cannot happen; treat as unknown
+            on_join(JoinResult(ErrorCode.UNKNOWN_MEMBER_ID, member_id=member_id))
+
+    def _join_result(self, g: Group, m: Member) -> JoinResult:
+        members = []
+        if m.member_id == g.leader_id:
+            members = [(x.member_id, x.group_instance_id, x.metadata_for(g.protocol_name)) for x in g.members.values()]
+        return JoinResult(0, g.generation, g.protocol_type, g.protocol_name, g.leader_id or "", m.member_id, members)
+
+    def _prepare_rebalance(self, g: Group) -> None:
+        if g.state == GroupState.COMPLETING_REBALANCE:
+            for m in g.members.values():
+                m.assignment = b""
+                if m.on_sync is not None:
+                    cb, m.on_sync = m.on_sync, None
+                    cb(SyncResult(ErrorCode.REBALANCE_IN_PROGRESS))
+        g.pending_sync.clear()
+        g.sync_deadline = None
+        if g.state != GroupState.PREPARING_REBALANCE:
+            delayed = g.state == GroupState.EMPTY and self.config.initial_rebalance_delay_ms > 0
+            g.state = GroupState.PREPARING_REBALANCE
+            g.initial_delay = delayed
+            timeout = g.max_rebalance_timeout()
+            g.rebalance_deadline = self._deadline(
+                min(timeout, self.config.initial_rebalance_delay_ms) if delayed else timeout)
+        self._maybe_complete_join(g)
+
+    def _maybe_complete_join(self, g: Group) -> None:
+        if g.state == GroupState.PREPARING_REBALANCE and not g.initial_delay and g.members and g.all_joined():
+            self._complete_join(g)
+
+    def _complete_join(self, g: Group) -> None:
+        # members that did not rejoin in time are removed
+        for mid in [mid for mid, m in g.members.items() if m.on_join is None]:
+            self._remove_member(g, mid, rebalance=False)
+        g.pending_members.clear()
+        g.rebalance_deadline = None
+        g.initial_delay = False
+        g.generation += 1
+        if not g.members:
+            g.state = GroupState.EMPTY
+            g.protocol_name = None
+            g.leader_id = None
+            if not g.offsets:
+                g.protocol_type = None
+            return
+        g.protocol_name = g.select_protocol()
+        if g.leader_id not in g.members:
+            g.leader_id = next(iter(g.members))
+        g.state = GroupState.COMPLETING_REBALANCE
+        g.pending_sync = set(g.members)
+        g.sync_deadline = self._deadline(g.max_rebalance_timeout())
+        for m in list(g.members.values()):
+            cb, m.on_join = m.on_join, None
+            m.is_new = False
+            self._touch(m)
+            if cb is not None:
+                cb(self._join_result(g, m))
+
+    def _remove_member(self, g: Group, member_id: str, rebalance: bool = True) -> None:
+        m = g.members.pop(member_id, None)
+        if m is None:
+            return
+        if m.group_instance_id is not None and g.static_members.get(m.group_instance_id) == member_id:
+            del g.static_members[m.group_instance_id]
+        g.pending_sync.discard(member_id)
+        if m.on_join is not None:
+            m.on_join(JoinResult(ErrorCode.UNKNOWN_MEMBER_ID, member_id=member_id))
+        if m.on_sync is not None:
+            m.on_sync(SyncResult(ErrorCode.UNKNOWN_MEMBER_ID))
+        if not rebalance:
+            return
+        if g.state in (GroupState.STABLE, GroupState.COMPLETING_REBALANCE):
+            self._prepare_rebalance(g)
+        elif g.state == GroupState.PREPARING_REBALANCE:
+            if g.members:
+                self._maybe_complete_join(g)
+            else:
+                self._complete_join(g)
+
+    # ------------------------------------------------------------------ SyncGroup
+
+    def sync(self, group_id: str, generation: int, member_id: str, group_instance_id: str | None,
+             protocol_type: str | None, protocol_name: str | None, assignments: dict[str, bytes],
+             on_sync: Callable[[SyncResult], None]) -> None:
+        g = self.groups.get(group_id)
+        if g is None or g.state == GroupState.DEAD:
+            on_sync(SyncResult(ErrorCode.UNKNOWN_MEMBER_ID if g is None else ErrorCode.COORDINATOR_NOT_AVAILABLE))
+            return
+        if self._fenced(g, member_id, group_instance_id):
+            on_sync(SyncResult(ErrorCode.FENCED_INSTANCE_ID))
+            return
+        m = g.members.get(member_id)
+        if m is None:
+            on_sync(SyncResult(ErrorCode.UNKNOWN_MEMBER_ID))
+            return
+        if generation != g.generation:
+            on_sync(SyncResult(ErrorCode.ILLEGAL_GENERATION))
+            return
+        if (protocol_type is not None and protocol_type != g.protocol_type) or (
+                protocol_name is not None and protocol_name != g.protocol_name):
+            on_sync(SyncResult(ErrorCode.INCONSISTENT_GROUP_PROTOCOL))
+            return
+        if g.state == GroupState.PREPARING_REBALANCE:
+            on_sync(SyncResult(ErrorCode.REBALANCE_IN_PROGRESS))
+            return
+        self._touch(m)
+        if g.state == GroupState.STABLE:
+            g.pending_sync.discard(member_id)
+            on_sync(SyncResult(0, g.protocol_type, g.protocol_name, m.assignment))
+            return
+        # CompletingRebalance: wait for the leader's assignments
+        g.pending_sync.discard(member_id)
+        m.on_sync = on_sync
+        if member_id == g.leader_id:
+            for mid, x in g.members.items():
+                x.assignment = assignments.get(mid, b"")
+            g.state = GroupState.STABLE
+            g.sync_deadline = None
+            for x in g.members.values():
+                if x.on_sync is not None:
+                    cb, x.on_sync = x.on_sync, None
+                    cb(SyncResult(0, g.protocol_type, g.protocol_name, x.assignment))
+
+    # ------------------------------------------------------------------ Heartbeat, LeaveGroup
+
+    def heartbeat(self, group_id: str, generation: int, member_id: str, group_instance_id: str | None) -> int:
+        g = self.groups.get(group_id)
+        if g is None:
+            return ErrorCode.UNKNOWN_MEMBER_ID
+        if g.state == GroupState.DEAD:
+            return ErrorCode.COORDINATOR_NOT_AVAILABLE
+        if self._fenced(g, member_id, group_instance_id):
+            return ErrorCode.FENCED_INSTANCE_ID
+        m = g.members.get(member_id)
+        if m is None or g.state == GroupState.EMPTY:
+            return ErrorCode.UNKNOWN_MEMBER_ID
+        if generation != g.generation:
+            return ErrorCode.ILLEGAL_GENERATION
+        self._touch(m)
+        if g.state == GroupState.PREPARING_REBALANCE:
+            return ErrorCode.REBALANCE_IN_PROGRESS
+        return 0
+
+    def leave(self, group_id: str, members: list[tuple[str, str | None]]) -> tuple[int, list[int]]:
+        """LeaveGroup: (group error, one error per member)."""
+        g = self.groups.get(group_id)
+        if g is None or g.state == GroupState.DEAD:
+            code = ErrorCode.UNKNOWN_MEMBER_ID if g is None else ErrorCode.COORDINATOR_NOT_AVAILABLE
+            return code, [code] * len(members)
+        errors = []
+        for member_id, instance_id in members:
+            if instance_id is not None:
+                mapped = g.static_members.get(instance_id)
+                if mapped is None:
+                    errors.append(ErrorCode.UNKNOWN_MEMBER_ID)
+                    continue
+                if member_id and mapped != member_id:
+                    errors.append(ErrorCode.FENCED_INSTANCE_ID)
+                    continue
+                member_id = mapped
+            if member_id in g.pending_members:
+                del g.pending_members[member_id]
+                errors.append(0)
+                self._maybe_complete_join(g)
+                continue
+            if member_id not in g.members:
+                errors.append(ErrorCode.UNKNOWN_MEMBER_ID)
+                continue
+            self._remove_member(g, member_id)
+            errors.append(0)
+        return 0, errors
+
+    # ------------------------------------------------------------------ timers
+
+    def next_deadline(self) -> int | None:
+        best = None
+        for g in self.groups.values():
+            for d in (g.rebalance_deadline, g.sync_deadline, *g.pending_members.values(),
+                      *(m.heartbeat_deadline for m in g.members.values())):
+                if d is not None and (best is None or d < best):
+                    best = d
+        return best
+
+    def tick(self) -> None:
+        """Act on every deadline that has passed."""
+        now = self._now()
+        for g in list(self.groups.values()):
+            for mid, d in list(g.pending_members.items()):
+                if d <= now:
+                    del g.pending_members[mid]
+                    self._maybe_complete_join(g)
+            if g.state == GroupState.PREPARING_REBALANCE and g.rebalance_deadline is not None \
+                    and g.rebalance_deadline <= now:
+                self._complete_join(g)
+            if g.state == GroupState.COMPLETING_REBALANCE and g.sync_deadline is not None \
+                    and g.sync_deadline <= now and g.pending_sync:
+                for mid in list(g.pending_sync):
+                    self._remove_member(g, mid, rebalance=False)
+                self._prepare_rebalance(g)
+            for mid, m in list(g.members.items()):
+                if m.heartbeat_deadline <= now and m.on_join is None and m.on_sync is None:
+                    self._remove_member(g, mid)
+
+    # ------------------------------------------------------------------ offsets
+
+    def commit_offsets(self, group_id: str, generation: int, member_id: str, group_instance_id: str | None,
+                       offsets: list[tuple[str, int, int, int, str | None]]) -> list[int]:
+        """OffsetCommit: offsets are (topic, partition, offset, leader epoch, metadata); one error each."""
+        if not group_id:
+            return [ErrorCode.INVALID_GROUP_ID] * len(offsets)
+        g = self.groups.get(group_id)
+        if g is None:
+            if generation >= 0 or member_id:
+                return [ErrorCode.ILLEGAL_GENERATION if generation >= 0 else ErrorCode.UNKNOWN_MEMBER_ID] * len(offsets)
+            g = self.groups[group_id] = Group(group_id)
+        error = 0
+        if g.state == GroupState.DEAD:
+            error = ErrorCode.COORDINATOR_NOT_AVAILABLE
+        elif generation < 0 and g.state == GroupState.EMPTY:
+            pass  # a group that only stores offsets (manual assignment)
+        elif g.state == GroupState.COMPLETING_REBALANCE:
+            error = ErrorCode.REBALANCE_IN_PROGRESS
+        elif self._fenced(g, member_id, group_instance_id):
+            error = ErrorCode.FENCED_INSTANCE_ID
+        elif member_id not in g.members:
+            error = ErrorCode.UNKNOWN_MEMBER_ID
+        elif generation != g.generation:
+            error = ErrorCode.ILLEGAL_GENERATION
+        if error:
+            return [error] * len(offsets)
+        if member_id in g.members:
+            self._touch(g.members[member_id])
+        now = self._now()
+        out = []
+        for topic, partition, offset, epoch, metadata in offsets:
+            count = self._topic_partitions(topic)
+            if count is None or not 0 <= partition < count:
+                out.append(ErrorCode.UNKNOWN_TOPIC_OR_PARTITION)
+            elif metadata is not None and len(metadata.encode()) > self.config.offset_metadata_max_bytes:
+                out.append(ErrorCode.OFFSET_METADATA_TOO_LARGE)
+            else:
+                g.offsets[(topic, partition)] = OffsetEntry(offset, epoch, metadata or "", now)
+                out.append(0)
+        return out
+
+    def committed(self, group_id: str, partitions: Iterable[tuple[str, int]] | None
+                  ) -> list[tuple[str, int, OffsetEntry | None]]:
+        """OffsetFetch for one group: every committed partition when ``partitions`` is None."""
+        g = self.groups.get(group_id)
+        offsets = g.offsets if g is not None else {}
+        if partitions is None:
+            return [(t, p, e) for (t, p), e in sorted(offsets.items())]
+        return [(t, p, offsets.get((t, p))) for t, p in partitions]
+
+    def subscribed_topics(self, g: Group) -> set[str]:
+        """Topics the members of a consumer group subscribe to."""
+        if g.protocol_type != CONSUMER_PROTOCOL:
+            return set()
+        return {t for m in g.members.values() for t in consumer_subscription(m.metadata_for(g.protocol_name))}
+
+    def delete_offsets(self, group_id: str, partitions: list[tuple[str, int]]) -> list[int]:
+        """OffsetDelete; GROUP_SUBSCRIBED_TO_TOPIC for topics a member of a non-empty group subscribes to."""
+        g = self.groups.get(group_id)
+        if g is None or g.state == GroupState.DEAD:
+            raise KafkaError(ErrorCode.GROUP_ID_NOT_FOUND, f"Group {group_id} not found.")
+        topics = self.subscribed_topics(g) if g.state != GroupState.EMPTY else set()
+        out = []
+        for t, p in partitions:
+            if t in topics:
+                out.append(ErrorCode.GROUP_SUBSCRIBED_TO_TOPIC)
+            else:
+                g.offsets.pop((t, p), None)
+                out.append(0)
+        return out
+
+    def delete_group(self, group_id: str) -> None:
+        g = self.groups.get(group_id)
+        if not group_id:
+            raise KafkaError(ErrorCode.INVALID_GROUP_ID)
+        if g is None or g.state == GroupState.DEAD:
+            raise KafkaError(ErrorCode.GROUP_ID_NOT_FOUND)
+        if g.state != GroupState.EMPTY:
+            raise KafkaError(ErrorCode.NON_EMPTY_GROUP)
+        g.state = GroupState.DEAD
+        del self.groups[group_id]
+
+    def remove_topic(self, topic: str) -> None:
+        """Offsets of a deleted topic go with it."""
+        for g in self.groups.values():
+            for key in [k for k in g.offsets if k[0] == topic]:
+                del g.offsets[key]
