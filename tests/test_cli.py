@@ -77,3 +77,32 @@ def test_cli_topics_create_list_describe_delete(served) -> None:
 def test_cli_topics_unreachable_broker_reports_error() -> None:
     r = CliRunner().invoke(main, ["topics", "list", "-b", "127.0.0.1:1"], env=dict(os.environ))
     assert r.exit_code == 1 and "cannot connect" in r.output
+
+
+def test_cli_groups_list_and_describe_show_offsets_and_lag(served) -> None:
+    from kafkasim.protocol.api import ApiKey
+    from kafkasim.protocol.messages import offset_commit as oc
+    from kafkasim.protocol.messages import produce as pr
+    from kafkasim.protocol.records import Record, build_batch
+    from kafkasim.testing.wire import WireClient
+
+    _proc, bootstrap = served
+    runner = CliRunner()
+    env = {"KAFKASIM_BOOTSTRAP": bootstrap}
+    assert runner.invoke(main, ["topics", "create", "orders", "-p", "2"], env=env).exit_code == 0
+    with WireClient(bootstrap) as c:
+        batch = build_batch([Record(0, 1_700_000_000_000, None, b"v") for _ in range(5)])
+        resp = c.request(ApiKey.PRODUCE, pr.ProduceRequest(acks=-1, timeout_ms=5000, topic_data=[
+            pr.ProduceRequestTopicProduceData(name="orders", partition_data=[
+                pr.ProduceRequestPartitionProduceData(index=0, records=batch)])]))
+        assert resp.responses[0].partition_responses[0].error_code == 0
+        resp = c.request(ApiKey.OFFSET_COMMIT, oc.OffsetCommitRequest(group_id="billing", topics=[
+            oc.OffsetCommitRequestOffsetCommitRequestTopic(name="orders", partitions=[
+                oc.OffsetCommitRequestOffsetCommitRequestPartition(partition_index=0, committed_offset=2)])]))
+        assert resp.topics[0].partitions[0].error_code == 0
+    r = runner.invoke(main, ["groups", "list"], env=env)
+    assert r.exit_code == 0 and r.output.split() == ["billing", "Empty", "-"]
+    r = runner.invoke(main, ["groups", "describe", "billing"], env=env)
+    assert r.exit_code == 0, r.output
+    row = [line.split() for line in r.output.splitlines() if line.strip().startswith("orders")]
+    assert row == [["orders", "0", "2", "5", "3", "-"]]
