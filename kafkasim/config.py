@@ -175,6 +175,8 @@ class BrokerConfig:
     group_min_session_timeout_ms: int = 6000  # group.min.session.timeout.ms
     group_max_session_timeout_ms: int = 1800000  # group.max.session.timeout.ms
     group_max_size: int = 0x7FFFFFFF  # group.max.size
+    group_consumer_session_timeout_ms: int = 45000  # group.consumer.session.timeout.ms (KIP-848)
+    group_consumer_heartbeat_interval_ms: int = 5000  # group.consumer.heartbeat.interval.ms (KIP-848)
 
     def __post_init__(self) -> None:
         if not 0 <= self.port <= 65535:
@@ -213,4 +215,6 @@ class BrokerConfig:
             "group.min.session.timeout.ms": (str(self.group_min_session_timeout_ms), T.INT),
             "group.max.session.timeout.ms": (str(self.group_max_session_timeout_ms), T.INT),
             "group.max.size": (str(self.group_max_size), T.INT),
+            "group.consumer.session.timeout.ms": (str(self.group_consumer_session_timeout_ms), T.INT),
+            "group.consumer.heartbeat.interval.ms": (str(self.group_consumer_heartbeat_interval_ms), T.INT),
         }

@@ -50,7 +50,7 @@ SKIPPED_FEATURES = [
     "altering broker configs (IncrementalAlterConfigs on BROKER resources) is refused with INVALID_CONFIG",
     "per-record errors (record_errors) in Produce responses",
     "InitProducerId with a transactional id answers NOT_COORDINATOR (transactions come later)",
-    "the KIP-848 consumer group protocol (ConsumerGroupHeartbeat/ConsumerGroupDescribe)",
+    "KIP-848 regex subscriptions are resolved only on heartbeats that carry the regex",
     "OffsetCommit v10 / OffsetFetch v10 (topic ids)",
     "transactions, multi-broker clusters (later issues)",
 ]
@@ -102,6 +102,8 @@ def _register_all() -> None:
         k44_incremental_alter_configs,
         k47_offset_delete,
         k60_describe_cluster,
+        k68_consumer_group_heartbeat,
+        k69_consumer_group_describe,
     )
 
 

@@ -1,7 +1,7 @@
 """ListGroups (key 16), versions 0-5.
 
 Behaviour: every group with its protocol type, optionally filtered by state (v4+, case-insensitive) and
-type (v5+; all groups here are "classic").
+type (v5+; "classic", or "consumer" for KIP-848 groups).
 Version notes: v3 flexible; v4 states_filter and group_state; v5 types_filter and group_type.
 """
 
@@ -12,6 +12,7 @@ from kafkasim.protocol.api import ApiKey
 from kafkasim.protocol.messages.list_groups import ListGroupsRequest, ListGroupsResponse, ListGroupsResponseListedGroup
 
 CLASSIC = "classic"
+CONSUMER = "consumer"
 
 
 @handler(ApiKey.LIST_GROUPS, (0, 5))
@@ -24,6 +25,13 @@ def list_groups(ctx, req: ListGroupsRequest) -> ListGroupsResponse:
             continue
         if types and CLASSIC not in types:
             continue
+        if g.group_id in ctx.state.groups.consumer.groups:
+            continue  # offsets of a consumer group live here; it is listed below
         out.append(ListGroupsResponseListedGroup(group_id=g.group_id, protocol_type=g.protocol_type or "",
                                                  group_state=g.state.value, group_type=CLASSIC))
+    for cg in ctx.state.groups.consumer.groups.values():
+        if (states and cg.state.value.lower() not in states) or (types and CONSUMER not in types):
+            continue
+        out.append(ListGroupsResponseListedGroup(group_id=cg.group_id, protocol_type=CONSUMER,
+                                                 group_state=cg.state.value, group_type=CONSUMER))
     return ListGroupsResponse(groups=out)

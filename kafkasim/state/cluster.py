@@ -138,7 +138,9 @@ class ClusterState:
             GroupConfig(min_session_timeout_ms=config.group_min_session_timeout_ms,
                         max_session_timeout_ms=config.group_max_session_timeout_ms,
                         initial_rebalance_delay_ms=config.group_initial_rebalance_delay_ms,
-                        max_size=config.group_max_size),
+                        max_size=config.group_max_size,
+                        consumer_session_timeout_ms=config.group_consumer_session_timeout_ms,
+                        consumer_heartbeat_interval_ms=config.group_consumer_heartbeat_interval_ms),
             self.clock, self._partition_count)
 
     # ------------------------------------------------------------------ brokers

@@ -20,6 +20,7 @@ from kafkasim.protocol.messages import consumer_protocol_assignment as cpa
 from kafkasim.protocol.messages import consumer_protocol_subscription as cps
 from kafkasim.protocol.primitives import MalformedError
 from kafkasim.state.clock import Clock
+from kafkasim.state.consumer_groups import ConsumerGroupCoordinator
 
 CONSUMER_PROTOCOL = "consumer"
 
@@ -76,6 +77,8 @@ class GroupConfig:
     initial_rebalance_delay_ms: int = 0  # group.initial.rebalance.delay.ms (Kafka's default is 3000)
     max_size: int = 0x7FFFFFFF  # group.max.size
     offset_metadata_max_bytes: int = 4096  # offset.metadata.max.bytes
+    consumer_session_timeout_ms: int = 45000  # group.consumer.session.timeout.ms (KIP-848 groups)
+    consumer_heartbeat_interval_ms: int = 5000  # group.consumer.heartbeat.interval.ms (KIP-848 groups)
     new_member_join_timeout_ms: int = 300000  # fixed in Kafka (5 minutes)
 
 
@@ -186,9 +189,31 @@ class GroupCoordinator:
         self.config = config or GroupConfig()
         self.clock = clock or Clock()
         self.groups: dict[str, Group] = {}
-        self.schedule: Callable[[int], None] = lambda deadline_ms: None
         # partitions of a topic (None when unknown): commits to unknown partitions are refused
         self._topic_partitions = topic_partitions or (lambda topic: None)
+        self.consumer = ConsumerGroupCoordinator(self.clock, self._topic_partitions,
+                                                 self.config.consumer_session_timeout_ms,
+                                                 self.config.consumer_heartbeat_interval_ms)
+        self._schedule: Callable[[int], None] = lambda deadline_ms: None
+
+    @property
+    def schedule(self) -> Callable[[int], None]:
+        """Called with every deadline the coordinators set (the server arms a timer for it)."""
+        return self._schedule
+
+    @schedule.setter
+    def schedule(self, fn: Callable[[int], None]) -> None:
+        self._schedule = fn
+        self.consumer.schedule = fn
+
+    def classic_in_use(self, group_id: str) -> bool:
+        g = self.groups.get(group_id)
+        return g is not None and not g.is_empty
+
+    def consumer_heartbeat(self, group_id: str, member_id: str, member_epoch: int, **kwargs):
+        """ConsumerGroupHeartbeat (KIP-848); the group id must not be a classic group with members."""
+        return self.consumer.heartbeat(group_id, member_id, member_epoch,
+                                       classic_group_exists=self.classic_in_use(group_id), **kwargs)
 
     # ------------------------------------------------------------------ helpers
 
@@ -225,6 +250,9 @@ class GroupCoordinator:
             return
         if rebalance_timeout_ms < 0:
             rebalance_timeout_ms = session_timeout_ms  # JoinGroup v0 has no rebalance timeout
+        if self.consumer.groups.get(group_id) is not None and self.consumer.groups[group_id].members:
+            on_join(JoinResult(ErrorCode.INCONSISTENT_GROUP_PROTOCOL, member_id=member_id))
+            return
         g = self.groups.get(group_id)
         if g is None:
             if member_id:
@@ -519,7 +547,7 @@ class GroupCoordinator:
     # ------------------------------------------------------------------ timers
 
     def next_deadline(self) -> int | None:
-        best = None
+        best = self.consumer.next_deadline()
         for g in self.groups.values():
             for d in (g.rebalance_deadline, g.sync_deadline, *g.pending_members.values(),
                       *(m.heartbeat_deadline for m in g.members.values())):
@@ -529,6 +557,7 @@ class GroupCoordinator:
 
     def tick(self) -> None:
         """Act on every deadline that has passed."""
+        self.consumer.tick()
         now = self._now()
         for g in list(self.groups.values()):
             for mid, d in list(g.pending_members.items()):
@@ -554,6 +583,13 @@ class GroupCoordinator:
         """OffsetCommit: offsets are (topic, partition, offset, leader epoch, metadata); one error each."""
         if not group_id:
             return [ErrorCode.INVALID_GROUP_ID] * len(offsets)
+        cg = self.consumer.groups.get(group_id)
+        if cg is not None and (cg.members or member_id or generation >= 0):
+            try:
+                self.consumer.check_member(group_id, member_id, generation)
+            except KafkaError as exc:
+                return [exc.code] * len(offsets)
+            return self._store_offsets(self.groups.setdefault(group_id, Group(group_id)), offsets)
         g = self.groups.get(group_id)
         if g is None:
             if generation >= 0 or member_id:
@@ -576,6 +612,9 @@ class GroupCoordinator:
             return [error] * len(offsets)
         if member_id in g.members:
             self._touch(g.members[member_id])
+        return self._store_offsets(g, offsets)
+
+    def _store_offsets(self, g: Group, offsets: list[tuple[str, int, int, int, str | None]]) -> list[int]:
         now = self._now()
         out = []
         for topic, partition, offset, epoch, metadata in offsets:
@@ -623,6 +662,10 @@ class GroupCoordinator:
         g = self.groups.get(group_id)
         if not group_id:
             raise KafkaError(ErrorCode.INVALID_GROUP_ID)
+        if group_id in self.consumer.groups:
+            self.consumer.delete(group_id)
+            self.groups.pop(group_id, None)
+            return
         if g is None or g.state == GroupState.DEAD:
             raise KafkaError(ErrorCode.GROUP_ID_NOT_FOUND)
         if g.state != GroupState.EMPTY:

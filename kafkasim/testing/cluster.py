@@ -108,12 +108,17 @@ class Cluster:
 
     def list_groups(self) -> list[str]:
         """Ids of every consumer group the cluster knows (with members or committed offsets)."""
-        return self.call(lambda: sorted(self.state.groups.groups))
+        return self.call(lambda: sorted(set(self.state.groups.groups) | set(self.state.groups.consumer.groups)))
 
     def describe_group(self, group_id: str) -> GroupInfo | None:
         """A consistent snapshot of a group's state and members, or None when the group does not exist."""
 
         def snapshot() -> GroupInfo | None:
+            cg = self.state.groups.consumer.groups.get(group_id)
+            if cg is not None:  # a KIP-848 consumer group: epochs stand in for generations
+                members = [GroupMemberInfo(m.member_id, m.instance_id, m.client_id, m.client_host, sorted(m.assigned))
+                           for m in cg.members.values()]
+                return GroupInfo(group_id, cg.state.value, cg.epoch, CONSUMER_PROTOCOL, cg.assignor, None, members)
             g = self.state.groups.group(group_id)
             if g is None:
                 return None

@@ -1,0 +1,62 @@
+"""ConsumerGroupHeartbeat (key 68), versions 0-1: the KIP-848 consumer group protocol.
+
+Behaviour: member epoch 0 joins (v1 clients bring their own member id; v0 gets one), -1 leaves, -2 leaves
+as a static member; otherwise the heartbeat reports the partitions the member owns and receives its next
+assignment (only when it changed) and epoch, reconciled as state/consumer_groups.py describes. Errors:
+INVALID_REQUEST (empty group id, first heartbeat without subscription or rebalance timeout),
+UNSUPPORTED_ASSIGNOR, UNKNOWN_MEMBER_ID, FENCED_MEMBER_EPOCH, FENCED_INSTANCE_ID, and GROUP_ID_NOT_FOUND
+for a group id in use by a classic group. heartbeat_interval_ms is group.consumer.heartbeat.interval.ms.
+Version notes: v1 adds subscribed_topic_regex (resolved against the topics that exist at each heartbeat
+that carries it).
+"""
+
+from __future__ import annotations
+
+import re
+
+from kafkasim.errors import ErrorCode
+from kafkasim.handlers import handler
+from kafkasim.protocol.api import ApiKey
+from kafkasim.protocol.messages.consumer_group_heartbeat import (
+    ConsumerGroupHeartbeatRequest,
+    ConsumerGroupHeartbeatResponse,
+    ConsumerGroupHeartbeatResponseAssignment,
+    ConsumerGroupHeartbeatResponseTopicPartitions,
+)
+
+
+@handler(ApiKey.CONSUMER_GROUP_HEARTBEAT, (0, 1))
+def consumer_group_heartbeat(ctx, req: ConsumerGroupHeartbeatRequest) -> ConsumerGroupHeartbeatResponse:
+    state = ctx.state
+    owned = None
+    if req.topic_partitions is not None:
+        owned = []
+        for tp in req.topic_partitions:
+            t = state.topics_by_id.get(bytes(tp.topic_id))
+            if t is not None:
+                owned.extend((t.name, p) for p in tp.partitions)
+    subscribed = None if req.subscribed_topic_names is None else list(req.subscribed_topic_names)
+    regex = req.subscribed_topic_regex if ctx.api_version >= 1 else None
+    if regex:
+        try:
+            pattern = re.compile(regex)
+        except re.error as exc:
+            return ConsumerGroupHeartbeatResponse(error_code=ErrorCode.INVALID_REQUEST,
+                                                  error_message=f"Invalid regular expression {regex}: {exc}")
+        matched = [name for name in state.topics if pattern.fullmatch(name)]
+        subscribed = sorted(set(subscribed or []) | set(matched))
+    r = state.groups.consumer_heartbeat(
+        req.group_id, req.member_id, req.member_epoch, instance_id=req.instance_id, rack_id=req.rack_id,
+        rebalance_timeout_ms=req.rebalance_timeout_ms, subscribed=subscribed, server_assignor=req.server_assignor,
+        owned=owned, client_id=ctx.client_id or "", client_host=ctx.client_host)
+    assignment = None
+    if r.assignment is not None:
+        by_topic: dict[str, list[int]] = {}
+        for topic, p in r.assignment:
+            by_topic.setdefault(topic, []).append(p)
+        assignment = ConsumerGroupHeartbeatResponseAssignment(topic_partitions=[
+            ConsumerGroupHeartbeatResponseTopicPartitions(topic_id=state.topics[t].topic_id, partitions=ps)
+            for t, ps in by_topic.items() if t in state.topics])
+    return ConsumerGroupHeartbeatResponse(
+        error_code=r.error, error_message=r.message, member_id=r.member_id, member_epoch=r.member_epoch,
+        heartbeat_interval_ms=state.config.group_consumer_heartbeat_interval_ms, assignment=assignment)
