@@ -51,10 +51,15 @@ def main() -> None:
               help="group.min.session.timeout.ms")
 @click.option("--group-max-session-timeout-ms", default=1800000, show_default=True, type=click.IntRange(1),
               help="group.max.session.timeout.ms")
+@click.option("--group-consumer-session-timeout-ms", default=45000, show_default=True, type=click.IntRange(1),
+              help="group.consumer.session.timeout.ms (KIP-848 groups)")
+@click.option("--group-consumer-heartbeat-interval-ms", default=5000, show_default=True, type=click.IntRange(1),
+              help="group.consumer.heartbeat.interval.ms (KIP-848 groups)")
 def serve(host: str, port: int, advertised_host: str | None, log_level: str, auto_create_topics: bool,
           num_partitions: int, message_max_bytes: int, socket_request_max_bytes: int, node_id: int,
           cluster_id: str | None, group_initial_rebalance_delay_ms: int, group_min_session_timeout_ms: int,
-          group_max_session_timeout_ms: int) -> None:
+          group_max_session_timeout_ms: int, group_consumer_session_timeout_ms: int,
+          group_consumer_heartbeat_interval_ms: int) -> None:
     """Run a broker (in memory) until Ctrl-C or SIGTERM."""
     logging.basicConfig(level=log_level.upper(), stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -65,7 +70,9 @@ def serve(host: str, port: int, advertised_host: str | None, log_level: str, aut
                           socket_request_max_bytes=socket_request_max_bytes, node_id=node_id,
                           group_initial_rebalance_delay_ms=group_initial_rebalance_delay_ms,
                           group_min_session_timeout_ms=group_min_session_timeout_ms,
-                          group_max_session_timeout_ms=group_max_session_timeout_ms, **extra)
+                          group_max_session_timeout_ms=group_max_session_timeout_ms,
+                          group_consumer_session_timeout_ms=group_consumer_session_timeout_ms,
+                          group_consumer_heartbeat_interval_ms=group_consumer_heartbeat_interval_ms, **extra)
     except ValueError as exc:
         raise click.UsageError(str(exc)) from None
     loop = new_event_loop()
@@ -233,12 +240,14 @@ def groups_list(bootstrap_server: str) -> None:
 @click.argument("group")
 def groups_describe(bootstrap_server: str, group: str) -> None:
     """Show a group's state, members, assignments, committed offsets, log-end offsets and lag."""
+    from kafkasim.protocol.messages import consumer_group_describe as cgd
     from kafkasim.protocol.messages import describe_groups as dg
     from kafkasim.protocol.messages import list_offsets as lo
     from kafkasim.protocol.messages import offset_fetch as of
     from kafkasim.state.groups import CONSUMER_PROTOCOL, consumer_assignment, lag
 
     with _client(bootstrap_server) as c:
+        cg = c.request(ApiKey.CONSUMER_GROUP_DESCRIBE, cgd.ConsumerGroupDescribeRequest(group_ids=[group])).groups[0]
         d = c.request(ApiKey.DESCRIBE_GROUPS, dg.DescribeGroupsRequest(groups=[group])).groups[0]
         v = c.version_for(ApiKey.OFFSET_FETCH)
         if v >= 8:
@@ -250,7 +259,12 @@ def groups_describe(bootstrap_server: str, group: str) -> None:
             resp = c.request(ApiKey.OFFSET_FETCH, of.OffsetFetchRequest(group_id=group, topics=None), v)
             committed = [(t.name, p.partition_index, p.committed_offset) for t in resp.topics for p in t.partitions]
         owners: dict[tuple[str, int], str] = {}
-        if d.protocol_type == CONSUMER_PROTOCOL:
+        if not cg.error_code:
+            for m in cg.members:
+                for tp in m.assignment.topic_partitions:
+                    for p in tp.partitions:
+                        owners[(tp.topic_name, p)] = m.member_id
+        elif d.protocol_type == CONSUMER_PROTOCOL:
             for m in d.members:
                 for tp in consumer_assignment(bytes(m.member_assignment)):
                     owners[tp] = m.member_id
@@ -267,12 +281,18 @@ def groups_describe(bootstrap_server: str, group: str) -> None:
             for t in resp.topics:
                 for p in t.partitions:
                     ends[(t.name, p.partition_index)] = p.offset if not p.error_code else -1
-    _check(d.error_code, d.error_message, f"cannot describe group {group}")
-    click.echo(f"group {group}  state={d.group_state}  protocol={d.protocol_type or '-'}/{d.protocol_data or '-'}  "
-               f"members={len(d.members)}")
-    for m in d.members:
-        static = f"  instance={m.group_instance_id}" if m.group_instance_id else ""
-        click.echo(f"  member {m.member_id}  client={m.client_id}  host={m.client_host}{static}")
+    if not cg.error_code:
+        click.echo(f"group {group}  state={cg.group_state}  protocol=consumer (KIP-848)/{cg.assignor_name}  "
+                   f"epoch={cg.group_epoch}  members={len(cg.members)}")
+        members = [(m.member_id, m.client_id, m.client_host, m.instance_id) for m in cg.members]
+    else:
+        _check(d.error_code, d.error_message, f"cannot describe group {group}")
+        click.echo(f"group {group}  state={d.group_state}  protocol={d.protocol_type or '-'}/"
+                   f"{d.protocol_data or '-'}  members={len(d.members)}")
+        members = [(m.member_id, m.client_id, m.client_host, m.group_instance_id) for m in d.members]
+    for member_id, client_id, client_host, instance in members:
+        static = f"  instance={instance}" if instance else ""
+        click.echo(f"  member {member_id}  client={client_id}  host={client_host}{static}")
     offsets = {(t, p): o for t, p, o in committed}
     if parts:
         click.echo(f"  {'TOPIC':<24} {'PARTITION':>9} {'COMMITTED':>10} {'LOG-END':>10} {'LAG':>8}  OWNER")
