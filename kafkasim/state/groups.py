@@ -9,6 +9,7 @@ into a timer) and acted on in ``tick()``. Nothing here knows about sockets or as
 
 from __future__ import annotations
 
+import struct
 import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -34,7 +35,7 @@ def _decode_versioned(module, data: bytes):
     lo, hi = module.DATA_VERSIONS
     try:
         obj, _end = module.DECODE_DATA[min(max(version, lo), hi)](mv, 2)
-    except (MalformedError, ValueError, IndexError, UnicodeDecodeError):
+    except (MalformedError, ValueError, IndexError, UnicodeDecodeError, struct.error):
         return None
     return obj
 
@@ -147,6 +148,8 @@ class Group:
     pending_sync: set[str] = field(default_factory=set)
     rebalance_deadline: int | None = None
     initial_delay: bool = False  # the first rebalance of an empty group waits group.initial.rebalance.delay.ms
+    new_member_added: bool = False  # a member joined during the initial delay: wait another delay
+    initial_remaining: int = 0  # what is left of the rebalance timeout for such extensions
     sync_deadline: int | None = None
     offsets: dict[tuple[str, int], OffsetEntry] = field(default_factory=dict)
 
@@ -281,7 +284,7 @@ class GroupCoordinator:
         g.pending_members.pop(member_id, None)
         if instance_id is not None:
             g.static_members[instance_id] = member_id
-        if g.protocol_type is None:
+        if g.protocol_type is None or len(g.members) == 1:
             g.protocol_type = ptype
         m.heartbeat_deadline = self._deadline(self.config.new_member_join_timeout_ms)
         return m
@@ -300,6 +303,8 @@ class GroupCoordinator:
             g.pending_members[new_id] = self._deadline(args[2])
             on_join(JoinResult(ErrorCode.MEMBER_ID_REQUIRED, member_id=new_id))
             return
+        if g.state == GroupState.PREPARING_REBALANCE and g.initial_delay:
+            g.new_member_added = True
         self._new_member(g, new_id, instance_id, args, on_join)
         self._prepare_rebalance(g)
 
@@ -336,6 +341,8 @@ class GroupCoordinator:
     def _join_known(self, g: Group, member_id: str, instance_id: str | None, args: tuple,
                     on_join: Callable[[JoinResult], None]) -> None:
         if member_id in g.pending_members:
+            if g.state == GroupState.PREPARING_REBALANCE and g.initial_delay:
+                g.new_member_added = True
             self._new_member(g, member_id, instance_id, args, on_join)
             self._prepare_rebalance(g)
             return
@@ -386,6 +393,7 @@ class GroupCoordinator:
                 m.assignment = b""
                 if m.on_sync is not None:
                     cb, m.on_sync = m.on_sync, None
+                    self._touch(m)
                     cb(SyncResult(ErrorCode.REBALANCE_IN_PROGRESS))
         g.pending_sync.clear()
         g.sync_deadline = None
@@ -393,19 +401,25 @@ class GroupCoordinator:
             delayed = g.state == GroupState.EMPTY and self.config.initial_rebalance_delay_ms > 0
             g.state = GroupState.PREPARING_REBALANCE
             g.initial_delay = delayed
+            g.new_member_added = False
             timeout = g.max_rebalance_timeout()
-            g.rebalance_deadline = self._deadline(
-                min(timeout, self.config.initial_rebalance_delay_ms) if delayed else timeout)
+            first = min(timeout, self.config.initial_rebalance_delay_ms) if delayed else timeout
+            g.initial_remaining = max(timeout - first, 0)
+            g.rebalance_deadline = self._deadline(first)
         self._maybe_complete_join(g)
 
     def _maybe_complete_join(self, g: Group) -> None:
-        if g.state == GroupState.PREPARING_REBALANCE and not g.initial_delay and g.members and g.all_joined():
+        if g.state == GroupState.PREPARING_REBALANCE and not g.initial_delay and g.all_joined():
             self._complete_join(g)
 
     def _complete_join(self, g: Group) -> None:
         # members that did not rejoin in time are removed
-        for mid in [mid for mid, m in g.members.items() if m.on_join is None]:
+        for mid in [mid for mid, m in g.members.items() if m.on_join is None and m.group_instance_id is None]:
             self._remove_member(g, mid, rebalance=False)
+        joined = [mid for mid, m in g.members.items() if m.on_join is not None]
+        if g.members and not joined:  # only static members that have not rejoined: wait another round
+            g.rebalance_deadline = self._deadline(g.max_rebalance_timeout())
+            return
         g.pending_members.clear()
         g.rebalance_deadline = None
         g.initial_delay = False
@@ -418,8 +432,8 @@ class GroupCoordinator:
                 g.protocol_type = None
             return
         g.protocol_name = g.select_protocol()
-        if g.leader_id not in g.members:
-            g.leader_id = next(iter(g.members))
+        if g.leader_id not in joined:
+            g.leader_id = joined[0]
         g.state = GroupState.COMPLETING_REBALANCE
         g.pending_sync = set(g.members)
         g.sync_deadline = self._deadline(g.max_rebalance_timeout())
@@ -480,6 +494,8 @@ class GroupCoordinator:
         self._touch(m)
         if g.state == GroupState.STABLE:
             g.pending_sync.discard(member_id)
+            if not g.pending_sync:
+                g.sync_deadline = None
             on_sync(SyncResult(0, g.protocol_type, g.protocol_name, m.assignment))
             return
         # CompletingRebalance: wait for the leader's assignments
@@ -489,10 +505,12 @@ class GroupCoordinator:
             for mid, x in g.members.items():
                 x.assignment = assignments.get(mid, b"")
             g.state = GroupState.STABLE
-            g.sync_deadline = None
+            if not g.pending_sync:
+                g.sync_deadline = None
             for x in g.members.values():
                 if x.on_sync is not None:
                     cb, x.on_sync = x.on_sync, None
+                    self._touch(x)
                     cb(SyncResult(0, g.protocol_type, g.protocol_name, x.assignment))
 
     # ------------------------------------------------------------------ Heartbeat, LeaveGroup
@@ -566,8 +584,15 @@ class GroupCoordinator:
                     self._maybe_complete_join(g)
             if g.state == GroupState.PREPARING_REBALANCE and g.rebalance_deadline is not None \
                     and g.rebalance_deadline <= now:
-                self._complete_join(g)
-            if g.state == GroupState.COMPLETING_REBALANCE and g.sync_deadline is not None \
+                if g.initial_delay and g.new_member_added and g.initial_remaining > 0:
+                    g.new_member_added = False  # Kafka's InitialDelayedJoin: wait one more delay
+                    delay = min(self.config.initial_rebalance_delay_ms, g.initial_remaining)
+                    g.initial_remaining -= delay
+                    g.rebalance_deadline += delay
+                    self.schedule(g.rebalance_deadline)
+                if g.rebalance_deadline <= now:
+                    self._complete_join(g)
+            if g.state in (GroupState.COMPLETING_REBALANCE, GroupState.STABLE) and g.sync_deadline is not None \
                     and g.sync_deadline <= now and g.pending_sync:
                 for mid in list(g.pending_sync):
                     self._remove_member(g, mid, rebalance=False)
@@ -600,14 +625,14 @@ class GroupCoordinator:
             error = ErrorCode.COORDINATOR_NOT_AVAILABLE
         elif generation < 0 and g.state == GroupState.EMPTY:
             pass  # a group that only stores offsets (manual assignment)
-        elif g.state == GroupState.COMPLETING_REBALANCE:
-            error = ErrorCode.REBALANCE_IN_PROGRESS
         elif self._fenced(g, member_id, group_instance_id):
             error = ErrorCode.FENCED_INSTANCE_ID
         elif member_id not in g.members:
             error = ErrorCode.UNKNOWN_MEMBER_ID
         elif generation != g.generation:
             error = ErrorCode.ILLEGAL_GENERATION
+        elif g.state == GroupState.COMPLETING_REBALANCE:
+            error = ErrorCode.REBALANCE_IN_PROGRESS
         if error:
             return [error] * len(offsets)
         if member_id in g.members:
@@ -621,7 +646,7 @@ class GroupCoordinator:
             count = self._topic_partitions(topic)
             if count is None or not 0 <= partition < count:
                 out.append(ErrorCode.UNKNOWN_TOPIC_OR_PARTITION)
-            elif metadata is not None and len(metadata.encode()) > self.config.offset_metadata_max_bytes:
+            elif metadata is not None and len(metadata.encode('utf-16-le')) // 2 > self.config.offset_metadata_max_bytes:
                 out.append(ErrorCode.OFFSET_METADATA_TOO_LARGE)
             else:
                 g.offsets[(topic, partition)] = OffsetEntry(offset, epoch, metadata or "", now)
@@ -648,6 +673,8 @@ class GroupCoordinator:
         g = self.groups.get(group_id)
         if g is None or g.state == GroupState.DEAD:
             raise KafkaError(ErrorCode.GROUP_ID_NOT_FOUND, f"Group {group_id} not found.")
+        if g.state != GroupState.EMPTY and g.protocol_type != CONSUMER_PROTOCOL:
+            raise KafkaError(ErrorCode.NON_EMPTY_GROUP, f"Group {group_id} is not a consumer group.")
         topics = self.subscribed_topics(g) if g.state != GroupState.EMPTY else set()
         out = []
         for t, p in partitions:
