@@ -4,7 +4,8 @@ Behaviour: member epoch 0 joins (v1 clients bring their own member id; v0 gets o
 as a static member; otherwise the heartbeat reports the partitions the member owns and receives its next
 assignment (only when it changed) and epoch, reconciled as state/consumer_groups.py describes. Errors:
 INVALID_REQUEST (empty group id, first heartbeat without subscription or rebalance timeout),
-UNSUPPORTED_ASSIGNOR, UNKNOWN_MEMBER_ID, FENCED_MEMBER_EPOCH, FENCED_INSTANCE_ID, and GROUP_ID_NOT_FOUND
+UNSUPPORTED_ASSIGNOR, UNKNOWN_MEMBER_ID, FENCED_MEMBER_EPOCH, FENCED_INSTANCE_ID, UNRELEASED_INSTANCE_ID (a
+static member's instance id still held by a member that has not left with -2), and GROUP_ID_NOT_FOUND
 for a group id in use by a classic group. heartbeat_interval_ms is group.consumer.heartbeat.interval.ms.
 Version notes: v1 adds subscribed_topic_regex (resolved against the topics that exist at each heartbeat
 that carries it).

@@ -12,6 +12,7 @@ its rebalance timeout is removed. Time comes from the Clock; deadlines are annou
 from __future__ import annotations
 
 import uuid
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -47,6 +48,7 @@ class ConsumerMember:
     rebalance_timeout_ms: int
     server_assignor: str | None
     epoch: int = 0
+    previous_epoch: int = -1  # the epoch before the last change (a lost response is tolerated)
     assigned: set[TopicPartition] = field(default_factory=set)
     pending_revocation: set[TopicPartition] = field(default_factory=set)
     last_sent: frozenset[TopicPartition] | None = None
@@ -90,6 +92,7 @@ def assign(assignor: str, members: dict[str, ConsumerMember], partitions: dict[s
     """Target assignment: every partition of a subscribed topic to exactly one subscribed member."""
     out: dict[str, set[TopicPartition]] = {m: set() for m in members}
     ids = sorted(members)
+    totals = dict.fromkeys(ids, 0)  # partitions given so far, over all topics
     for topic, count in sorted(partitions.items()):
         subs = [m for m in ids if topic in members[m].subscribed]
         if not subs or count <= 0:
@@ -102,8 +105,14 @@ def assign(assignor: str, members: dict[str, ConsumerMember], partitions: dict[s
                 out[m].update((topic, p) for p in range(start, start + n))
                 start += n
             continue
-        # uniform: balanced per topic, keeping current owners where the balance allows (sticky)
-        quota = {m: count // len(subs) + (1 if i < count % len(subs) else 0) for i, m in enumerate(subs)}
+        # uniform: balanced per topic and over all topics (a topic's extra partitions go to the members with the
+        # fewest so far, preferring those that own more of it), keeping current owners where the balance allows
+        owned = {m: sum(1 for t, p in current.get(m, ()) if t == topic and p < count) for m in subs}
+        base, extra = divmod(count, len(subs))
+        ranked = sorted(subs, key=lambda m: (totals[m], -owned[m], m))
+        quota = {m: base + (1 if i < extra else 0) for i, m in enumerate(ranked)}
+        for m in subs:
+            totals[m] += quota[m]
         free = []
         for p in range(count):
             owner = next((m for m in subs if (topic, p) in current.get(m, ()) and quota[m] > 0), None)
@@ -144,6 +153,10 @@ class ConsumerGroupCoordinator:
                   client_host: str, classic_group_exists: bool) -> HeartbeatResult:
         if not group_id:
             return HeartbeatResult(ErrorCode.INVALID_REQUEST, message="GroupId can't be empty.")
+        if member_epoch < STATIC_LEAVE_EPOCH:
+            return HeartbeatResult(ErrorCode.INVALID_REQUEST, message="MemberEpoch is invalid.")
+        if member_epoch == STATIC_LEAVE_EPOCH and instance_id is None:
+            return HeartbeatResult(ErrorCode.INVALID_REQUEST, message="InstanceId can't be null.")
         if server_assignor is not None and server_assignor not in ASSIGNORS:
             return HeartbeatResult(ErrorCode.UNSUPPORTED_ASSIGNOR,
                                    message=f"Assignor {server_assignor} is not supported. Supported assignors: "
@@ -166,27 +179,42 @@ class ConsumerGroupCoordinator:
                                                                             f"of group {group_id}.")
             g = self.groups[group_id] = ConsumerGroup(group_id)
         m = g.members.get(member_id) if member_id else None
+        if instance_id is not None and (member_epoch != JOIN_EPOCH or m is not None):
+            owner = g.static_members.get(instance_id)
+            if owner is not None and owner != member_id:
+                return HeartbeatResult(ErrorCode.FENCED_INSTANCE_ID,
+                                       message=f"Static member {member_id} with instance id {instance_id} was "
+                                               f"fenced by member {owner}.")
+        replaced: ConsumerMember | None = None
         if member_epoch == JOIN_EPOCH:
             if m is None:
-                m = self._join(g, member_id or str(uuid.uuid4()), instance_id, rack_id, client_id, client_host,
-                               subscribed or [], rebalance_timeout_ms, server_assignor)
-            else:  # a member rejoining with epoch 0 starts over
+                old = g.members.get(g.static_members.get(instance_id, "")) if instance_id is not None else None
+                if old is not None and old.epoch != STATIC_LEAVE_EPOCH:
+                    return HeartbeatResult(ErrorCode.UNRELEASED_INSTANCE_ID,
+                                           message=f"Static member {member_id} with instance id {instance_id} "
+                                                   f"cannot join the group because the instance id is owned by "
+                                                   f"{old.member_id} member.")
+                m, replaced = self._join(g, member_id or str(uuid.uuid4()), instance_id, rack_id, client_id,
+                                         client_host, subscribed or [], rebalance_timeout_ms, server_assignor)
+            else:  # a member rejoining with epoch 0 starts over (a static member that left keeps its partitions)
+                if m.epoch != STATIC_LEAVE_EPOCH:
+                    m.assigned.clear()
                 m.epoch = 0
-                m.assigned.clear()
                 m.pending_revocation.clear()
+                m.revocation_deadline = None
                 m.last_sent = None
         elif m is None:
             return HeartbeatResult(ErrorCode.UNKNOWN_MEMBER_ID,
                                    message=f"Member {member_id} is not a member of group {group_id}.")
         elif member_epoch != m.epoch:
             # a lost response: the previous epoch is tolerated while what it owns is what we gave it
-            if not (member_epoch < m.epoch and owned is not None and set(owned) <= m.assigned):
+            if not (member_epoch < m.epoch and member_epoch == m.previous_epoch and owned is not None
+                    and set(owned) <= m.assigned):
                 return HeartbeatResult(ErrorCode.FENCED_MEMBER_EPOCH,
                                        message=f"The member epoch {member_epoch} does not match {m.epoch}.")
-        if instance_id is not None and g.static_members.get(instance_id, m.member_id) != m.member_id:
-            return HeartbeatResult(ErrorCode.FENCED_INSTANCE_ID)
         m.session_deadline = self._deadline(self.session_timeout_ms)
-        changed = False
+        changed = replaced is not None and (sorted(replaced.subscribed) != sorted(m.subscribed)
+                                            or replaced.server_assignor != m.server_assignor)
         if subscribed is not None and sorted(subscribed) != sorted(m.subscribed):
             m.subscribed = list(subscribed)
             changed = True
@@ -195,15 +223,20 @@ class ConsumerGroupCoordinator:
         if server_assignor is not None and server_assignor != m.server_assignor:
             m.server_assignor = server_assignor
             changed = True
-        if changed or member_epoch == JOIN_EPOCH or self._topics_changed(g):
+        if changed or (member_epoch == JOIN_EPOCH and replaced is None) or self._topics_changed(g):
             self._bump(g)
-        return self._reconcile(g, m, owned)
+        # a full request (sent on joining and after errors, e.g. a lost response) always gets the assignment
+        full = member_epoch == JOIN_EPOCH or (rebalance_timeout_ms >= 0 and subscribed is not None
+                                              and owned is not None)
+        return self._reconcile(g, m, owned, full)
 
     def _join(self, g: ConsumerGroup, member_id: str, instance_id: str | None, rack_id: str | None,
               client_id: str, client_host: str, subscribed: list[str], rebalance_timeout_ms: int,
-              server_assignor: str | None) -> ConsumerMember:
+              server_assignor: str | None) -> tuple[ConsumerMember, ConsumerMember | None]:
+        """A new member, and the static member it replaces (which had left with epoch -2), if any."""
         m = ConsumerMember(member_id, instance_id, rack_id, client_id, client_host, list(subscribed),
                            rebalance_timeout_ms, server_assignor)
+        old = None
         if instance_id is not None:
             old_id = g.static_members.get(instance_id)
             old = g.members.pop(old_id, None) if old_id is not None else None
@@ -212,11 +245,22 @@ class ConsumerGroupCoordinator:
                 g.target[member_id] = g.target.pop(old_id, set())
             g.static_members[instance_id] = member_id
         g.members[member_id] = m
-        return m
+        return m, old
 
     def _leave(self, g: ConsumerGroup | None, member_id: str, instance_id: str | None, epoch: int) -> HeartbeatResult:
         if g is None or member_id not in g.members:
             return HeartbeatResult(ErrorCode.UNKNOWN_MEMBER_ID, member_id=member_id, member_epoch=epoch)
+        if instance_id is not None and g.static_members.get(instance_id, member_id) != member_id:
+            return HeartbeatResult(ErrorCode.FENCED_INSTANCE_ID, member_id=member_id, member_epoch=epoch)
+        m = g.members[member_id]
+        if epoch == STATIC_LEAVE_EPOCH and m.instance_id is not None:
+            # a static member leaving for a while keeps its assignment (no rebalance) until it rejoins with a
+            # new member id or its session expires
+            m.epoch = STATIC_LEAVE_EPOCH
+            m.pending_revocation.clear()
+            m.revocation_deadline = None
+            m.last_sent = None
+            return HeartbeatResult(0, member_id=member_id, member_epoch=epoch)
         self._remove(g, member_id)
         return HeartbeatResult(0, member_id=member_id, member_epoch=epoch)
 
@@ -245,12 +289,13 @@ class ConsumerGroupCoordinator:
         """New group epoch: recompute every member's target assignment."""
         g.epoch += 1
         g.topics_seen = self._subscribed_partitions(g)
-        preferred = [m.server_assignor for m in g.members.values() if m.server_assignor]
-        g.assignor = preferred[0] if preferred else "uniform"
+        preferred = Counter(m.server_assignor for m in g.members.values() if m.server_assignor)
+        g.assignor = preferred.most_common(1)[0][0] if preferred else "uniform"  # the one most members name
         g.target = assign(g.assignor, g.members, g.topics_seen, {mid: m.assigned for mid, m in g.members.items()})
         g.assignment_epoch = g.epoch
 
-    def _reconcile(self, g: ConsumerGroup, m: ConsumerMember, owned: list[TopicPartition] | None) -> HeartbeatResult:
+    def _reconcile(self, g: ConsumerGroup, m: ConsumerMember, owned: list[TopicPartition] | None,
+                   full: bool) -> HeartbeatResult:
         target = g.target.get(m.member_id, set())
         if m.pending_revocation and owned is not None and not (set(owned) & m.pending_revocation):
             m.pending_revocation.clear()  # the member reported the revoked partitions gone
@@ -265,10 +310,11 @@ class ConsumerGroupCoordinator:
                 held = {tp for other in g.members.values() if other is not m
                         for tp in other.assigned | other.pending_revocation}
                 m.assigned |= {tp for tp in target - m.assigned if tp not in held}
-                m.epoch = g.assignment_epoch
+                if m.epoch != g.assignment_epoch:
+                    m.previous_epoch, m.epoch = m.epoch, g.assignment_epoch
         current = frozenset(m.assigned)
         send = None
-        if current != m.last_sent:
+        if full or current != m.last_sent:
             send = sorted(current)
             m.last_sent = current
         return HeartbeatResult(0, m.member_id, m.epoch, send)

@@ -269,6 +269,7 @@ class GroupCoordinator:
                 or not g.supports(protocols):
             on_join(JoinResult(ErrorCode.INCONSISTENT_GROUP_PROTOCOL, member_id=member_id))
             return
+        self.consumer.groups.pop(group_id, None)  # an empty consumer group: the classic group takes its id over
         args = (client_id, client_host, session_timeout_ms, rebalance_timeout_ms, protocol_type, protocols)
         if not member_id:
             self._join_unknown(g, group_instance_id, require_known_member_id, args, on_join)
@@ -609,11 +610,13 @@ class GroupCoordinator:
         if not group_id:
             return [ErrorCode.INVALID_GROUP_ID] * len(offsets)
         cg = self.consumer.groups.get(group_id)
-        if cg is not None and (cg.members or member_id or generation >= 0):
-            try:
-                self.consumer.check_member(group_id, member_id, generation)
-            except KafkaError as exc:
-                return [exc.code] * len(offsets)
+        if cg is not None:
+            # epoch -1 (admin, or a consumer without group management) may commit while the group is empty
+            if cg.members or generation >= 0:
+                try:
+                    self.consumer.check_member(group_id, member_id, generation)
+                except KafkaError as exc:
+                    return [exc.code] * len(offsets)
             return self._store_offsets(self.groups.setdefault(group_id, Group(group_id)), offsets)
         g = self.groups.get(group_id)
         if g is None:
