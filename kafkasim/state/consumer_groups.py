@@ -155,6 +155,11 @@ class ConsumerGroupCoordinator:
             return HeartbeatResult(ErrorCode.INVALID_REQUEST, message="GroupId can't be empty.")
         if member_epoch < STATIC_LEAVE_EPOCH:
             return HeartbeatResult(ErrorCode.INVALID_REQUEST, message="MemberEpoch is invalid.")
+        if member_epoch > JOIN_EPOCH and not member_id:
+            return HeartbeatResult(ErrorCode.INVALID_REQUEST, message="MemberId can't be empty.")
+        if member_epoch == JOIN_EPOCH and owned:
+            return HeartbeatResult(ErrorCode.INVALID_REQUEST, message="TopicPartitions must be empty when "
+                                                                      "(re-)joining.")
         if member_epoch == STATIC_LEAVE_EPOCH and instance_id is None:
             return HeartbeatResult(ErrorCode.INVALID_REQUEST, message="InstanceId can't be null.")
         if server_assignor is not None and server_assignor not in ASSIGNORS:

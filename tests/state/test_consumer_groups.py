@@ -1050,3 +1050,22 @@ class ConsumerGroupMachine(RuleBasedStateMachine):
 ConsumerGroupMachine.TestCase.settings = settings(max_examples=300, stateful_step_count=50, deadline=None,
                                                   suppress_health_check=[HealthCheck.too_slow])
 test_consumer_group_state_machine_invariants_hold = ConsumerGroupMachine.TestCase
+
+
+def test_heartbeat_join_with_owned_partitions_is_invalid_request() -> None:
+    from kafkasim.state.clock import Clock
+    from kafkasim.state.consumer_groups import ConsumerGroupCoordinator
+
+    coord = ConsumerGroupCoordinator(Clock(), {"t": 2}.get)
+    r = coord.heartbeat("g", "m1", 0, None, None, 30000, ["t"], None, [("t", 0)], "c", "/h", False)
+    assert r.error == ErrorCode.INVALID_REQUEST
+    assert "g" not in coord.groups
+
+
+def test_heartbeat_empty_member_id_with_epoch_is_invalid_request() -> None:
+    from kafkasim.state.clock import Clock
+    from kafkasim.state.consumer_groups import ConsumerGroupCoordinator
+
+    coord = ConsumerGroupCoordinator(Clock(), {"t": 2}.get)
+    r = coord.heartbeat("g", "", 3, None, None, -1, None, None, None, "c", "/h", False)
+    assert r.error == ErrorCode.INVALID_REQUEST
