@@ -145,3 +145,20 @@ def test_consumer_protocol_admin_describe(fast_cluster, consumers, topic_name: s
     assert sorted(tp.partition for tp in desc.members[0].assignment.topic_partitions) == [0, 1]
     listed = admin.list_consumer_groups().result(timeout=WAIT_S)
     assert group in {g.group_id for g in listed.valid}
+
+
+def test_consumer_protocol_regex_subscription(fast_cluster, consumers, topic_name: str) -> None:
+    create_and_fill(fast_cluster.bootstrap_servers, topic_name + "-a", 1, 3)
+    create_and_fill(fast_cluster.bootstrap_servers, topic_name + "-b", 1, 3)
+    create_and_fill(fast_cluster.bootstrap_servers, "other-" + topic_name, 1, 3)
+    a = consumers(f"g-{uuid.uuid4().hex[:8]}")
+    a.subscribe([f"^{topic_name}-.*"])
+    seen: list[bytes] = []
+    topics: set[str] = set()
+    deadline = time.monotonic() + WAIT_S
+    while len(seen) < 6 and time.monotonic() < deadline:
+        m = a.poll(0.05)
+        if m is not None and m.error() is None:
+            seen.append(m.value())
+            topics.add(m.topic())
+    assert topics == {topic_name + "-a", topic_name + "-b"} and len(seen) == 6

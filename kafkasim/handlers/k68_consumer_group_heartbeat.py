@@ -7,15 +7,12 @@ INVALID_REQUEST (empty group id, first heartbeat without subscription or rebalan
 UNSUPPORTED_ASSIGNOR, UNKNOWN_MEMBER_ID, FENCED_MEMBER_EPOCH, FENCED_INSTANCE_ID, UNRELEASED_INSTANCE_ID (a
 static member's instance id still held by a member that has not left with -2), and GROUP_ID_NOT_FOUND
 for a group id in use by a classic group. heartbeat_interval_ms is group.consumer.heartbeat.interval.ms.
-Version notes: v1 adds subscribed_topic_regex (resolved against the topics that exist at each heartbeat
-that carries it).
+Version notes: v1 adds subscribed_topic_regex (Python's re, full match, re-evaluated against the topics
+that exist at every heartbeat of the member; Kafka uses RE2/J, whose syntax is close for common patterns).
 """
 
 from __future__ import annotations
 
-import re
-
-from kafkasim.errors import ErrorCode
 from kafkasim.handlers import handler
 from kafkasim.protocol.api import ApiKey
 from kafkasim.protocol.messages.consumer_group_heartbeat import (
@@ -38,18 +35,10 @@ def consumer_group_heartbeat(ctx, req: ConsumerGroupHeartbeatRequest) -> Consume
                 owned.extend((t.name, p) for p in tp.partitions)
     subscribed = None if req.subscribed_topic_names is None else list(req.subscribed_topic_names)
     regex = req.subscribed_topic_regex if ctx.api_version >= 1 else None
-    if regex:
-        try:
-            pattern = re.compile(regex)
-        except re.error as exc:
-            return ConsumerGroupHeartbeatResponse(error_code=ErrorCode.INVALID_REQUEST,
-                                                  error_message=f"Invalid regular expression {regex}: {exc}")
-        matched = [name for name in state.topics if pattern.fullmatch(name)]
-        subscribed = sorted(set(subscribed or []) | set(matched))
     r = state.groups.consumer_heartbeat(
         req.group_id, req.member_id, req.member_epoch, instance_id=req.instance_id, rack_id=req.rack_id,
         rebalance_timeout_ms=req.rebalance_timeout_ms, subscribed=subscribed, server_assignor=req.server_assignor,
-        owned=owned, client_id=ctx.client_id or "", client_host=ctx.client_host)
+        owned=owned, client_id=ctx.client_id or "", client_host=ctx.client_host, regex=regex)
     assignment = None
     if r.assignment is not None:
         by_topic: dict[str, list[int]] = {}

@@ -141,7 +141,7 @@ class ClusterState:
                         max_size=config.group_max_size,
                         consumer_session_timeout_ms=config.group_consumer_session_timeout_ms,
                         consumer_heartbeat_interval_ms=config.group_consumer_heartbeat_interval_ms),
-            self.clock, self._partition_count)
+            self.clock, self._partition_count, lambda: self.topics.keys())
 
     # ------------------------------------------------------------------ brokers
 

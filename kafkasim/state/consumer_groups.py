@@ -11,11 +11,13 @@ its rebalance timeout is removed. Time comes from the Clock; deadlines are annou
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from enum import StrEnum
+from functools import lru_cache
 from typing import NamedTuple
 
 from kafkasim.errors import ErrorCode, KafkaError
@@ -44,7 +46,7 @@ class ConsumerMember:
     rack_id: str | None
     client_id: str
     client_host: str
-    subscribed: list[str]
+    subscribed: list[str]  # effective: the names it gave plus the topics its regex matches now
     rebalance_timeout_ms: int
     server_assignor: str | None
     epoch: int = 0
@@ -54,6 +56,8 @@ class ConsumerMember:
     last_sent: frozenset[TopicPartition] | None = None
     session_deadline: int = 0
     revocation_deadline: int | None = None
+    topic_names: list[str] = field(default_factory=list)  # SubscribedTopicNames as sent
+    regex: str | None = None  # SubscribedTopicRegex (v1)
 
 
 @dataclass(slots=True)
@@ -85,6 +89,11 @@ class HeartbeatResult(NamedTuple):
     member_epoch: int = -1
     assignment: list[TopicPartition] | None = None
     message: str | None = None
+
+
+@lru_cache(maxsize=256)
+def _pattern(regex: str) -> re.Pattern[str]:
+    return re.compile(regex)
 
 
 def assign(assignor: str, members: dict[str, ConsumerMember], partitions: dict[str, int],
@@ -132,7 +141,9 @@ class ConsumerGroupCoordinator:
     """All KIP-848 consumer groups of a cluster (their offsets live with the classic coordinator's)."""
 
     def __init__(self, clock: Clock, partitions_of: Callable[[str], int | None],
-                 session_timeout_ms: int = 45000, heartbeat_interval_ms: int = 5000) -> None:
+                 session_timeout_ms: int = 45000, heartbeat_interval_ms: int = 5000,
+                 topic_names: Callable[[], Iterable[str]] = tuple) -> None:
+        self._topic_names = topic_names
         self.clock = clock
         self.groups: dict[str, ConsumerGroup] = {}
         self.session_timeout_ms = session_timeout_ms
@@ -150,7 +161,8 @@ class ConsumerGroupCoordinator:
     def heartbeat(self, group_id: str, member_id: str, member_epoch: int, instance_id: str | None,
                   rack_id: str | None, rebalance_timeout_ms: int, subscribed: list[str] | None,
                   server_assignor: str | None, owned: list[TopicPartition] | None, client_id: str,
-                  client_host: str, classic_group_exists: bool) -> HeartbeatResult:
+                  client_host: str, classic_group_exists: bool, regex: str | None = None) -> HeartbeatResult:
+        """One ConsumerGroupHeartbeat; ``subscribed``/``regex``/``owned`` None mean "unchanged"."""
         if not group_id:
             return HeartbeatResult(ErrorCode.INVALID_REQUEST, message="GroupId can't be empty.")
         if member_epoch < STATIC_LEAVE_EPOCH:
@@ -166,7 +178,12 @@ class ConsumerGroupCoordinator:
             return HeartbeatResult(ErrorCode.UNSUPPORTED_ASSIGNOR,
                                    message=f"Assignor {server_assignor} is not supported. Supported assignors: "
                                            f"{', '.join(ASSIGNORS)}.")
-        if member_epoch == JOIN_EPOCH and subscribed is None:
+        if regex:
+            try:
+                _pattern(regex)
+            except re.error as exc:
+                return HeartbeatResult(ErrorCode.INVALID_REQUEST, message=f"Invalid regular expression {regex}: {exc}")
+        if member_epoch == JOIN_EPOCH and subscribed is None and not regex:
             return HeartbeatResult(ErrorCode.INVALID_REQUEST,
                                    message="SubscribedTopicNames must be set in first request.")
         if member_epoch == JOIN_EPOCH and rebalance_timeout_ms < 0:
@@ -220,8 +237,13 @@ class ConsumerGroupCoordinator:
         m.session_deadline = self._deadline(self.session_timeout_ms)
         changed = replaced is not None and (sorted(replaced.subscribed) != sorted(m.subscribed)
                                             or replaced.server_assignor != m.server_assignor)
-        if subscribed is not None and sorted(subscribed) != sorted(m.subscribed):
-            m.subscribed = list(subscribed)
+        if subscribed is not None:
+            m.topic_names = list(subscribed)
+        if regex is not None:
+            m.regex = regex or None
+        effective = self._effective_subscription(m)
+        if effective != sorted(m.subscribed):
+            m.subscribed = effective
             changed = True
         if rebalance_timeout_ms >= 0:
             m.rebalance_timeout_ms = rebalance_timeout_ms
@@ -231,7 +253,7 @@ class ConsumerGroupCoordinator:
         if changed or (member_epoch == JOIN_EPOCH and replaced is None) or self._topics_changed(g):
             self._bump(g)
         # a full request (sent on joining and after errors, e.g. a lost response) always gets the assignment
-        full = member_epoch == JOIN_EPOCH or (rebalance_timeout_ms >= 0 and subscribed is not None
+        full = member_epoch == JOIN_EPOCH or (rebalance_timeout_ms >= 0 and (subscribed is not None or regex)
                                               and owned is not None)
         return self._reconcile(g, m, owned, full)
 
@@ -277,6 +299,13 @@ class ConsumerGroupCoordinator:
             del g.static_members[m.instance_id]
         g.target.pop(member_id, None)
         self._bump(g)
+
+    def _effective_subscription(self, m: ConsumerMember) -> list[str]:
+        topics = set(m.topic_names)
+        if m.regex:
+            pattern = _pattern(m.regex)
+            topics.update(t for t in self._topic_names() if pattern.fullmatch(t))
+        return sorted(topics)
 
     def _subscribed_partitions(self, g: ConsumerGroup) -> dict[str, int]:
         topics = {t for m in g.members.values() for t in m.subscribed}

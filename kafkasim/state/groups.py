@@ -188,7 +188,8 @@ class GroupCoordinator:
     """All classic groups of a cluster and their committed offsets."""
 
     def __init__(self, config: GroupConfig | None = None, clock: Clock | None = None,
-                 topic_partitions: Callable[[str], int | None] | None = None) -> None:
+                 topic_partitions: Callable[[str], int | None] | None = None,
+                 topic_names: Callable[[], Iterable[str]] = tuple) -> None:
         self.config = config or GroupConfig()
         self.clock = clock or Clock()
         self.groups: dict[str, Group] = {}
@@ -196,7 +197,7 @@ class GroupCoordinator:
         self._topic_partitions = topic_partitions or (lambda topic: None)
         self.consumer = ConsumerGroupCoordinator(self.clock, self._topic_partitions,
                                                  self.config.consumer_session_timeout_ms,
-                                                 self.config.consumer_heartbeat_interval_ms)
+                                                 self.config.consumer_heartbeat_interval_ms, topic_names)
         self._schedule: Callable[[int], None] = lambda deadline_ms: None
 
     @property

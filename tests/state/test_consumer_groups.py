@@ -1069,3 +1069,25 @@ def test_heartbeat_empty_member_id_with_epoch_is_invalid_request() -> None:
     coord = ConsumerGroupCoordinator(Clock(), {"t": 2}.get)
     r = coord.heartbeat("g", "", 3, None, None, -1, None, None, None, "c", "/h", False)
     assert r.error == ErrorCode.INVALID_REQUEST
+
+
+def test_heartbeat_regex_subscription_follows_new_topics() -> None:
+    from kafkasim.state.clock import Clock
+    from kafkasim.state.consumer_groups import ConsumerGroupCoordinator
+
+    parts = {"orders-eu": 2, "audit": 1}
+    coord = ConsumerGroupCoordinator(Clock(), parts.get, topic_names=lambda: list(parts))
+    r = coord.heartbeat("g", "m1", 0, None, None, 30000, None, None, [], "c", "/h", False, regex="orders-.*")
+    assert r.error == 0 and sorted(r.assignment) == [("orders-eu", 0), ("orders-eu", 1)]
+    parts["orders-us"] = 1  # a matching topic is created later
+    r = coord.heartbeat("g", "m1", r.member_epoch, None, None, -1, None, None, None, "c", "/h", False)
+    assert r.error == 0 and ("orders-us", 0) in r.assignment and ("audit", 0) not in r.assignment
+
+
+def test_heartbeat_invalid_regex_is_invalid_request() -> None:
+    from kafkasim.state.clock import Clock
+    from kafkasim.state.consumer_groups import ConsumerGroupCoordinator
+
+    coord = ConsumerGroupCoordinator(Clock(), {}.get)
+    r = coord.heartbeat("g", "m1", 0, None, None, 30000, None, None, [], "c", "/h", False, regex="(")
+    assert r.error == ErrorCode.INVALID_REQUEST
