@@ -162,3 +162,24 @@ def test_consumer_protocol_regex_subscription(fast_cluster, consumers, topic_nam
             seen.append(m.value())
             topics.add(m.topic())
     assert topics == {topic_name + "-a", topic_name + "-b"} and len(seen) == 6
+
+
+def test_consumer_protocol_group_described_by_classic_describe_groups(fast_cluster, consumers,
+                                                                       topic_name: str) -> None:
+    from kafka import KafkaAdminClient
+
+    create_and_fill(fast_cluster.bootstrap_servers, topic_name, 2, 4)
+    group = f"g-{uuid.uuid4().hex[:8]}"
+    a = consumers(group)
+    a.subscribe([topic_name])
+    retry_until(lambda: (a.poll(0.05), len(a.assignment()))[1], lambda n: n == 2)
+    admin = KafkaAdminClient(bootstrap_servers=fast_cluster.bootstrap_servers)
+    try:
+        described = admin.describe_groups([group])[group]
+    finally:
+        admin.close()
+    assert (described["group_state"], described["protocol_type"], described["protocol_data"]) == (
+        "Stable", "consumer", "uniform")
+    [m] = described["members"]
+    assert m["member_metadata"]["topics"] == [topic_name]
+    assert m["member_assignment"]["assigned_partitions"] == [{"topic": topic_name, "partitions": [0, 1]}]

@@ -2,7 +2,10 @@
 
 Behaviour: state, protocol type and, for a Stable group, the chosen protocol and each member's metadata
 and assignment (as Kafka's group summary: other states list members without them). An unknown group is
-reported as Dead with no error (v0-5) or GROUP_ID_NOT_FOUND (v6, KIP-1043).
+reported as Dead with no error (v0-5) or GROUP_ID_NOT_FOUND (v6, KIP-1043). A KIP-848 consumer group is
+described in classic terms, as Kafka 4 does: protocol type "consumer", its assignor as the protocol,
+Assigning/Reconciling as PreparingRebalance/CompletingRebalance, and each member's subscription and
+assignment encoded in the consumer protocol.
 Version notes: v3 authorized operations; v4 group_instance_id; v5 flexible; v6 GROUP_ID_NOT_FOUND.
 """
 
@@ -17,7 +20,28 @@ from kafkasim.protocol.messages.describe_groups import (
     DescribeGroupsResponseDescribedGroup,
     DescribeGroupsResponseDescribedGroupMember,
 )
-from kafkasim.state.groups import GroupState
+from kafkasim.state.consumer_groups import ConsumerGroup, ConsumerGroupState
+from kafkasim.state.groups import (
+    CONSUMER_PROTOCOL,
+    GroupState,
+    encode_consumer_assignment,
+    encode_consumer_subscription,
+)
+
+_CLASSIC_STATE = {ConsumerGroupState.EMPTY: GroupState.EMPTY, ConsumerGroupState.ASSIGNING:
+                  GroupState.PREPARING_REBALANCE, ConsumerGroupState.RECONCILING: GroupState.COMPLETING_REBALANCE,
+                  ConsumerGroupState.STABLE: GroupState.STABLE, ConsumerGroupState.DEAD: GroupState.DEAD}
+
+
+def _consumer_group(g: ConsumerGroup, ops: int) -> DescribeGroupsResponseDescribedGroup:
+    return DescribeGroupsResponseDescribedGroup(
+        group_id=g.group_id, group_state=_CLASSIC_STATE[g.state].value, protocol_type=CONSUMER_PROTOCOL,
+        protocol_data=g.assignor, authorized_operations=ops, members=[
+            DescribeGroupsResponseDescribedGroupMember(
+                member_id=m.member_id, group_instance_id=m.instance_id, client_id=m.client_id,
+                client_host=m.client_host, member_metadata=encode_consumer_subscription(m.subscribed),
+                member_assignment=encode_consumer_assignment(m.assigned))
+            for m in g.members.values()])
 
 # READ, DELETE, DESCRIBE
 GROUP_OPERATIONS = sum(1 << op for op in (3, 6, 8))
@@ -28,6 +52,10 @@ def describe_groups(ctx, req: DescribeGroupsRequest) -> DescribeGroupsResponse:
     out = []
     ops = GROUP_OPERATIONS if req.include_authorized_operations else -2147483648
     for gid in req.groups:
+        cg = ctx.state.groups.consumer.groups.get(gid)
+        if cg is not None:
+            out.append(_consumer_group(cg, ops))
+            continue
         g = ctx.state.groups.group(gid)
         if g is None:
             err = ErrorCode.GROUP_ID_NOT_FOUND if ctx.api_version >= 6 else 0

@@ -54,6 +54,27 @@ def consumer_assignment(assignment: bytes) -> list[tuple[str, int]]:
     return sorted((t.topic, p) for t in a.assigned_partitions for p in t.partitions)
 
 
+def _encode_versioned(module, version: int, obj) -> bytes:
+    parts: list = []
+    out = module.ENCODE_DATA[version](bytearray(), parts, obj)
+    parts.append(out)
+    return version.to_bytes(2, "big", signed=True) + b"".join(bytes(p) for p in parts)
+
+
+def encode_consumer_subscription(topics: list[str]) -> bytes:
+    """A consumer-protocol subscription (v0) naming ``topics``."""
+    return _encode_versioned(cps, 0, cps.ConsumerProtocolSubscription(topics=list(topics)))
+
+
+def encode_consumer_assignment(partitions: Iterable[tuple[str, int]]) -> bytes:
+    """A consumer-protocol assignment (v0) of ``partitions``."""
+    by_topic: dict[str, list[int]] = {}
+    for t, p in sorted(partitions):
+        by_topic.setdefault(t, []).append(p)
+    return _encode_versioned(cpa, 0, cpa.ConsumerProtocolAssignment(assigned_partitions=[
+        cpa.ConsumerProtocolAssignmentTopicPartition(topic=t, partitions=ps) for t, ps in by_topic.items()]))
+
+
 def lag(committed: int, log_end: int) -> int:
     """Consumer lag: how far the committed offset is behind the log end (-1 when either is unknown)."""
     if committed < 0 or log_end < 0:
