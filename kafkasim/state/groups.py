@@ -347,8 +347,9 @@ class GroupCoordinator:
         g.static_members[instance_id] = new_id
         if g.leader_id == old_id:
             g.leader_id = new_id
-        if g.state == GroupState.STABLE and old.same_protocols(m.protocols):
-            # a static member coming back with the same subscription keeps its assignment: no rebalance
+        if g.state == GroupState.STABLE and g.select_protocol() == g.protocol_name:
+            # a static member coming back keeps its assignment without a rebalance unless the group's protocol
+            # would change (Kafka's updateStaticMemberAndRebalance)
             self._touch(m)
             result = self._join_result(g, m)
             # KIP-814: a returning static leader learns the members but must not reassign
@@ -443,8 +444,7 @@ class GroupCoordinator:
         if g.members and not joined:  # only static members that have not rejoined: wait another round
             g.rebalance_deadline = self._deadline(g.max_rebalance_timeout())
             return
-        g.pending_members.clear()
-        g.rebalance_deadline = None
+        g.rebalance_deadline = None  # members still holding a MEMBER_ID_REQUIRED id stay pending until they expire
         g.initial_delay = False
         g.generation += 1
         if not g.members:
@@ -687,11 +687,18 @@ class GroupCoordinator:
             return [(t, p, e) for (t, p), e in sorted(offsets.items())]
         return [(t, p, offsets.get((t, p))) for t, p in partitions]
 
-    def subscribed_topics(self, g: Group) -> set[str]:
-        """Topics the members of a consumer group subscribe to."""
+    def subscribed_topics(self, g: Group) -> set[str] | None:
+        """Topics the members of a consumer group subscribe to; None (all topics, as Kafka assumes) when a
+        member's subscription cannot be read."""
         if g.protocol_type != CONSUMER_PROTOCOL:
             return set()
-        return {t for m in g.members.values() for t in consumer_subscription(m.metadata_for(g.protocol_name))}
+        topics: set[str] = set()
+        for m in g.members.values():
+            sub = _decode_versioned(cps, m.metadata_for(g.protocol_name))
+            if sub is None:
+                return None
+            topics.update(sub.topics)
+        return topics
 
     def delete_offsets(self, group_id: str, partitions: list[tuple[str, int]]) -> list[int]:
         """OffsetDelete; GROUP_SUBSCRIBED_TO_TOPIC for topics a member of a non-empty group subscribes to."""
@@ -703,7 +710,7 @@ class GroupCoordinator:
         topics = self.subscribed_topics(g) if g.state != GroupState.EMPTY else set()
         out = []
         for t, p in partitions:
-            if t in topics:
+            if topics is None or t in topics:
                 out.append(ErrorCode.GROUP_SUBSCRIBED_TO_TOPIC)
             else:
                 g.offsets.pop((t, p), None)

@@ -707,14 +707,14 @@ def test_static_leader_restart_while_stable_skips_assignment() -> None:
     assert only(h.sync(r.member_id, r.generation, instance="ia")).assignment == asg[a.member_id]
 
 
-def test_static_member_restart_with_changed_protocols_rebalances() -> None:
+def test_static_member_restart_with_changed_subscription_keeps_generation() -> None:
+    # Kafka's updateStaticMemberAndRebalance: in Stable, only a change of the group's selected protocol
+    # triggers a rebalance; a returning static leader learns the members (KIP-814) to spot the rest
     h = Harness()
     (a, b), _ = stable_group(h, 2, instances=["ia", "ib"])
-    w = h.join("", instance="ib", protocols=[("range", subscription("t", "u"))])
-    assert w == []
-    assert h.group().state == GroupState.PREPARING_REBALANCE
-    r = only(h.join(a.member_id, instance="ia"))
-    assert r.generation == a.generation + 1 and only(w).generation == r.generation
+    r = only(h.join("", instance="ib", protocols=[("range", subscription("t", "u"))]))
+    assert r.error == 0 and r.generation == b.generation
+    assert h.group().state == GroupState.STABLE
 
 
 def test_static_member_restart_while_waiting_fences_old_join() -> None:
@@ -1191,3 +1191,25 @@ class GroupMachine(RuleBasedStateMachine):
 GroupMachine.TestCase.settings = settings(max_examples=300, stateful_step_count=50, deadline=None,
                                           suppress_health_check=[HealthCheck.too_slow])
 test_group_state_machine_invariants_hold = GroupMachine.TestCase
+
+
+def test_delete_offsets_unreadable_subscription_protects_every_topic() -> None:
+    # Kafka treats a consumer group whose subscriptions cannot be parsed as subscribed to all topics
+    h = Harness(topic_partitions=lambda t: 3)
+    (a,), _ = stable_group(h, 1, protocols=[("range", b"\x00")])
+    assert h.commit(a.member_id, a.generation, [("v", 0, 1, -1, None)]) == [0]
+    assert h.coord.subscribed_topics(h.group()) is None
+    assert h.coord.delete_offsets("g", [("v", 0)]) == [ErrorCode.GROUP_SUBSCRIBED_TO_TOPIC]
+
+
+def test_pending_member_id_survives_rebalance_completion() -> None:
+    # a MEMBER_ID_REQUIRED id is kept (until its session expires) when a rebalance completes at its deadline
+    h = Harness()
+    (a,), _ = stable_group(h, 1)
+    pending = only(h.join(require_known=True, session=60_000))
+    assert pending.error == ErrorCode.MEMBER_ID_REQUIRED
+    waiting = h.join(a.member_id)  # the leader rejoins: a rebalance that waits for the pending member
+    assert waiting == [] and h.group().state == GroupState.PREPARING_REBALANCE
+    h.tick(REBALANCE + 1)
+    assert only(waiting).generation == a.generation + 1
+    assert pending.member_id in h.group().pending_members
