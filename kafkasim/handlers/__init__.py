@@ -45,7 +45,6 @@ HANDLERS: dict[int, HandlerSpec] = {}
 SKIPPED_FEATURES = [
     "Produce v0-2 (dropped by Kafka 4; advertised for librdkafka as Kafka 4 does, connection closed on use)",
     "Fetch sessions (KIP-227): every fetch is answered as a full, sessionless fetch (session id 0)",
-    "topic compression.type other than 'producer' is stored and reported but batches are kept as produced",
     "DescribeConfigs synonyms and documentation are returned empty",
     "altering broker configs (IncrementalAlterConfigs on BROKER resources) is refused with INVALID_CONFIG",
     "per-record errors (record_errors) in Produce responses",

@@ -2,7 +2,8 @@
 
 Behaviour: each partition's records must be exactly one RecordBatch v2; it is validated from its header
 (magic, lengths, CRC32C, count vs lastOffsetDelta), checked against the topic's max.message.bytes and
-timestamp bounds, given offsets by rewriting its base offset in place and stored as sent. acks 0, 1 and
+timestamp bounds, given offsets by rewriting its base offset in place and stored as sent (a topic whose
+compression.type names another codec gets the batch recompressed first, off the hot path, as in Kafka). acks 0, 1 and
 -1 (all) are served: with one log shared by all replicas, an appended batch is fully replicated. With
 acks=0 nothing is answered, and a failed partition closes the connection, as Kafka does so the client
 refreshes its metadata. Any other acks value answers INVALID_REQUIRED_ACKS.

@@ -248,3 +248,14 @@ def build_batch(records: list[Record], *, base_offset: int = 0, codec: int = Cod
     crc = crc32c(tail)
     head = struct.pack(">qiibI", base_offset, len(tail) + 9, partition_leader_epoch, 2, crc)
     return head + tail
+
+
+def recompress(batch, codec: int, limit: int = DEFAULT_LIMIT) -> bytes:
+    """The same records as one batch compressed with ``codec`` (a topic's compression.type), keeping the
+    producer id, epoch, base sequence and transactional flag. Off the hot path: only for topics whose
+    compression.type is not "producer" and differs from what the producer sent."""
+    h = read_header(batch)
+    records = list(iter_records(batch, limit))
+    return build_batch(records, codec=codec, producer_id=h.producer_id, producer_epoch=h.producer_epoch,
+                       base_sequence=h.base_sequence, transactional=h.is_transactional,
+                       partition_leader_epoch=h.partition_leader_epoch)

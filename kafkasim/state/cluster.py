@@ -14,7 +14,16 @@ from typing import NamedTuple
 
 from kafkasim.config import TOPIC_CONFIGS, BrokerConfig, ConfigSource, ConfigType, validate_config_value
 from kafkasim.errors import ErrorCode, KafkaError
-from kafkasim.protocol.records import BatchError, iter_records, set_log_append_time, validate_produced
+from kafkasim.protocol.compression import Codec
+from kafkasim.protocol.primitives import MalformedError
+from kafkasim.protocol.records import (
+    BatchError,
+    iter_records,
+    read_header,
+    recompress,
+    set_log_append_time,
+    validate_produced,
+)
 from kafkasim.state.clock import Clock
 from kafkasim.state.groups import GroupConfig, GroupCoordinator, lag
 from kafkasim.state.producers import PartitionProducers, ProducerIds
@@ -33,6 +42,10 @@ MAX_TIMESTAMP = -3
 EARLIEST_LOCAL_TIMESTAMP = -4
 EARLIEST_PENDING_UPLOAD_TIMESTAMP = -5
 LATEST_TIERED_TIMESTAMP = -5
+
+#: topic compression.type -> codec id (None: keep what the producer sent)
+COMPRESSION_TYPES = {"producer": None, "uncompressed": Codec.NONE, "gzip": Codec.GZIP, "snappy": Codec.SNAPPY,
+                     "lz4": Codec.LZ4, "zstd": Codec.ZSTD}
 
 _BATCH_ERRORS = {"corrupt": ErrorCode.CORRUPT_MESSAGE, "invalid": ErrorCode.INVALID_RECORD,
                  "unsupported_compression": ErrorCode.UNSUPPORTED_COMPRESSION_TYPE}
@@ -430,6 +443,17 @@ class ClusterState:
             dup = p.producers.check(h.producer_id, h.producer_epoch, h.base_sequence, h.records_count)
             if dup is not None:  # a retry of an appended batch: answer with its original offsets
                 return AppendResult(dup.base_offset, dup.timestamp if log_append else -1, p.log.log_start_offset)
+        codec = COMPRESSION_TYPES.get(self.topic_config(t, "compression.type"))
+        if codec is not None and codec != h.compression:
+            try:
+                records = recompress(records, codec)
+            except MalformedError as exc:
+                raise KafkaError(ErrorCode.CORRUPT_MESSAGE, f"cannot read the batch to recompress it: {exc}") from None
+            h = read_header(records)
+            if h.size > limit:
+                raise KafkaError(ErrorCode.MESSAGE_TOO_LARGE,
+                                 f"The record batch size in the append to {topic}-{index} is {h.size} bytes after "
+                                 f"recompression, which exceeds the maximum configured value of {limit}.")
         if not isinstance(records, memoryview) or records.readonly:
             records = memoryview(bytearray(records))  # offsets are written into the batch in place
         batch = records

@@ -601,3 +601,22 @@ def test_cluster_list_offset_log_append_time_topic(state: ClusterState) -> None:
 def test_cluster_list_offset_negative_unknown_timestamp_is_invalid_request(state: ClusterState) -> None:
     state.create_topic("t")
     assert kafka_error(state.list_offset, state.partition("t", 0), -7) == ErrorCode.INVALID_REQUEST
+
+
+def test_cluster_append_recompresses_for_topic_compression_type() -> None:
+    from kafkasim.config import BrokerConfig
+    from kafkasim.protocol.compression import Codec
+    from kafkasim.protocol.records import Record, build_batch, iter_records, read_header
+    from kafkasim.state.cluster import ClusterState
+
+    state = ClusterState(BrokerConfig())
+    state.register_broker(1, "127.0.0.1", 9092)
+    state.create_topic("z", 1, configs={"compression.type": "zstd"})
+    sent = [Record(0, 1_700_000_000_000 + i, b"k%d" % i, b"v" * 100, [("h", b"x")]) for i in range(5)]
+    state.append("z", 0, build_batch(sent, producer_id=7, producer_epoch=0, base_sequence=0))
+    stored = state.partition("z", 0).log.batch_at(0)
+    h = read_header(stored)
+    assert h.compression == Codec.ZSTD and (h.producer_id, h.base_sequence, h.records_count) == (7, 0, 5)
+    got = list(iter_records(stored))
+    assert [(r.offset, r.timestamp, r.key, r.value, r.headers) for r in got] == [
+        (i, r.timestamp, r.key, r.value, r.headers) for i, r in enumerate(sent)]

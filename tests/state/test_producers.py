@@ -67,3 +67,4 @@ def test_producers_sequence_wraps_after_max() -> None:
     pp = PartitionProducers()
     appended(pp, 1, 0, MAX_SEQUENCE - 1, 2, 0)
     appended(pp, 1, 0, 0, 1, 2)
+
