@@ -19,7 +19,7 @@ from kafkasim.protocol.messages.list_offsets import (
     ListOffsetsResponseListOffsetsPartitionResponse,
     ListOffsetsResponseListOffsetsTopicResponse,
 )
-from kafkasim.state.cluster import MAX_TIMESTAMP
+from kafkasim.state.cluster import EARLIEST_LOCAL_TIMESTAMP, MAX_TIMESTAMP
 
 
 def error_response(req: ListOffsetsRequest, version: int, code: int) -> ListOffsetsResponse:
@@ -46,7 +46,7 @@ def list_offsets(ctx, req: ListOffsetsRequest) -> ListOffsetsResponse:
                     r.error_code = (ErrorCode.FENCED_LEADER_EPOCH if lp.current_leader_epoch < p.leader_epoch
                                     else ErrorCode.UNKNOWN_LEADER_EPOCH)
                     continue
-                if lp.timestamp == MAX_TIMESTAMP and version < 7 or lp.timestamp == -4 and version < 8:
+                if lp.timestamp == MAX_TIMESTAMP and version < 7 or lp.timestamp == EARLIEST_LOCAL_TIMESTAMP and version < 8:
                     raise KafkaError(ErrorCode.UNSUPPORTED_VERSION)
                 r.offset, r.timestamp = state.list_offset(p, lp.timestamp)
                 r.leader_epoch = p.leader_epoch

@@ -45,10 +45,6 @@ class FrameReader:
             del buf[:pos]
         return frames
 
-    @property
-    def buffered(self) -> int:
-        return len(self._buf)
-
 
 class RequestHeader(NamedTuple):
     api_key: int

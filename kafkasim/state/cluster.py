@@ -40,8 +40,6 @@ EARLIEST_TIMESTAMP = -2
 LATEST_TIMESTAMP = -1
 MAX_TIMESTAMP = -3
 EARLIEST_LOCAL_TIMESTAMP = -4
-EARLIEST_PENDING_UPLOAD_TIMESTAMP = -5
-LATEST_TIERED_TIMESTAMP = -5
 
 #: topic compression.type -> codec id (None: keep what the producer sent)
 COMPRESSION_TYPES = {"producer": None, "uncompressed": Codec.NONE, "gzip": Codec.GZIP, "snappy": Codec.SNAPPY,

@@ -143,7 +143,6 @@ class Member:
     heartbeat_deadline: int = 0
     on_join: Callable[[JoinResult], None] | None = None
     on_sync: Callable[[SyncResult], None] | None = None
-    is_new: bool = False
 
     def metadata_for(self, protocol: str | None) -> bytes:
         for name, meta in self.protocols:
@@ -302,7 +301,7 @@ class GroupCoordinator:
                     on_join: Callable[[JoinResult], None]) -> Member:
         client_id, client_host, session_ms, rebalance_ms, ptype, protocols = args
         m = Member(member_id, instance_id, client_id, client_host, session_ms, rebalance_ms, ptype, list(protocols),
-                   on_join=on_join, is_new=True)
+                   on_join=on_join)
         g.members[member_id] = m
         g.pending_members.pop(member_id, None)
         if instance_id is not None:
@@ -462,7 +461,6 @@ class GroupCoordinator:
         g.sync_deadline = self._deadline(g.max_rebalance_timeout())
         for m in list(g.members.values()):
             cb, m.on_join = m.on_join, None
-            m.is_new = False
             self._touch(m)
             if cb is not None:
                 cb(self._join_result(g, m))
