@@ -13,3 +13,19 @@ class Clock:
 
     def monotonic(self) -> float:
         return time.monotonic()
+
+
+class ManualClock(Clock):
+    """A virtual clock: time moves only when ``advance`` is called (or ``now`` is set)."""
+
+    def __init__(self, now_ms: int = 0) -> None:
+        self.now = now_ms
+
+    def now_ms(self) -> int:
+        return self.now
+
+    def monotonic(self) -> float:
+        return self.now / 1000.0
+
+    def advance(self, ms: int) -> None:
+        self.now += ms

@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
 from kafkasim.errors import ErrorCode, KafkaError
-from kafkasim.state.clock import Clock
+from kafkasim.state.clock import Clock, ManualClock
 from kafkasim.state.consumer_groups import (
     ConsumerGroup,
     ConsumerGroupCoordinator,
@@ -35,17 +35,6 @@ START = 1_000_000
 
 
 # ---------------------------------------------------------------------------------------------- helpers
-
-
-class FakeClock(Clock):
-    def __init__(self, now: int = START) -> None:
-        self.now = now
-
-    def now_ms(self) -> int:
-        return self.now
-
-    def advance(self, ms: int) -> None:
-        self.now += ms
 
 
 class Client:
@@ -78,7 +67,7 @@ class Harness:
     """A ConsumerGroupCoordinator on a fake clock, deadlines recorded, partition counts from a dict."""
 
     def __init__(self, partitions: dict[str, int] | None = None, *, session: int = SESSION) -> None:
-        self.clock = FakeClock()
+        self.clock = ManualClock(START)
         self.partitions: dict[str, int] = {"t": 6} if partitions is None else partitions
         self.deadlines: list[int] = []
         self.coord = ConsumerGroupCoordinator(self.clock, lambda t: self.partitions.get(t), session_timeout_ms=session)
@@ -746,7 +735,7 @@ class Coordinators:
     """The classic GroupCoordinator with its ConsumerGroupCoordinator, as the broker wires them."""
 
     def __init__(self) -> None:
-        self.clock = FakeClock()
+        self.clock = ManualClock(START)
         self.partitions = {"t": 6}
         self.deadlines: list[int] = []
         self.coord = GroupCoordinator(GroupConfig(consumer_session_timeout_ms=SESSION), self.clock,
@@ -1053,9 +1042,6 @@ test_consumer_group_state_machine_invariants_hold = ConsumerGroupMachine.TestCas
 
 
 def test_heartbeat_join_with_owned_partitions_is_invalid_request() -> None:
-    from kafkasim.state.clock import Clock
-    from kafkasim.state.consumer_groups import ConsumerGroupCoordinator
-
     coord = ConsumerGroupCoordinator(Clock(), {"t": 2}.get)
     r = coord.heartbeat("g", "m1", 0, None, None, 30000, ["t"], None, [("t", 0)], "c", "/h", False)
     assert r.error == ErrorCode.INVALID_REQUEST
@@ -1063,18 +1049,12 @@ def test_heartbeat_join_with_owned_partitions_is_invalid_request() -> None:
 
 
 def test_heartbeat_empty_member_id_with_epoch_is_invalid_request() -> None:
-    from kafkasim.state.clock import Clock
-    from kafkasim.state.consumer_groups import ConsumerGroupCoordinator
-
     coord = ConsumerGroupCoordinator(Clock(), {"t": 2}.get)
     r = coord.heartbeat("g", "", 3, None, None, -1, None, None, None, "c", "/h", False)
     assert r.error == ErrorCode.INVALID_REQUEST
 
 
 def test_heartbeat_regex_subscription_follows_new_topics() -> None:
-    from kafkasim.state.clock import Clock
-    from kafkasim.state.consumer_groups import ConsumerGroupCoordinator
-
     parts = {"orders-eu": 2, "audit": 1}
     coord = ConsumerGroupCoordinator(Clock(), parts.get, topic_names=lambda: list(parts))
     r = coord.heartbeat("g", "m1", 0, None, None, 30000, None, None, [], "c", "/h", False, regex="orders-.*")
@@ -1085,9 +1065,6 @@ def test_heartbeat_regex_subscription_follows_new_topics() -> None:
 
 
 def test_heartbeat_invalid_regex_is_invalid_request() -> None:
-    from kafkasim.state.clock import Clock
-    from kafkasim.state.consumer_groups import ConsumerGroupCoordinator
-
     coord = ConsumerGroupCoordinator(Clock(), {}.get)
     r = coord.heartbeat("g", "m1", 0, None, None, 30000, None, None, [], "c", "/h", False, regex="(")
     assert r.error == ErrorCode.INVALID_REQUEST

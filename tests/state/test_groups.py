@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
 from kafkasim.errors import ErrorCode, KafkaError
-from kafkasim.state.clock import Clock
+from kafkasim.state.clock import ManualClock
 from kafkasim.state.groups import (
     Group,
     GroupConfig,
@@ -58,23 +58,12 @@ SUB_T = subscription("t")
 PROTOCOLS = [("range", SUB_T)]
 
 
-class FakeClock(Clock):
-    def __init__(self, now: int = START) -> None:
-        self.now = now
-
-    def now_ms(self) -> int:
-        return self.now
-
-    def advance(self, ms: int) -> None:
-        self.now += ms
-
-
 class Harness:
     """A coordinator with a fake clock, recorded deadlines and list-collecting callbacks."""
 
     def __init__(self, config: GroupConfig | None = None,
                  topic_partitions: Callable[[str], int | None] = lambda t: 3 if t == "t" else None) -> None:
-        self.clock = FakeClock()
+        self.clock = ManualClock(START)
         self.deadlines: list[int] = []
         self.coord = GroupCoordinator(config or GroupConfig(), self.clock, topic_partitions=topic_partitions)
         self.coord.schedule = lambda d: self.deadlines.append(d)
