@@ -107,3 +107,21 @@ def client_fixtures(make: Callable[[str], Any]) -> tuple[Callable, Callable]:
             clients_.close()
 
     return clients, make_clients
+
+
+def round_trip_records() -> list[tuple[bytes | None, bytes | None, list[tuple[str, bytes]], int]]:
+    """(key, value, headers, timestamp) records every client must round-trip exactly: repeated and empty
+    headers, a null key, a tombstone, binary data, explicit past timestamps."""
+    stamps = past_timestamps(4)
+    return [
+        (b"k0", b"v0", [("h1", b"a"), ("h1", b"dup"), ("empty", b"")], stamps[0]),
+        (None, b"no key", [], stamps[1]),
+        (b"k0", None, [], stamps[2]),  # tombstone
+        (b"k3", b"\x00\xff" * 50, [("bin", bytes(range(256)))], stamps[3]),
+    ]
+
+
+def assert_woken_by_append(produced_at: float, arrived_at: float) -> None:
+    """A record produced while a fetch was parked must arrive well before the fetch's max wait."""
+    latency = arrived_at - produced_at
+    assert latency < LONG_POLL_DEADLINE_S, f"record took {latency:.2f}s: the fetch was not woken by the append"
