@@ -78,8 +78,19 @@ class Topic:
     name: str
     topic_id: bytes
     partitions: list[PartitionState]
-    configs: dict[str, str] = field(default_factory=dict)  # explicit overrides only
+    configs: dict[str, str] = field(default_factory=dict)  # explicit overrides only; replace, never mutate
     internal: bool = False
+    append_settings: AppendSettings | None = None  # parsed from configs on first append after a change
+
+
+class AppendSettings(NamedTuple):
+    """The topic configs an append needs, parsed once per config change instead of on every append."""
+
+    max_message_bytes: int
+    log_append_time: bool
+    timestamp_after_max_ms: int
+    timestamp_before_max_ms: int
+    codec: int | None  # compression.type as a codec id; None keeps what the producer sent
 
 
 class AppendResult(NamedTuple):
@@ -332,6 +343,21 @@ class ClusterState:
 
     # ------------------------------------------------------------------ configs
 
+    def _set_configs(self, t: Topic, configs: dict[str, str]) -> None:
+        t.configs = configs
+        t.append_settings = None
+
+    def _append_settings(self, t: Topic) -> AppendSettings:
+        s = t.append_settings
+        if s is None:
+            s = t.append_settings = AppendSettings(
+                int(self.topic_config(t, "max.message.bytes")),
+                self.topic_config(t, "message.timestamp.type") == "LogAppendTime",
+                int(self.topic_config(t, "message.timestamp.after.max.ms")),
+                int(self.topic_config(t, "message.timestamp.before.max.ms")),
+                COMPRESSION_TYPES.get(self.topic_config(t, "compression.type")))
+        return s
+
     def topic_config(self, t: Topic, name: str) -> str:
         v = t.configs.get(name)
         return v if v is not None else self.config.topic_default(name)
@@ -395,7 +421,7 @@ class ClusterState:
             else:
                 raise KafkaError(ErrorCode.INVALID_REQUEST, f"Unknown config operation {op.op}")
         if not validate_only:
-            t.configs = new
+            self._set_configs(t, new)
 
     def replace_topic_configs(self, name: str, configs: dict[str, str | None], count: int,
                               validate_only: bool) -> None:
@@ -405,7 +431,7 @@ class ClusterState:
             raise KafkaError(ErrorCode.INVALID_REQUEST, "Error due to duplicate config keys")
         normalised = self.validate_configs(configs)
         if not validate_only:
-            t.configs = normalised
+            self._set_configs(t, normalised)
 
     # ------------------------------------------------------------------ records
 
@@ -419,16 +445,17 @@ class ClusterState:
             h = validate_produced(records)
         except BatchError as exc:
             raise KafkaError(_BATCH_ERRORS[exc.kind], str(exc)) from None
-        limit = int(self.topic_config(t, "max.message.bytes"))
+        settings = self._append_settings(t)
+        limit = settings.max_message_bytes
         if h.size > limit:
             raise KafkaError(ErrorCode.MESSAGE_TOO_LARGE,
                              f"The record batch size in the append to {topic}-{index} is {h.size} bytes which "
                              f"exceeds the maximum configured value of {limit}.")
         now = self.clock.now_ms()
-        log_append = self.topic_config(t, "message.timestamp.type") == "LogAppendTime"
+        log_append = settings.log_append_time
         if not log_append:
-            after = int(self.topic_config(t, "message.timestamp.after.max.ms"))
-            before = int(self.topic_config(t, "message.timestamp.before.max.ms"))
+            after = settings.timestamp_after_max_ms
+            before = settings.timestamp_before_max_ms
             if h.max_timestamp - now > after or (h.base_timestamp >= 0 and now - h.base_timestamp > before):
                 raise KafkaError(ErrorCode.INVALID_TIMESTAMP,
                                  f"Timestamp {h.max_timestamp} of message is out of range. The timestamp should be "
@@ -441,7 +468,7 @@ class ClusterState:
             dup = p.producers.check(h.producer_id, h.producer_epoch, h.base_sequence, h.records_count)
             if dup is not None:  # a retry of an appended batch: answer with its original offsets
                 return AppendResult(dup.base_offset, dup.timestamp if log_append else -1, p.log.log_start_offset)
-        codec = COMPRESSION_TYPES.get(self.topic_config(t, "compression.type"))
+        codec = settings.codec
         if codec is not None and codec != h.compression:
             try:
                 records = recompress(records, codec)

@@ -620,3 +620,16 @@ def test_cluster_append_recompresses_for_topic_compression_type() -> None:
     got = list(iter_records(stored))
     assert [(r.offset, r.timestamp, r.key, r.value, r.headers) for r in got] == [
         (i, r.timestamp, r.key, r.value, r.headers) for i, r in enumerate(sent)]
+
+
+def test_cluster_append_sees_configs_altered_after_earlier_appends() -> None:
+    state = make_state()
+    state.create_topic("t", 1)
+    batch = build_batch([Record(0, 1_700_000_000_000, b"k", b"v" * 2000)])
+    state.append("t", 0, batch)  # parses the topic's append settings
+    state.alter_topic_configs("t", [ConfigOp("max.message.bytes", 0, "1024")], validate_only=False)
+    with pytest.raises(KafkaError) as err:
+        state.append("t", 0, batch)
+    assert err.value.code == ErrorCode.MESSAGE_TOO_LARGE
+    state.replace_topic_configs("t", {}, 0, validate_only=False)
+    assert state.append("t", 0, batch).base_offset == 1
