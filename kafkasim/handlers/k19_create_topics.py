@@ -31,23 +31,18 @@ def error_response(req: CreateTopicsRequest, version: int, code: int) -> CreateT
                                         for t in req.topics])
 
 
-def requested_partitions(req: CreateTopicsRequest, default: int) -> int:
-    total = 0
-    for t in req.topics:
-        if t.assignments:
-            total += len(t.assignments)
-        elif t.num_partitions == -1:
-            total += default
-        elif t.num_partitions > 0:
-            total += t.num_partitions
-    return total
+def requested_partitions(state, req: CreateTopicsRequest) -> int:
+    """Partitions the whole request would create (invalid counts add none)."""
+    return sum(max(0, state.new_topic_size(t.num_partitions, t.replication_factor,
+                                           {a.partition_index: a.broker_ids for a in t.assignments} or None)[0])
+               for t in req.topics)
 
 
 @handler(ApiKey.CREATE_TOPICS, (2, 7), error_response=error_response)
 def create_topics(ctx, req: CreateTopicsRequest) -> CreateTopicsResponse:
     state = ctx.state
     try:
-        check_partition_budget(requested_partitions(req, state.config.num_partitions))
+        check_partition_budget(requested_partitions(state, req))
     except KafkaError as exc:
         resp = error_response(req, ctx.api_version, exc.code)
         for r in resp.topics:
@@ -67,16 +62,11 @@ def create_topics(ctx, req: CreateTopicsRequest) -> CreateTopicsResponse:
         try:
             if len(configs) != len(t.configs):
                 raise KafkaError(ErrorCode.INVALID_CONFIG, "Duplicate config keys in the request")
-            state.create_topic(t.name, t.num_partitions, t.replication_factor, configs, assignments,
-                               req.validate_only)
-            count, _ = (len(assignments), None) if assignments else (
-                state.config.num_partitions if t.num_partitions == -1 else t.num_partitions, None)
-            rf = (len(next(iter(assignments.values()))) if assignments else
-                  state.config.default_replication_factor if t.replication_factor == -1 else t.replication_factor)
-            r.num_partitions = count
-            r.replication_factor = rf
-            created = state.topics.get(t.name)
-            if created is not None and not req.validate_only:
+            created = state.create_topic(t.name, t.num_partitions, t.replication_factor, configs, assignments,
+                                         req.validate_only)
+            r.num_partitions, r.replication_factor = state.new_topic_size(t.num_partitions, t.replication_factor,
+                                                                          assignments)
+            if created is not None:
                 r.topic_id = created.topic_id
                 entries = state.describe_topic_configs(t.name, None)
             else:

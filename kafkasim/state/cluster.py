@@ -220,10 +220,19 @@ class ClusterState:
                              "This server does not host this topic-partition.")
         return t.partitions[index]
 
+    def new_topic_size(self, num_partitions: int, replication_factor: int,
+                       assignments: dict[int, list[int]] | None) -> tuple[int, int]:
+        """(partitions, replication factor) of a CreateTopics entry: -1 takes the broker default, and manual
+        assignments decide both. Not validated (see check_new_topic)."""
+        if assignments:
+            return len(assignments), len(next(iter(assignments.values())))
+        return (self.config.num_partitions if num_partitions == -1 else num_partitions,
+                self.config.default_replication_factor if replication_factor == -1 else replication_factor)
+
     def check_new_topic(self, name: str, num_partitions: int, replication_factor: int,
                         assignments: dict[int, list[int]] | None, configs: dict[str, str | None]
-                        ) -> tuple[int, dict[str, str]]:
-        """Validate a CreateTopics entry; returns (partition count, normalised configs)."""
+                        ) -> tuple[int, int, dict[str, str]]:
+        """Validate a CreateTopics entry; returns (partitions, replication factor, normalised configs)."""
         validate_topic_name(name)
         if name in self.topics:
             raise KafkaError(ErrorCode.TOPIC_ALREADY_EXISTS, f"Topic '{name}' already exists.")
@@ -244,13 +253,11 @@ class ClusterState:
             if sorted(assignments) != list(range(len(assignments))):
                 raise KafkaError(ErrorCode.INVALID_REPLICA_ASSIGNMENT,
                                  "Partitions should be a consecutive 0-based integer sequence")
-            count = len(assignments)
-        else:
-            count = self.config.num_partitions if num_partitions == -1 else num_partitions
+        count, rf = self.new_topic_size(num_partitions, replication_factor, assignments)
+        if not assignments:
             if count <= 0:
                 raise KafkaError(ErrorCode.INVALID_PARTITIONS,
                                  "Number of partitions was set to an invalid non-positive value.")
-            rf = self.config.default_replication_factor if replication_factor == -1 else replication_factor
             if rf <= 0:
                 raise KafkaError(ErrorCode.INVALID_REPLICATION_FACTOR,
                                  "Replication factor must be larger than 0, or -1 to use the default value.")
@@ -259,7 +266,7 @@ class ClusterState:
                                  f"Unable to replicate the partition {rf} time(s): The target replication "
                                  f"factor of {rf} cannot be reached because only {len(self.broker_ids())} "
                                  "broker(s) are registered.")
-        return count, self.validate_configs(configs)
+        return count, rf, self.validate_configs(configs)
 
     def broker_ids(self) -> list[int]:
         return sorted(self.brokers) or [self.config.node_id]
@@ -279,9 +286,8 @@ class ClusterState:
     def create_topic(self, name: str, num_partitions: int = -1, replication_factor: int = -1,
                      configs: dict[str, str | None] | None = None,
                      assignments: dict[int, list[int]] | None = None, validate_only: bool = False) -> Topic | None:
-        count, normalised = self.check_new_topic(name, num_partitions, replication_factor, assignments,
-                                                 configs or {})
-        rf = self.config.default_replication_factor if replication_factor == -1 else replication_factor
+        count, rf, normalised = self.check_new_topic(name, num_partitions, replication_factor, assignments,
+                                                     configs or {})
         if validate_only:
             return None
         topic_id = uuid.uuid4().bytes
