@@ -22,7 +22,7 @@ from kafkasim.protocol.messages.metadata import (
     MetadataResponseMetadataResponseTopic,
 )
 from kafkasim.protocol.primitives import ZERO_UUID
-from kafkasim.state.cluster import Topic, validate_topic_name
+from kafkasim.state.cluster import Topic
 
 NOT_REQUESTED = -2147483648
 # READ, WRITE, CREATE, DELETE, ALTER, DESCRIBE, DESCRIBE_CONFIGS, ALTER_CONFIGS
@@ -64,8 +64,7 @@ def metadata(ctx, req: MetadataRequest) -> MetadataResponse:
             t = state.topics.get(name)
             if t is None and allow_create:
                 try:
-                    validate_topic_name(name)
-                    t = state.auto_create(name)
+                    t = state.auto_create(name)  # validates the name too
                 except KafkaError as exc:
                     topics.append(MetadataResponseMetadataResponseTopic(name=name, error_code=exc.code))
                     continue

@@ -57,7 +57,6 @@ class Cluster:
         self.broker = Broker(self.config, self.state)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
-        self._stop_event: asyncio.Event | None = None
         self._started = False
 
     @property
