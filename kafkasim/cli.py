@@ -9,7 +9,7 @@ import sys
 
 import click
 
-from kafkasim.config import BrokerConfig
+from kafkasim.config import FSYNC_POLICIES, BrokerConfig
 from kafkasim.errors import ErrorCode
 from kafkasim.protocol.api import ApiKey
 from kafkasim.protocol.messages import create_topics as ct
@@ -17,6 +17,7 @@ from kafkasim.protocol.messages import delete_topics as dt
 from kafkasim.protocol.messages import describe_configs as dc
 from kafkasim.protocol.messages import metadata as md
 from kafkasim.server.broker import Broker
+from kafkasim.storage.segments import CorruptLogError, DataDirInUse
 from kafkasim.testing.cluster import new_event_loop
 from kafkasim.testing.wire import WireClient
 
@@ -55,11 +56,20 @@ def main() -> None:
               help="group.consumer.session.timeout.ms (KIP-848 groups)")
 @click.option("--group-consumer-heartbeat-interval-ms", default=5000, show_default=True, type=click.IntRange(1),
               help="group.consumer.heartbeat.interval.ms (KIP-848 groups)")
+@click.option("--data-dir", default=None, type=click.Path(file_okay=False),
+              help="log.dirs: keep topics, records, offsets and groups in this directory (default: in memory).")
+@click.option("--fsync", default="interval", show_default=True, type=click.Choice(FSYNC_POLICIES),
+              help="With --data-dir: fsync before acknowledging (always), periodically (interval) or never.")
+@click.option("--flush-interval-ms", default=1000, show_default=True, type=click.IntRange(1),
+              help="With --fsync interval: how often appended records are fsynced.")
+@click.option("--log-retention-check-interval-ms", default=300000, show_default=True, type=click.IntRange(1),
+              help="log.retention.check.interval.ms: how often retention and compaction run.")
 def serve(host: str, port: int, advertised_host: str | None, log_level: str, auto_create_topics: bool,
           num_partitions: int, message_max_bytes: int, socket_request_max_bytes: int, node_id: int,
           cluster_id: str | None, group_initial_rebalance_delay_ms: int, group_min_session_timeout_ms: int,
           group_max_session_timeout_ms: int, group_consumer_session_timeout_ms: int,
-          group_consumer_heartbeat_interval_ms: int) -> None:
+          group_consumer_heartbeat_interval_ms: int, data_dir: str | None, fsync: str, flush_interval_ms: int,
+          log_retention_check_interval_ms: int) -> None:
     """Run a broker (in memory) until Ctrl-C or SIGTERM."""
     logging.basicConfig(level=log_level.upper(), stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -72,13 +82,17 @@ def serve(host: str, port: int, advertised_host: str | None, log_level: str, aut
                           group_min_session_timeout_ms=group_min_session_timeout_ms,
                           group_max_session_timeout_ms=group_max_session_timeout_ms,
                           group_consumer_session_timeout_ms=group_consumer_session_timeout_ms,
-                          group_consumer_heartbeat_interval_ms=group_consumer_heartbeat_interval_ms, **extra)
+                          group_consumer_heartbeat_interval_ms=group_consumer_heartbeat_interval_ms,
+                          data_dir=data_dir, fsync=fsync, flush_interval_ms=flush_interval_ms,
+                          log_retention_check_interval_ms=log_retention_check_interval_ms, **extra)
     except ValueError as exc:
         raise click.UsageError(str(exc)) from None
     loop = new_event_loop()
     asyncio.set_event_loop(loop)
     try:
         loop.run_until_complete(_serve(config))
+    except (CorruptLogError, DataDirInUse) as exc:
+        raise click.ClickException(str(exc)) from None
     except OSError as exc:
         raise click.ClickException(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
     finally:

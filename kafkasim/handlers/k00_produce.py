@@ -56,6 +56,7 @@ def produce(ctx, req: ProduceRequest):
                 r.log_start_offset = res.log_start_offset
             parts.append(r)
         topics.append(ProduceResponseTopicProduceResponse(name=t.name, partition_responses=parts))
+    state.appended()  # fsync "always": durable before the answer
     if req.acks == 0:
         return CLOSE if failed else NO_RESPONSE
     return ProduceResponse(responses=topics)

@@ -34,10 +34,13 @@ ATTR_COMPRESSION_MASK = 0x07
 ATTR_TIMESTAMP_TYPE = 0x08  # LogAppendTime
 ATTR_TRANSACTIONAL = 0x10
 ATTR_CONTROL = 0x20
+ATTR_DELETE_HORIZON = 0x40  # KIP-534: the base timestamp is the delete horizon of the batch's tombstones
 
 NO_TIMESTAMP = -1
 
 _HEADER = struct.Struct(">qiibIhiqqqhii")
+#: the 61-byte batch header, field by field (the order of BatchHeader), for scans that unpack it directly
+HEADER_STRUCT = _HEADER
 _I64 = struct.Struct(">q")
 _I32 = struct.Struct(">i")
 _U32 = struct.Struct(">I")
@@ -82,6 +85,10 @@ class BatchHeader(NamedTuple):
     @property
     def is_control(self) -> bool:
         return bool(self.attributes & ATTR_CONTROL)
+
+    @property
+    def delete_horizon_ms(self) -> int | None:
+        return self.base_timestamp if self.attributes & ATTR_DELETE_HORIZON else None
 
     @property
     def last_offset(self) -> int:
@@ -221,17 +228,23 @@ def _blob(v: bytes | None) -> bytes:
 def build_batch(records: list[Record], *, base_offset: int = 0, codec: int = Codec.NONE,
                 producer_id: int = -1, producer_epoch: int = -1, base_sequence: int = -1,
                 transactional: bool = False, control: bool = False, log_append_time: bool = False,
-                partition_leader_epoch: int = -1) -> bytes:
-    """Encode records as one v2 batch (used by tests, tools and control markers, never by Produce)."""
+                partition_leader_epoch: int = -1, keep_offsets: bool = False,
+                last_offset_delta: int | None = None, delete_horizon_ms: int | None = None,
+                max_timestamp: int | None = None) -> bytes:
+    """Encode records as one v2 batch (used by tests, tools, compaction and control markers, never by Produce).
+
+    Offsets are consecutive from ``base_offset`` unless ``keep_offsets`` (compaction keeps each record's
+    offset, and the original ``last_offset_delta``). ``delete_horizon_ms`` sets KIP-534's delete horizon:
+    it becomes the base timestamp, and the flag says so."""
     if not records:
         raise ValueError("a batch needs at least one record")
-    base_ts = min(r.timestamp for r in records)
-    max_ts = max(r.timestamp for r in records)
+    base_ts = min(r.timestamp for r in records) if delete_horizon_ms is None else delete_horizon_ms
+    max_ts = max(r.timestamp for r in records) if max_timestamp is None else max_timestamp
     body = bytearray()
     for i, r in enumerate(records):
         rec = bytearray(b"\x00")
-        rec += write_varint(r.timestamp - base_ts)
-        rec += write_varint(i)
+        rec += write_varint(r.timestamp - base_ts)  # zigzag over 64 bits: a varlong
+        rec += write_varint(r.offset - base_offset if keep_offsets else i)
         rec += _blob(r.key)
         rec += _blob(r.value)
         rec += write_varint(len(r.headers))
@@ -243,7 +256,10 @@ def build_batch(records: list[Record], *, base_offset: int = 0, codec: int = Cod
     payload = compress(codec, bytes(body))
     attrs = codec | (ATTR_TIMESTAMP_TYPE if log_append_time else 0) | (ATTR_TRANSACTIONAL if transactional else 0)
     attrs |= ATTR_CONTROL if control else 0
-    tail = struct.pack(">hiqqqhii", attrs, len(records) - 1, base_ts, max_ts, producer_id, producer_epoch,
+    attrs |= ATTR_DELETE_HORIZON if delete_horizon_ms is not None else 0
+    if last_offset_delta is None:
+        last_offset_delta = records[-1].offset - base_offset if keep_offsets else len(records) - 1
+    tail = struct.pack(">hiqqqhii", attrs, last_offset_delta, base_ts, max_ts, producer_id, producer_epoch,
                        base_sequence, len(records)) + payload
     crc = crc32c(tail)
     head = struct.pack(">qiibI", base_offset, len(tail) + 9, partition_leader_epoch, 2, crc)

@@ -47,6 +47,7 @@ class Broker:
         self._group_timer: asyncio.TimerHandle | None = None
         self._group_timer_at: int | None = None
         self.state.groups.schedule = self._schedule_groups
+        self._log_timers: list[asyncio.TimerHandle] = []
 
     @property
     def advertised_host(self) -> str:
@@ -63,14 +64,43 @@ class Broker:
 
     async def start(self) -> None:
         loop = asyncio.get_running_loop()
-        self._server = await loop.create_server(lambda: Connection(self), self.config.host, self.config.port,
-                                                reuse_address=True, backlog=1024)
+        self.state.open()  # a data directory: recover the logs and the metadata before listening
+        try:
+            self._server = await loop.create_server(lambda: Connection(self), self.config.host, self.config.port,
+                                                    reuse_address=True, backlog=1024)
+        except BaseException:
+            self.state.close()
+            raise
         self.port = self._server.sockets[0].getsockname()[1]
+        nxt = self.state.groups.next_deadline()  # restored group members must heartbeat in time
+        if nxt is not None:
+            self._schedule_groups(nxt)
+        self._every(self.config.log_retention_check_interval_ms, self.state.maintain_logs, "log maintenance")
+        if self.state.store.fsync == "interval":
+            self._every(self.config.flush_interval_ms, self.state.store.sync, "log flush")
         self.state.register_broker(self.config.node_id, self.advertised_host, self.port, self.config.rack)
         log.info("broker %d listening on %s:%d (advertised %s)", self.config.node_id, self.config.host,
                  self.port, self.bootstrap)
 
+    def _every(self, interval_ms: int, fn, what: str) -> None:
+        """Run ``fn`` every ``interval_ms`` on the loop until the broker stops."""
+        loop = asyncio.get_running_loop()
+        slot = len(self._log_timers)
+        self._log_timers.append(None)  # type: ignore[arg-type]
+
+        def run() -> None:
+            try:
+                fn()
+            except Exception:
+                log.exception("%s failed", what)
+            self._log_timers[slot] = loop.call_later(interval_ms / 1000.0, run)
+
+        self._log_timers[slot] = loop.call_later(interval_ms / 1000.0, run)
+
     async def stop(self) -> None:
+        for timer in self._log_timers:
+            timer.cancel()
+        self._log_timers.clear()
         if self._group_timer is not None:
             self._group_timer.cancel()
             self._group_timer = None
@@ -87,6 +117,7 @@ class Broker:
                 if not f.done():
                     f.cancel()
         self._waiters.clear()
+        self.state.close()
 
     # -------------------------------------------------------------- group coordinator timers
 

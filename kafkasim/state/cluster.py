@@ -26,9 +26,13 @@ from kafkasim.protocol.records import (
 )
 from kafkasim.state.clock import Clock
 from kafkasim.state.groups import GroupConfig, GroupCoordinator, lag
+from kafkasim.state.metadata_log import MetadataLog
+from kafkasim.state.persistence import Persistence
 from kafkasim.state.producers import PartitionProducers, ProducerIds
-from kafkasim.storage.log import PartitionLog
-from kafkasim.storage.memory import MemoryLog
+from kafkasim.storage.cleaner import CompactionSettings, apply_retention, compact
+from kafkasim.storage.log import Log, LogConfig
+from kafkasim.storage.memory import MemoryStore
+from kafkasim.storage.segments import DiskStore
 
 MAX_TOPIC_NAME = 249
 #: Kafka's controller refuses to create more partitions than this in one request (POLICY_VIOLATION)
@@ -61,7 +65,7 @@ class BrokerInfo:
 class PartitionState:
     topic: str
     index: int
-    log: PartitionLog
+    log: Log
     leader: int
     replicas: list[int]
     leader_epoch: int = 0
@@ -81,6 +85,7 @@ class Topic:
     configs: dict[str, str] = field(default_factory=dict)  # explicit overrides only; replace, never mutate
     internal: bool = False
     append_settings: AppendSettings | None = None  # parsed from configs on first append after a change
+    log_config: LogConfig = field(default_factory=LogConfig)  # shared by the topic's logs; updated in place
 
 
 class AppendSettings(NamedTuple):
@@ -91,6 +96,7 @@ class AppendSettings(NamedTuple):
     timestamp_after_max_ms: int
     timestamp_before_max_ms: int
     codec: int | None  # compression.type as a codec id; None keeps what the producer sent
+    compacted: bool  # cleanup.policy has compact: every record needs a key
 
 
 class AppendResult(NamedTuple):
@@ -145,7 +151,7 @@ class ClusterState:
     """The state of one cluster: brokers, topics and their logs."""
 
     def __init__(self, config: BrokerConfig, clock: Clock | None = None,
-                 log_factory: Callable[[], PartitionLog] = MemoryLog) -> None:
+                 store: MemoryStore | DiskStore | None = None) -> None:
         self.config = config
         self.clock = clock or Clock()
         self.cluster_id = config.cluster_id
@@ -153,9 +159,12 @@ class ClusterState:
         self.brokers: dict[int, BrokerInfo] = {}
         self.topics: dict[str, Topic] = {}
         self.topics_by_id: dict[bytes, Topic] = {}
-        self._log_factory = log_factory
+        if store is None:
+            store = DiskStore(config.data_dir, config.fsync) if config.data_dir else MemoryStore()
+        self.store = store
         self.append_listeners: list[Callable[[PartitionState], None]] = []
         self.producer_ids = ProducerIds()
+        self.persistence: Persistence | None = None  # set by open() when the store keeps data on disk
         self.groups = GroupCoordinator(
             GroupConfig(min_session_timeout_ms=config.group_min_session_timeout_ms,
                         max_session_timeout_ms=config.group_max_session_timeout_ms,
@@ -298,8 +307,14 @@ class ClusterState:
                 leader = replicas[0]
             else:
                 leader, replicas = self._placement(i, rf)
-            parts.append(PartitionState(name, i, self._log_factory(), leader, replicas))
+            parts.append(PartitionState(name, i, None, leader, replicas))  # type: ignore[arg-type]
         t = Topic(name, topic_id, parts, normalised, internal=name in INTERNAL_TOPICS)
+        self._apply_log_config(t)
+        if self.persistence is not None:
+            self.persistence.topic(t)
+        now = self.clock.now_ms()
+        for p in parts:
+            p.log = self.store.open_log(name, p.index, t.log_config, now)
         self.topics[name] = t
         self.topics_by_id[topic_id] = t
         return t
@@ -315,6 +330,10 @@ class ClusterState:
         del self.topics[name]
         del self.topics_by_id[t.topic_id]
         self.groups.remove_topic(name)
+        if self.persistence is not None:
+            self.persistence.topic_deleted(name)
+        for p in t.partitions:
+            self.store.drop_log(name, p.index)
         return t
 
     def create_partitions(self, name: str, count: int, assignments: list[list[int]] | None,
@@ -339,19 +358,35 @@ class ClusterState:
         check_partition_budget(count - old)
         if validate_only:
             return
+        now = self.clock.now_ms()
+        new = []
         for i in range(old, count):
             if assignments is not None:
                 replicas = list(assignments[i - old])
                 leader = replicas[0]
             else:
                 leader, replicas = self._placement(i, len(t.partitions[0].replicas))
-            t.partitions.append(PartitionState(name, i, self._log_factory(), leader, replicas))
+            new.append(PartitionState(name, i, None, leader, replicas))  # type: ignore[arg-type]
+        t.partitions.extend(new)
+        if self.persistence is not None:
+            self.persistence.topic(t)
+        for p in new:
+            p.log = self.store.open_log(name, p.index, t.log_config, now)
 
     # ------------------------------------------------------------------ configs
 
     def _set_configs(self, t: Topic, configs: dict[str, str]) -> None:
         t.configs = configs
         t.append_settings = None
+        self._apply_log_config(t)
+        if self.persistence is not None:
+            self.persistence.topic(t)
+
+    def _apply_log_config(self, t: Topic) -> None:
+        c = t.log_config
+        c.segment_bytes = int(self.topic_config(t, "segment.bytes"))
+        c.segment_ms = int(self.topic_config(t, "segment.ms"))
+        c.index_interval_bytes = int(self.topic_config(t, "index.interval.bytes"))
 
     def _append_settings(self, t: Topic) -> AppendSettings:
         s = t.append_settings
@@ -361,7 +396,8 @@ class ClusterState:
                 self.topic_config(t, "message.timestamp.type") == "LogAppendTime",
                 int(self.topic_config(t, "message.timestamp.after.max.ms")),
                 int(self.topic_config(t, "message.timestamp.before.max.ms")),
-                COMPRESSION_TYPES.get(self.topic_config(t, "compression.type")))
+                COMPRESSION_TYPES.get(self.topic_config(t, "compression.type")),
+                "compact" in self.topic_config(t, "cleanup.policy").split(","))
         return s
 
     def topic_config(self, t: Topic, name: str) -> str:
@@ -474,6 +510,14 @@ class ClusterState:
             dup = p.producers.check(h.producer_id, h.producer_epoch, h.base_sequence, h.records_count)
             if dup is not None:  # a retry of an appended batch: answer with its original offsets
                 return AppendResult(dup.base_offset, dup.timestamp if log_append else -1, p.log.log_start_offset)
+        if settings.compacted:
+            try:
+                keyless = any(r.key is None for r in iter_records(records))
+            except MalformedError as exc:
+                raise KafkaError(ErrorCode.CORRUPT_MESSAGE, f"cannot read the batch: {exc}") from None
+            if keyless:
+                raise KafkaError(ErrorCode.INVALID_RECORD,
+                                 f"Compacted topic cannot accept message without key in topic partition {topic}-{index}.")
         codec = settings.codec
         if codec is not None and codec != h.compression:
             try:
@@ -492,7 +536,7 @@ class ClusterState:
         if log_append:
             set_log_append_time(batch, now)
             max_ts = now
-        base = p.log.append(batch, h.records_count, max_ts, p.leader_epoch)
+        base = p.log.append(batch, h.records_count, max_ts, p.leader_epoch, now)
         if idempotent:
             p.producers.record(h.producer_id, h.producer_epoch, h.base_sequence, h.records_count, base, now)
         for listener in self.append_listeners:
@@ -501,6 +545,69 @@ class ClusterState:
 
     def read(self, p: PartitionState, offset: int, max_bytes: int, min_one: bool) -> tuple[list[memoryview], int]:
         return p.log.read(offset, max_bytes, min_one)
+
+    def appended(self) -> None:
+        """After the appends of one Produce request: with fsync "always", make them durable before the answer."""
+        if self.store.fsync == "always":
+            self.store.sync()
+
+    def delete_records(self, topic: str, index: int, offset: int) -> int:
+        """DeleteRecords for one partition: move the log start offset; returns the new low watermark."""
+        p = self.partition(topic, index)
+        if self.topic_config(self.topics[topic], "cleanup.policy").split(",") == ["compact"]:
+            raise KafkaError(ErrorCode.POLICY_VIOLATION,
+                             f"Records of partitions of topic {topic} with cleanup.policy=compact cannot be deleted")
+        hw = p.high_watermark
+        if offset == -1:
+            offset = hw
+        if offset < 0 or offset > hw:
+            raise KafkaError(ErrorCode.OFFSET_OUT_OF_RANGE,
+                             f"Cannot increment the log start offset to {offset} of partition {topic}-{index} "
+                             f"since it is larger than the high watermark {hw}")
+        if offset > p.log.log_start_offset:
+            p.log.delete_before(offset)
+            self.store.save_log_start(topic, index, p.log.log_start_offset)
+        return p.log.log_start_offset
+
+    # ------------------------------------------------------------------ log maintenance
+
+    def maintain_logs(self) -> None:
+        """Retention and compaction of every partition (log.retention.check.interval.ms), and the metadata log."""
+        now = self.clock.now_ms()
+        for t in list(self.topics.values()):
+            policy = self.topic_config(t, "cleanup.policy").split(",")
+            retention_ms = int(self.topic_config(t, "retention.ms"))
+            retention_bytes = int(self.topic_config(t, "retention.bytes"))
+            settings = CompactionSettings(int(self.topic_config(t, "delete.retention.ms")),
+                                          float(self.topic_config(t, "min.cleanable.dirty.ratio")),
+                                          int(self.topic_config(t, "min.compaction.lag.ms")))
+            for p in t.partitions:
+                log = p.log
+                if "compact" in policy:
+                    compact(log, now, settings,
+                            lambda base, ms, p=p: self.store.new_cleaned_segment(p.topic, p.index, base, ms),
+                            self.store.commit_cleaned, self.store.finish_cleaned)
+                if "delete" in policy:
+                    apply_retention(log, now, retention_ms, retention_bytes)
+        if self.persistence is not None:
+            self.persistence.maintain()
+
+    # ------------------------------------------------------------------ lifecycle
+
+    def open(self) -> None:
+        """Open the store: with a data directory, recover the logs and replay the metadata log."""
+        if self.persistence is not None or not self.store.persistent:
+            return
+        store = self.store
+        assert isinstance(store, DiskStore)
+        store.open()
+        meta_log = store.metadata_log(self.clock.now_ms())
+        self.persistence = Persistence(self, MetadataLog(meta_log, self.clock.now_ms, store.fsync == "always"))
+        self.persistence.load()
+
+    def close(self) -> None:
+        self.store.close()
+        self.persistence = None
 
     def list_offset(self, p: PartitionState, timestamp: int) -> tuple[int, int]:
         """ListOffsets for one partition: (offset, timestamp); (-1, -1) when no record matches."""
@@ -529,4 +636,5 @@ class ClusterState:
         return -1, -1
 
 
-__all__ = ["ClusterState", "Topic", "PartitionState", "BrokerInfo", "AppendResult", "ConfigEntry", "ConfigOp", "GroupOffset"]
+__all__ = ["ClusterState", "Topic", "PartitionState", "BrokerInfo", "AppendResult", "ConfigEntry", "ConfigOp",
+           "GroupOffset"]

@@ -219,6 +219,9 @@ class GroupCoordinator:
                                                  self.config.consumer_session_timeout_ms,
                                                  self.config.consumer_heartbeat_interval_ms, topic_names)
         self._schedule: Callable[[int], None] = lambda deadline_ms: None
+        # durability hooks (a data directory): committed offsets changed (None: deleted), group metadata changed
+        self.on_offsets: Callable[[str, list[tuple[str, int, OffsetEntry | None]]], None] | None = None
+        self.on_group: Callable[[Group], None] | None = None
 
     @property
     def schedule(self) -> Callable[[int], None]:
@@ -452,6 +455,8 @@ class GroupCoordinator:
             g.leader_id = None
             if not g.offsets:
                 g.protocol_type = None
+            if self.on_group is not None:
+                self.on_group(g)
             return
         g.protocol_name = g.select_protocol()
         if g.leader_id not in joined:
@@ -526,6 +531,8 @@ class GroupCoordinator:
             for mid, x in g.members.items():
                 x.assignment = assignments.get(mid, b"")
             g.state = GroupState.STABLE
+            if self.on_group is not None:
+                self.on_group(g)
             if not g.pending_sync:
                 g.sync_deadline = None
             for x in g.members.values():
@@ -665,6 +672,7 @@ class GroupCoordinator:
     def _store_offsets(self, g: Group, offsets: list[tuple[str, int, int, int, str | None]]) -> list[int]:
         now = self._now()
         out = []
+        stored = []
         for topic, partition, offset, epoch, metadata in offsets:
             count = self._topic_partitions(topic)
             if count is None or not 0 <= partition < count:
@@ -672,9 +680,16 @@ class GroupCoordinator:
             elif metadata is not None and len(metadata.encode('utf-16-le')) // 2 > self.config.offset_metadata_max_bytes:
                 out.append(ErrorCode.OFFSET_METADATA_TOO_LARGE)
             else:
-                g.offsets[(topic, partition)] = OffsetEntry(offset, epoch, metadata or "", now)
+                entry = g.offsets[(topic, partition)] = OffsetEntry(offset, epoch, metadata or "", now)
+                stored.append((topic, partition, entry))
                 out.append(0)
+        if stored and self.on_offsets is not None:
+            self.on_offsets(g.group_id, stored)
         return out
+
+    def _offsets_removed(self, group_id: str, keys: list[tuple[str, int]]) -> None:
+        if keys and self.on_offsets is not None:
+            self.on_offsets(group_id, [(t, p, None) for t, p in keys])
 
     def committed(self, group_id: str, partitions: Iterable[tuple[str, int]] | None
                   ) -> list[tuple[str, int, OffsetEntry | None]]:
@@ -711,7 +726,8 @@ class GroupCoordinator:
             if topics is None or t in topics:
                 out.append(ErrorCode.GROUP_SUBSCRIBED_TO_TOPIC)
             else:
-                g.offsets.pop((t, p), None)
+                if g.offsets.pop((t, p), None) is not None:
+                    self._offsets_removed(group_id, [(t, p)])
                 out.append(0)
         return out
 
@@ -721,7 +737,9 @@ class GroupCoordinator:
             raise KafkaError(ErrorCode.INVALID_GROUP_ID)
         if group_id in self.consumer.groups:
             self.consumer.delete(group_id)
-            self.groups.pop(group_id, None)
+            gone = self.groups.pop(group_id, None)
+            if gone is not None:
+                self._offsets_removed(group_id, list(gone.offsets))
             return
         if g is None or g.state == GroupState.DEAD:
             raise KafkaError(ErrorCode.GROUP_ID_NOT_FOUND)
@@ -729,9 +747,14 @@ class GroupCoordinator:
             raise KafkaError(ErrorCode.NON_EMPTY_GROUP)
         g.state = GroupState.DEAD
         del self.groups[group_id]
+        self._offsets_removed(group_id, list(g.offsets))
+        if self.on_group is not None:
+            self.on_group(g)
 
     def remove_topic(self, topic: str) -> None:
         """Offsets of a deleted topic go with it."""
         for g in self.groups.values():
-            for key in [k for k in g.offsets if k[0] == topic]:
+            keys = [k for k in g.offsets if k[0] == topic]
+            for key in keys:
                 del g.offsets[key]
+            self._offsets_removed(g.group_id, keys)

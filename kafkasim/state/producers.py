@@ -11,6 +11,7 @@ sequence when the partition has no state for the producer). State only moves whe
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
@@ -92,12 +93,26 @@ class PartitionProducers:
 
 
 class ProducerIds:
-    """Allocates producer ids (InitProducerId without a transactional id gets a new id, epoch 0)."""
+    """Allocates producer ids (InitProducerId without a transactional id gets a new id, epoch 0).
 
-    def __init__(self, first: int = 1000) -> None:
+    Ids are handed out from blocks of ``block`` ids; ``on_block`` is told the end of each new block before
+    an id from it is used (a data directory records it, so ids are never reused after a restart)."""
+
+    def __init__(self, first: int = 1000, block: int = 1000) -> None:
         self._next = first
+        self._block = block
+        self._block_end = first
+        self.on_block: Callable[[int], None] | None = None
+
+    def resume(self, next_id: int) -> None:
+        """After a restart: continue from ``next_id`` (the recorded block end, or past the ids in the logs)."""
+        self._next = self._block_end = max(self._next, next_id)
 
     def new_id(self) -> int:
         pid = self._next
+        if pid >= self._block_end:
+            self._block_end = pid + self._block
+            if self.on_block is not None:
+                self.on_block(self._block_end)
         self._next += 1
         return pid

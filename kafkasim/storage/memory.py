@@ -1,57 +1,24 @@
-"""In-memory storage engine (the default): batches kept as the producer sent them."""
+"""In-memory storage engine (the default): batches kept as the producer sent them, as zero-copy views."""
 
 from __future__ import annotations
 
-from bisect import bisect_left, bisect_right
-
-from kafkasim.protocol.records import set_base_offset
-from kafkasim.storage.log import BatchRef
+from kafkasim.storage.log import Log, LogConfig, Segment
 
 
-class MemoryLog:
-    """A partition log held in memory. Offsets index batches by base offset for bisection."""
+class MemorySegment(Segment):
+    """A segment whose batches are memoryviews of the request buffers they arrived in."""
 
-    __slots__ = ("_bases", "_lasts", "_batches", "_max_ts", "_start", "_end", "_size")
+    __slots__ = ("_batches",)
 
-    def __init__(self) -> None:
-        self._bases: list[int] = []
-        self._lasts: list[int] = []
+    def __init__(self, base_offset: int, created_ms: int) -> None:
+        super().__init__(base_offset, created_ms)
         self._batches: list[memoryview] = []
-        self._max_ts: list[int] = []
-        self._start = 0
-        self._end = 0
-        self._size = 0
 
-    @property
-    def log_start_offset(self) -> int:
-        return self._start
-
-    @property
-    def log_end_offset(self) -> int:
-        return self._end
-
-    @property
-    def size_bytes(self) -> int:
-        return self._size
-
-    def append(self, batch: memoryview, records_count: int, max_timestamp: int, leader_epoch: int) -> int:
-        base = self._end
-        set_base_offset(batch, base, leader_epoch)
-        self._bases.append(base)
-        self._lasts.append(base + records_count - 1)
+    def append(self, batch: memoryview, base: int, last: int, max_ts: int) -> None:
         self._batches.append(batch)
-        self._max_ts.append(max_timestamp)
-        self._end = base + records_count
-        self._size += len(batch)
-        return base
+        self._note(base, last, max_ts, len(batch))
 
-    def read(self, offset: int, max_bytes: int, min_one: bool) -> tuple[list[memoryview], int]:
-        """Whole batches from the one holding ``offset``, up to ``max_bytes`` (one more if ``min_one``)."""
-        if offset >= self._end or not self._batches:
-            return [], 0
-        i = bisect_right(self._bases, offset) - 1
-        if i < 0:
-            i = 0
+    def read(self, i: int, max_bytes: int, min_one: bool) -> tuple[list[memoryview], int]:
         out: list[memoryview] = []
         total = 0
         batches = self._batches
@@ -66,29 +33,55 @@ class MemoryLog:
             i += 1
         return out, total
 
-    def batch_refs(self) -> list[BatchRef]:
-        return [BatchRef(b, last, ts) for b, last, ts in zip(self._bases, self._lasts, self._max_ts, strict=True)]
+    def batch(self, i: int) -> memoryview:
+        return self._batches[i]
 
-    def batch_at(self, index: int) -> memoryview:
-        return self._batches[index]
+    def truncate(self, i: int) -> None:
+        for b in self._batches[i:]:
+            self.size -= len(b)
+        del self._batches[i:]
+        self._forget_from(i)
 
-    def truncate(self, offset: int) -> None:
-        """Drop every batch whose base offset is at or after ``offset`` (batches are atomic)."""
-        i = bisect_left(self._bases, offset)
-        while len(self._bases) > i:
-            self._size -= len(self._batches.pop())
-            self._bases.pop()
-            self._lasts.pop()
-            self._max_ts.pop()
-        self._end = self._lasts[-1] + 1 if self._lasts else max(self._start, min(offset, self._end))
 
-    def delete_before(self, offset: int) -> None:
-        """Move the log start offset to ``offset``; batches wholly before it are dropped."""
-        offset = min(offset, self._end)
-        drop = 0
-        while drop < len(self._lasts) and self._lasts[drop] < offset:
-            self._size -= len(self._batches[drop])
-            drop += 1
-        if drop:
-            del self._bases[:drop], self._lasts[:drop], self._batches[:drop], self._max_ts[:drop]
-        self._start = max(self._start, offset)
+def MemoryLog(config: LogConfig | None = None, now_ms: int = 0) -> Log:  # noqa: N802 - a factory named as a type
+    """A partition log held in memory."""
+    return Log(MemorySegment, config, now_ms)
+
+
+class MemoryStore:
+    """Where partition logs live when nothing is kept on disk (the default)."""
+
+    persistent = False
+    fsync = "never"
+    clean = True
+    truncated_bytes = 0
+
+    def open(self) -> None:
+        pass
+
+    def open_log(self, topic: str, partition: int, config: LogConfig, now_ms: int, on_batch: object = None) -> Log:
+        return Log(MemorySegment, config, now_ms)
+
+    def metadata_log(self, now_ms: int) -> Log | None:
+        return None
+
+    def drop_log(self, topic: str, partition: int) -> None:
+        pass
+
+    def save_log_start(self, topic: str, partition: int, offset: int) -> None:
+        pass
+
+    def new_cleaned_segment(self, topic: str, partition: int, base: int, now_ms: int) -> MemorySegment:
+        return MemorySegment(base, now_ms)
+
+    def commit_cleaned(self, seg: Segment) -> None:
+        pass
+
+    def finish_cleaned(self, seg: Segment) -> None:
+        pass
+
+    def sync(self) -> None:
+        pass
+
+    def close(self) -> None:
+        pass

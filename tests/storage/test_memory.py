@@ -12,7 +12,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from kafkasim.protocol.records import Record, build_batch, iter_records, read_header, validate_produced
-from kafkasim.storage.log import BatchRef, PartitionLog
+from kafkasim.storage.log import BatchRef
+from kafkasim.storage.log import Log as PartitionLog
 from kafkasim.storage.memory import MemoryLog
 
 ENGINES = [MemoryLog]
@@ -205,22 +206,25 @@ def test_log_append_after_truncate_continues_from_new_end(log: PartitionLog) -> 
 # ---------------------------------------------------------------------------------------------- delete_before
 
 
-def test_log_delete_before_drops_whole_batches_before_offset(log: PartitionLog) -> None:
-    sizes = filled(log, [2, 3, 4])  # 0-1, 2-4, 5-8
+def test_log_delete_before_keeps_the_active_segment_but_reads_from_the_new_start(log: PartitionLog) -> None:
+    sizes = filled(log, [2, 3, 4])  # 0-1, 2-4, 5-8, one segment
     log.delete_before(5)
     assert (log.log_start_offset, log.log_end_offset) == (5, 9)
-    assert log.size_bytes == sizes[2]
-    assert [r.base_offset for r in log.batch_refs()] == [5]
-    assert bases(log.read(5, 1 << 20, False)[0]) == [5]
+    assert log.size_bytes == sum(sizes)  # as in Kafka, only whole segments below the start are deleted
+    assert bases(log.read(0, 1 << 20, False)[0]) == [5]
 
 
-def test_log_delete_before_inside_batch_keeps_that_batch(log: PartitionLog) -> None:
-    sizes = filled(log, [2, 3, 4])
+def test_log_delete_before_deletes_whole_segments_below_the_start(log: PartitionLog) -> None:
+    sizes = filled(log, [2])
+    log.roll(0)
+    sizes += filled(log, [3])
+    log.roll(0)
+    sizes += filled(log, [4])  # segments 0-1 | 2-4 | 5-8
     log.delete_before(3)
     assert log.log_start_offset == 3
     assert log.size_bytes == sizes[1] + sizes[2]
     assert [r.base_offset for r in log.batch_refs()] == [2, 5]
-    assert bases(log.read(3, 1 << 20, False)[0]) == [2, 5]
+    assert bases(log.read(3, 1 << 20, False)[0]) == [2]  # one segment per read, from the batch holding 3
 
 
 def test_log_delete_before_never_moves_start_backwards(log: PartitionLog) -> None:
@@ -233,7 +237,8 @@ def test_log_delete_before_never_moves_start_backwards(log: PartitionLog) -> Non
 def test_log_delete_before_past_end_stops_at_end(log: PartitionLog) -> None:
     filled(log, [2, 3])
     log.delete_before(100)
-    assert (log.log_start_offset, log.log_end_offset, log.size_bytes) == (5, 5, 0)
+    assert (log.log_start_offset, log.log_end_offset) == (5, 5)
+    assert log.read(0, 1 << 20, True) == ([], 0)
     assert log.batch_refs() == []
     assert log.append(batch(1), 1, 1_000, 0) == 5
     assert (log.log_start_offset, log.log_end_offset) == (5, 6)
@@ -243,5 +248,6 @@ def test_log_truncate_after_delete_before_keeps_start(log: PartitionLog) -> None
     filled(log, [2, 3, 4])
     log.delete_before(5)
     log.truncate(5)
-    assert (log.log_start_offset, log.log_end_offset, log.size_bytes) == (5, 5, 0)
+    assert (log.log_start_offset, log.log_end_offset) == (5, 5)
+    assert log.read(0, 1 << 20, True) == ([], 0)
     assert log.append(batch(1), 1, 1_000, 0) == 5
