@@ -106,3 +106,68 @@ def test_cli_groups_list_and_describe_show_offsets_and_lag(served) -> None:
     assert r.exit_code == 0, r.output
     row = [line.split() for line in r.output.splitlines() if line.strip().startswith("orders")]
     assert row == [["orders", "0", "2", "5", "3", "-"]]
+
+
+def _data_dir_with_records(path) -> None:
+    from kafkasim.config import BrokerConfig
+    from kafkasim.protocol.records import Record, build_batch
+    from kafkasim.state.cluster import ClusterState
+
+    state = ClusterState(BrokerConfig(data_dir=str(path)))
+    state.open()
+    state.register_broker(1, "127.0.0.1", 9092)
+    state.create_topic("orders", 2)
+    recs = [Record(0, 1_700_000_000_000 + i, b"k%d" % i, b"v%d" % i, [("trace-id", b"abc%d" % i)]) for i in range(3)]
+    state.append("orders", 0, memoryview(bytearray(build_batch(recs))))
+    state.append("orders", 0, memoryview(bytearray(build_batch([Record(0, 1_700_000_000_100, None, b"\xff\x00")]))))
+    state.close()
+
+
+def test_cli_inspect_lists_partitions_segments_and_records(tmp_path) -> None:
+    _data_dir_with_records(tmp_path)
+    runner = CliRunner()
+    out = runner.invoke(main, ["inspect", "--data-dir", str(tmp_path)])
+    assert out.exit_code == 0, out.output
+    assert "clean shutdown" in out.output
+    rows = {line.split()[0]: line.split() for line in out.output.splitlines()[2:]}
+    assert rows["orders-0"][1:4] == ["1", "0", "4"] and rows["orders-1"][1:4] == ["1", "0", "0"]
+    assert "__cluster_metadata-0" in rows
+    out = runner.invoke(main, ["inspect", "--data-dir", str(tmp_path), "orders", "0", "--offset", "1"])
+    assert out.exit_code == 0, out.output
+    assert "2 batches, offsets 0-3" in out.output
+    lines = [line.strip() for line in out.output.splitlines() if line.strip().startswith("offset=")]
+    assert len(lines) == 3 and lines[0].startswith("offset=1 timestamp=2023-11-14T22:13:20.001Z")
+    assert "key='k1' value='v1' headers: trace-id='abc1'" in lines[0]
+    assert lines[2].endswith("key=null value=0xff00")
+
+
+def test_cli_inspect_reports_a_damaged_segment_and_exits_1(tmp_path) -> None:
+    _data_dir_with_records(tmp_path)
+    seg = tmp_path / "orders-0" / "00000000000000000000.log"
+    data = bytearray(seg.read_bytes())
+    data[-3] ^= 0x10  # flip a bit inside the last batch's records
+    seg.write_bytes(bytes(data))
+    out = CliRunner().invoke(main, ["inspect", "--data-dir", str(tmp_path), "orders"])
+    assert out.exit_code == 1
+    assert "DAMAGED at byte" in out.output and "CRC32C mismatch" in out.output
+
+
+def test_cli_inspect_unknown_topic_fails_with_message(tmp_path) -> None:
+    _data_dir_with_records(tmp_path)
+    out = CliRunner().invoke(main, ["inspect", "--data-dir", str(tmp_path), "nope"])
+    assert out.exit_code != 0 and "no partition directory for nope" in out.output
+
+
+def test_cli_serve_refuses_a_data_dir_in_use(tmp_path) -> None:
+    proc, _ = start_serve("--data-dir", str(tmp_path))
+    try:
+        second = subprocess.run([sys.executable, "-m", "kafkasim", "serve", "--port", "0", "--data-dir", str(tmp_path)],
+                                capture_output=True, text=True, timeout=60)
+        assert second.returncode != 0
+        assert "is in use by another broker" in second.stderr
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(10)
+        proc.stdout.close()
+        proc.stderr.close()
+    assert (tmp_path / ".kafkasim_cleanshutdown").exists()
