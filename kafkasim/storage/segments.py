@@ -250,32 +250,43 @@ class FileSegment(Segment):
 
     def _scan(self, view: memoryview, size: int, check_crc: bool,
               on_batch: BatchCallback | None) -> tuple[int, str | None]:
-        pos = 0
-        expected = self.base_offset
-        unpack = HEADER_STRUCT.unpack_from
-        while pos < size:
-            if size - pos < HEADER_SIZE:
-                return pos, "torn batch header"
-            (base, length, _epoch, magic, crc, attrs, last_delta, _bts, max_ts, pid, pe, seq,
-             count) = unpack(view, pos)
-            end = pos + LOG_OVERHEAD + length
-            if magic != 2 or view[pos + MAGIC_OFFSET] != 2:
-                return pos, f"bad magic {magic}"
-            if length < HEADER_SIZE - LOG_OVERHEAD:
-                return pos, f"bad batch length {length}"
-            if end > size:
-                return pos, f"torn batch ({size - pos} of {end - pos} bytes)"
-            if base < expected or last_delta < 0 or count < 0:
-                return pos, f"bad offsets (base {base}, expected at least {expected})"
-            if check_crc and crc32c(view[pos + ATTRIBUTES_OFFSET:end]) != crc:
-                return pos, "CRC32C mismatch"
+        def visit(pos: int, n: int, h: tuple) -> None:
+            base, _len, _epoch, _magic, _crc, attrs, last_delta, _bts, max_ts, pid, pe, seq, count = h
             self._positions.append(pos)
-            self._note(base, base + last_delta, max_ts, end - pos)
+            self._note(base, base + last_delta, max_ts, n)
             if on_batch is not None and pid >= 0:
                 on_batch(base, last_delta, max_ts, pid, pe, seq, count, bool(attrs & ATTR_TRANSACTIONAL))
-            expected = base + last_delta + 1
-            pos = end
-        return pos, None
+
+        return walk_segment(view, size, self.base_offset, check_crc, visit)
+
+
+def walk_segment(view, size: int, base_offset: int, check_crc: bool,
+                 visit: Callable[[int, int, tuple], None]) -> tuple[int, str | None]:
+    """Walk the batches of a segment's bytes, calling ``visit(position, size, header fields)`` for each whole,
+    valid one. Returns (bytes that are good, the problem that stopped the walk or None). Reads only."""
+    pos = 0
+    expected = base_offset
+    unpack = HEADER_STRUCT.unpack_from
+    while pos < size:
+        if size - pos < HEADER_SIZE:
+            return pos, "torn batch header"
+        h = unpack(view, pos)
+        base, length, magic, crc, last_delta, count = h[0], h[1], h[3], h[4], h[6], h[12]
+        end = pos + LOG_OVERHEAD + length
+        if magic != 2 or view[pos + MAGIC_OFFSET] != 2:
+            return pos, f"bad magic {magic}"
+        if length < HEADER_SIZE - LOG_OVERHEAD:
+            return pos, f"bad batch length {length}"
+        if end > size:
+            return pos, f"torn batch ({size - pos} of {end - pos} bytes)"
+        if base < expected or last_delta < 0 or count < 0:
+            return pos, f"bad offsets (base {base}, expected at least {expected})"
+        if check_crc and crc32c(view[pos + ATTRIBUTES_OFFSET:end]) != crc:
+            return pos, "CRC32C mismatch"
+        visit(pos, end - pos, h)
+        expected = base + last_delta + 1
+        pos = end
+    return pos, None
 
 
 def _segment_files(directory: Path) -> list[int]:
