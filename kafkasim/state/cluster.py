@@ -165,6 +165,8 @@ class ClusterState:
         self.append_listeners: list[Callable[[PartitionState], None]] = []
         self.producer_ids = ProducerIds()
         self.persistence: Persistence | None = None  # set by open() when the store keeps data on disk
+        self._sync_appends = store.fsync == "always"
+        self._unsynced: list[Log] = []  # appended by the current Produce, fsynced before its answer
         self.groups = GroupCoordinator(
             GroupConfig(min_session_timeout_ms=config.group_min_session_timeout_ms,
                         max_session_timeout_ms=config.group_max_session_timeout_ms,
@@ -537,6 +539,8 @@ class ClusterState:
             set_log_append_time(batch, now)
             max_ts = now
         base = p.log.append(batch, h.records_count, max_ts, p.leader_epoch, now)
+        if self._sync_appends:
+            self._unsynced.append(p.log)
         if idempotent:
             p.producers.record(h.producer_id, h.producer_epoch, h.base_sequence, h.records_count, base, now)
         for listener in self.append_listeners:
@@ -548,8 +552,10 @@ class ClusterState:
 
     def appended(self) -> None:
         """After the appends of one Produce request: with fsync "always", make them durable before the answer."""
-        if self.store.fsync == "always":
-            self.store.sync()
+        if self._unsynced:
+            for log in self._unsynced:
+                log.flush()
+            self._unsynced.clear()
 
     def delete_records(self, topic: str, index: int, offset: int) -> int:
         """DeleteRecords for one partition: move the log start offset; returns the new low watermark."""
