@@ -256,10 +256,12 @@ class Target:
     def start(self, timeout: float) -> None:
         raise NotImplementedError
 
-    def stop(self) -> None:
+    def stop(self) -> int | None:
+        """Stop the process (SIGTERM, then SIGKILL after a grace period), remove the data dir; exit status."""
         try:
             if self.proc is not None:
-                self.proc.stop()
+                return self.proc.stop()
+            return None
         finally:
             self.proc = None
             if self.data_dir is not None:
@@ -302,8 +304,9 @@ class Target:
         notes: list[str] = []
         admin = AdminClient({"bootstrap.servers": self.bootstrap, "log_level": 3})
         want = [NewTopic(n, num_partitions=partitions, replication_factor=1) for n in names]
-        futures = admin.create_topics(want, operation_timeout=min(10.0, timeout),
-                                      request_timeout=min(10.0, timeout))
+        # The whole budget for the request: a broker creating many partitions (the bench's Metadata
+        # step asks for 10,000) may take seconds, and a timed-out CreateTopics would muddle the timing.
+        futures = admin.create_topics(want, operation_timeout=timeout, request_timeout=timeout)
         failed: list[str] = []
         for name, fut in futures.items():
             try:
