@@ -17,7 +17,6 @@ from kafkasim.protocol.messages import delete_topics as dt
 from kafkasim.protocol.messages import describe_configs as dc
 from kafkasim.protocol.messages import metadata as md
 from kafkasim.server.broker import Broker
-from kafkasim.storage.segments import CorruptLogError, DataDirInUse
 from kafkasim.testing.cluster import new_event_loop
 from kafkasim.testing.wire import WireClient
 
@@ -87,11 +86,16 @@ def serve(host: str, port: int, advertised_host: str | None, log_level: str, aut
                           log_retention_check_interval_ms=log_retention_check_interval_ms, **extra)
     except ValueError as exc:
         raise click.UsageError(str(exc)) from None
+    storage_errors: tuple[type[Exception], ...] = ()
+    if data_dir:  # imported only when used: start-up time
+        from kafkasim.storage.segments import CorruptLogError, DataDirInUse
+
+        storage_errors = (CorruptLogError, DataDirInUse)
     loop = new_event_loop()
     asyncio.set_event_loop(loop)
     try:
         loop.run_until_complete(_serve(config))
-    except (CorruptLogError, DataDirInUse) as exc:
+    except storage_errors as exc:
         raise click.ClickException(str(exc)) from None
     except OSError as exc:
         raise click.ClickException(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None

@@ -10,7 +10,7 @@ import re
 import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 from kafkasim.config import TOPIC_CONFIGS, BrokerConfig, ConfigSource, ConfigType, validate_config_value
 from kafkasim.errors import ErrorCode, KafkaError
@@ -26,13 +26,14 @@ from kafkasim.protocol.records import (
 )
 from kafkasim.state.clock import Clock
 from kafkasim.state.groups import GroupConfig, GroupCoordinator, lag
-from kafkasim.state.metadata_log import MetadataLog
-from kafkasim.state.persistence import Persistence
 from kafkasim.state.producers import PartitionProducers, ProducerIds
 from kafkasim.storage.cleaner import CompactionSettings, apply_retention, compact
 from kafkasim.storage.log import Log, LogConfig
 from kafkasim.storage.memory import MemoryStore
-from kafkasim.storage.segments import DiskStore
+
+if TYPE_CHECKING:  # the disk store and persistence are imported only with a data directory (start-up time)
+    from kafkasim.state.persistence import Persistence
+    from kafkasim.storage.segments import DiskStore
 
 MAX_TOPIC_NAME = 249
 #: Kafka's controller refuses to create more partitions than this in one request (POLICY_VIOLATION)
@@ -160,7 +161,12 @@ class ClusterState:
         self.topics: dict[str, Topic] = {}
         self.topics_by_id: dict[bytes, Topic] = {}
         if store is None:
-            store = DiskStore(config.data_dir, config.fsync) if config.data_dir else MemoryStore()
+            if config.data_dir:
+                from kafkasim.storage.segments import DiskStore
+
+                store = DiskStore(config.data_dir, config.fsync)
+            else:
+                store = MemoryStore()
         self.store = store
         self.append_listeners: list[Callable[[PartitionState], None]] = []
         self.producer_ids = ProducerIds()
@@ -604,8 +610,10 @@ class ClusterState:
         """Open the store: with a data directory, recover the logs and replay the metadata log."""
         if self.persistence is not None or not self.store.persistent:
             return
+        from kafkasim.state.metadata_log import MetadataLog
+        from kafkasim.state.persistence import Persistence
+
         store = self.store
-        assert isinstance(store, DiskStore)
         store.open()
         meta_log = store.metadata_log(self.clock.now_ms())
         self.persistence = Persistence(self, MetadataLog(meta_log, self.clock.now_ms, store.fsync == "always"))
