@@ -615,9 +615,17 @@ class ClusterState:
 
         store = self.store
         store.open()
-        meta_log = store.metadata_log(self.clock.now_ms())
-        self.persistence = Persistence(self, MetadataLog(meta_log, self.clock.now_ms, store.fsync == "always"))
-        self.persistence.load()
+        try:
+            meta_log = store.metadata_log(self.clock.now_ms())
+            self.persistence = Persistence(self, MetadataLog(meta_log, self.clock.now_ms, store.fsync == "always"))
+            self.persistence.load()
+        except BaseException:
+            # a damaged log: release the directory untouched (no clean-shutdown marker) so it can be repaired
+            self.persistence = None
+            self.topics.clear()
+            self.topics_by_id.clear()
+            store.abandon()
+            raise
 
     def close(self) -> None:
         self.store.close()

@@ -2,9 +2,9 @@
 
 Every change to topics, their configs and partitions, committed offsets, classic group metadata and the
 producer id block is appended as one record batch (keys ``topic/NAME``, ``offset/GROUP/TOPIC/PARTITION``,
-``group/GROUP``, ``producer-ids``; values are JSON, a null value deletes the key). At start the log is
-replayed, the latest value of each key wins. The log is a compacted log like any other: it is cleaned
-when most of it is superseded. The same recovery as for partitions applies (a torn last batch is dropped).
+``group/GROUP``, ``producer-ids``, ``cluster-id``; values are JSON, a null value deletes the key). At start
+the log is replayed, the latest value of each key wins. The log is a compacted log like any other: it is
+cleaned when most of it is superseded. The same recovery as for partitions applies (a torn last batch is dropped).
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ TOPIC = "topic/"
 OFFSET = "offset/"
 GROUP = "group/"
 PRODUCER_IDS = "producer-ids"
+CLUSTER_ID = "cluster-id"
 
 
 def offset_key(group_id: str, topic: str, partition: int) -> str:

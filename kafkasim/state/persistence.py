@@ -1,11 +1,12 @@
 """What a data directory keeps besides the partition logs, and how a restart rebuilds the broker state.
 
-Kept in the metadata log (:mod:`kafkasim.state.metadata_log`): topics (id, partitions and their replicas,
-configs), committed offsets, classic group metadata (generation, protocol, leader, members with their
-subscriptions and assignments: Kafka's GroupMetadata record, written when a generation is synced and when
-the group empties) and the producer id block. Rebuilt from the partition logs, as Kafka does: each
-partition's producer state (the last five batches of every idempotent producer, from the batch headers
-read during recovery) and the next producer id.
+Kept in the metadata log (:mod:`kafkasim.state.metadata_log`): the cluster id (as Kafka's meta.properties
+keeps it: the directory's id wins over the configured one, so clients see the same cluster after a
+restart), topics (id, partitions and their replicas, configs), committed offsets, classic group metadata
+(generation, protocol, leader, members with their subscriptions and assignments: Kafka's GroupMetadata
+record, written when a generation is synced and when the group empties) and the producer id block.
+Rebuilt from the partition logs, as Kafka does: each partition's producer state (the last five batches of
+every idempotent producer, from the batch headers read during recovery) and the next producer id.
 
 After a restart, restored group members keep their generation and must heartbeat within their session
 timeout, as after a coordinator failover in Kafka; KIP-848 groups keep their committed offsets, and their
@@ -21,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from kafkasim.state.groups import Group, GroupState, Member, OffsetEntry
 from kafkasim.state.metadata_log import (
+    CLUSTER_ID,
     GROUP,
     OFFSET,
     PRODUCER_IDS,
@@ -104,19 +106,25 @@ class Persistence:
 
     def maintain(self) -> None:
         store = self.state.store
-        live = len(self._topic_keys) + len(self._offset_keys) + len(self._group_keys) + 1
+        live = len(self._topic_keys) + len(self._offset_keys) + len(self._group_keys) + 2  # producer ids, cluster id
         self.mlog.maybe_compact(live, lambda base, ms: store.new_cleaned_segment("__cluster_metadata", 0, base, ms),
                                 store.commit_cleaned, store.finish_cleaned)
 
     # ------------------------------------------------------------------ load
 
     def load(self) -> None:
-        from kafkasim.state.cluster import PartitionState, Topic
+        from kafkasim.state.cluster import INTERNAL_TOPICS, PartitionState, Topic
 
         state = self.state
         store = state.store
         now = state.clock.now_ms()
         entries = self.mlog.replay()
+        stored_id = entries.get(CLUSTER_ID)
+        if stored_id is None:
+            self.mlog.put([(CLUSTER_ID, state.cluster_id)])
+        elif stored_id != state.cluster_id:
+            log.info("cluster id %s from the data directory (not %s)", stored_id, state.cluster_id)
+            state.cluster_id = stored_id
         max_pid = -1
         for key, value in entries.items():
             if not key.startswith(TOPIC):
@@ -126,7 +134,7 @@ class Persistence:
             topic_id = uuid.UUID(value["id"]).bytes
             parts = [PartitionState(name, i, None, leader, list(replicas), epoch)  # type: ignore[arg-type]
                      for i, (leader, replicas, epoch) in enumerate(value["partitions"])]
-            t = Topic(name, topic_id, parts, dict(value["configs"]), internal=False)
+            t = Topic(name, topic_id, parts, dict(value["configs"]), internal=name in INTERNAL_TOPICS)
             state._apply_log_config(t)
             for p in parts:
                 producers = p.producers
@@ -179,4 +187,5 @@ def _rebuild_producer(producers: PartitionProducers, base: int, last_delta: int,
     """Producer state from a batch header read during recovery, as Kafka rebuilds it from the log."""
     if pid < 0 or seq < 0:
         return
-    producers.record(pid, epoch, seq, count, base, max_ts)
+    # the last sequence follows lastOffsetDelta, not the record count: compaction removes records, not offsets
+    producers.record(pid, epoch, seq, last_delta + 1, base, max_ts)

@@ -106,6 +106,10 @@ class Segment:
         """Remove the segment for good."""
 
 
+#: Kafka's bound on an offset relative to its segment's base offset (indexes store it in 32 bits): a segment
+#: never holds an offset further than this from its base, so recovery can tell such an offset is corrupt.
+MAX_RELATIVE_OFFSET = 0x7FFFFFFF
+
 SegmentFactory = Callable[[int, int], Segment]  # (base offset, now ms) -> a new empty segment
 
 
@@ -127,9 +131,8 @@ class Log:
         self.segments: list[Segment] = segments or [new_segment(log_start_offset, now_ms)]
         self._seg_bases = [s.base_offset for s in self.segments]
         self._end = self.segments[-1].next_offset
-        first = self.segments[0]
-        self._start = max(log_start_offset, first.bases[0] if first.bases else first.base_offset)
-        self._start = min(self._start, self._end)
+        # as Kafka: the first segment's base offset (not its first batch, which compaction may have removed)
+        self._start = min(max(log_start_offset, self.segments[0].base_offset), self._end)
         self._size = sum(s.size for s in self.segments)
         self.dirty = False  # appended since the last flush
         self.cleaned_upto = 0  # compaction: offsets below this were cleaned (the rest is dirty)
@@ -154,10 +157,11 @@ class Log:
         set_base_offset(batch, base, leader_epoch)
         seg = self.segments[-1]
         n = len(batch)
-        if seg.bases and (seg.size + n > self.config.segment_bytes
-                          or now_ms - seg.created_ms >= self.config.segment_ms):
-            seg = self.roll(now_ms)
         last = base + records_count - 1
+        if seg.bases and (seg.size + n > self.config.segment_bytes
+                          or now_ms - seg.created_ms >= self.config.segment_ms
+                          or last - seg.base_offset > MAX_RELATIVE_OFFSET):
+            seg = self.roll(now_ms)
         seg.append(batch, base, last, max_timestamp)
         self._end = last + 1
         self._size += n
@@ -274,8 +278,7 @@ class Log:
             self.roll_and_drop_all(now_ms)
             return
         self._drop_oldest(n)
-        first = self.segments[0]
-        self._start = max(self._start, first.bases[0] if first.bases else first.base_offset)
+        self._start = max(self._start, self.segments[0].base_offset)
 
     def _drop_oldest(self, n: int) -> None:
         for seg in self.segments[:n]:

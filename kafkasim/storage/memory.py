@@ -85,3 +85,6 @@ class MemoryStore:
 
     def close(self) -> None:
         pass
+
+    def abandon(self) -> None:
+        pass

@@ -18,13 +18,16 @@ Appends are written with ``os.write`` (the page cache, so a killed process loses
 the flush policy decides when they are fsynced: ``always`` before a Produce is acknowledged, ``interval``
 periodically, ``never`` leaves it to the operating system.
 
-Recovery: every segment is scanned batch by batch (length, magic, offsets; CRC32C too after an unclean
-stop). In the last segment of a partition the first torn or corrupt batch and everything after it is
-truncated away, with a warning; in any other segment corruption is an error naming the file and position
+Recovery: every segment is scanned batch by batch (length, magic, offsets in order and within the
+segment's relative range; CRC32C too after an unclean stop, as Kafka skips recovery after a clean one). In
+the last segment of a partition the first torn or corrupt batch and everything after it is truncated away,
+with a warning; in any other segment corruption is an error naming the file and position
 (:class:`CorruptLogError`), because dropping it silently would lose acknowledged records in the middle of
-the log. Indexes are rebuilt from the scan. Compaction writes ``BASE.cleaned``, renames it ``BASE.swap``
-once it is durable, deletes the old segments and renames the swap file to ``BASE.log``; a crash at any
-point is finished or rolled back at the next start.
+the log, and a store closed after that error is not marked clean. Indexes are rebuilt from the scan.
+Compaction writes ``BASE.cleaned``, renames it ``BASE.swap`` once it is durable, deletes the old segments
+and renames the swap file to ``BASE.log``, and only then writes ``BASE.index`` and ``BASE.timeindex``
+(until then they belong to the old segment); a crash at any point is finished or rolled back at the next
+start. :meth:`DiskStore.abandon` leaves the directory as a crash would.
 """
 
 from __future__ import annotations
@@ -52,7 +55,7 @@ from kafkasim.protocol.records import (
     LOG_OVERHEAD,
     MAGIC_OFFSET,
 )
-from kafkasim.storage.log import Log, LogConfig, Segment
+from kafkasim.storage.log import MAX_RELATIVE_OFFSET, Log, LogConfig, Segment
 
 log = logging.getLogger(__name__)
 
@@ -135,6 +138,8 @@ class FileSegment(Segment):
         self._since_index += n
 
     def _write_indexes(self) -> None:
+        if self.path.suffix != LOG_SUFFIX:
+            return  # a compaction's output: BASE.index still belongs to the segment it replaces (see finish_cleaned)
         if self._index:
             with open(self.path.with_suffix(INDEX_SUFFIX), "ab") as f:
                 f.write(self._index)
@@ -158,13 +163,20 @@ class FileSegment(Segment):
             os.close(self._fd)
             self._fd = -1
 
+    def abandon(self) -> None:
+        """Close the file as a crash would: index entries not yet written are lost, nothing is synced."""
+        if self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1
+
     def delete(self) -> None:
         fd, self._fd = self._fd, -1
         if fd >= 0:
             os.close(fd)
-        for suffix in (INDEX_SUFFIX, TIMEINDEX_SUFFIX):
-            with contextlib.suppress(FileNotFoundError):
-                self.path.with_suffix(suffix).unlink()
+        if self.path.suffix == LOG_SUFFIX:  # a compaction's output has no index files of its own yet
+            for suffix in (INDEX_SUFFIX, TIMEINDEX_SUFFIX):
+                with contextlib.suppress(FileNotFoundError):
+                    self.path.with_suffix(suffix).unlink()
         with contextlib.suppress(FileNotFoundError):
             self.path.unlink()
 
@@ -215,9 +227,10 @@ class FileSegment(Segment):
             if k == 0:
                 self._since_index = self._index_interval  # the first batch is always indexed
             self._maybe_index(self.bases[k], self.lasts[k], self.max_ts[k], pos, nxt - pos)
-        for suffix in (INDEX_SUFFIX, TIMEINDEX_SUFFIX):
-            with contextlib.suppress(FileNotFoundError):
-                self.path.with_suffix(suffix).unlink()
+        if self.path.suffix == LOG_SUFFIX:
+            for suffix in (INDEX_SUFFIX, TIMEINDEX_SUFFIX):
+                with contextlib.suppress(FileNotFoundError):
+                    self.path.with_suffix(suffix).unlink()
         self._index_written = self._time_written = 0
         self._write_indexes()
 
@@ -279,8 +292,8 @@ def walk_segment(view, size: int, base_offset: int, check_crc: bool,
             return pos, f"bad batch length {length}"
         if end > size:
             return pos, f"torn batch ({size - pos} of {end - pos} bytes)"
-        if base < expected or last_delta < 0 or count < 0:
-            return pos, f"bad offsets (base {base}, expected at least {expected})"
+        if base < expected or last_delta < 0 or count < 0 or base + last_delta - base_offset > MAX_RELATIVE_OFFSET:
+            return pos, f"bad offsets (base {base}, last delta {last_delta}, expected at least {expected})"
         if check_crc and crc32c(view[pos + ATTRIBUTES_OFFSET:end]) != crc:
             return pos, "CRC32C mismatch"
         visit(pos, end - pos, h)
@@ -355,6 +368,7 @@ class DiskStore:
         self.clean = True
         self.logs: dict[tuple[str, int], Log] = {}
         self.truncated_bytes = 0  # recovered away from torn tails at start
+        self.recovery_failed = False  # a log failed to open (CorruptLogError): close must not mark it clean
         self._lock_fd = -1
 
     def open(self) -> None:
@@ -368,6 +382,8 @@ class DiskStore:
             if exc.errno in (errno.EAGAIN, errno.EACCES):
                 raise DataDirInUse(f"data directory {self.root} is in use by another broker") from None
             raise
+        self.truncated_bytes = 0
+        self.recovery_failed = False
         marker = self.root / CLEAN_SHUTDOWN
         self.clean = marker.exists()
         if self.clean:
@@ -403,6 +419,7 @@ class DiskStore:
                 if not self.clean or k == len(bases) - 1:
                     seg._rewrite_indexes()
         except BaseException:
+            self.recovery_failed = True
             for seg in segments:
                 seg.close()
             raise
@@ -444,7 +461,9 @@ class DiskStore:
 
     def new_cleaned_segment(self, topic: str, partition: int, base: int, now_ms: int) -> FileSegment:
         directory = self.root / partition_dir_name(topic, partition)
-        return FileSegment(directory, base, now_ms, suffix=CLEANED_SUFFIX)
+        lg = self.logs.get((topic, partition))
+        interval = lg.config.index_interval_bytes if lg is not None else LogConfig().index_interval_bytes
+        return FileSegment(directory, base, now_ms, interval, suffix=CLEANED_SUFFIX)
 
     def commit_cleaned(self, seg: Segment) -> None:
         """Make a cleaned segment durable and mark it as the replacement (``.swap``); the caller then
@@ -469,6 +488,20 @@ class DiskStore:
         for lg in self.logs.values():
             lg.flush()
 
+    def abandon(self) -> None:
+        """Release the directory as a crash leaves it: appended bytes stay where ``os.write`` put them, index
+        entries not yet written are lost, nothing is fsynced and no clean-shutdown marker is written, so the
+        next start recovers (CRC checks, index rebuild). For tests, and for a start that failed half-way."""
+        if self._lock_fd < 0:
+            return
+        for lg in self.logs.values():
+            for seg in lg.segments:
+                if isinstance(seg, FileSegment):
+                    seg.abandon()
+        self.logs.clear()
+        os.close(self._lock_fd)  # closing the descriptor releases the flock
+        self._lock_fd = -1
+
     def close(self) -> None:
         if self._lock_fd < 0:
             return
@@ -476,8 +509,9 @@ class DiskStore:
             lg.flush()
             lg.close()
         self.logs.clear()
-        (self.root / CLEAN_SHUTDOWN).write_bytes(b"")
-        fsync_dir(self.root)
+        if not self.recovery_failed:  # else the next start must check every CRC again
+            (self.root / CLEAN_SHUTDOWN).write_bytes(b"")
+            fsync_dir(self.root)
         fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
         os.close(self._lock_fd)
         self._lock_fd = -1
