@@ -101,11 +101,13 @@ class FileSegment(Segment):
                  "_index_written", "_time_written", "_indexed_ts", "_synced")
 
     def __init__(self, directory: Path, base_offset: int, created_ms: int, index_interval: int = 4096,
-                 suffix: str = LOG_SUFFIX) -> None:
+                 suffix: str = LOG_SUFFIX, lazy: bool = False) -> None:
         super().__init__(base_offset, created_ms)
         self.path = directory / (segment_name(base_offset) + suffix)
-        self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o644)
-        self._positions = array("q")
+        self._fd = -1
+        if not lazy:  # a rolled segment exists at once: its name records where the log continues
+            self._file()
+        self._positions: array[int] = array("q")
         self._index = bytearray()  # index entries not yet written
         self._timeindex = bytearray()
         self._index_written = 0  # bytes of each index file on disk
@@ -117,12 +119,19 @@ class FileSegment(Segment):
 
     # ------------------------------------------------------------------ write
 
+    def _file(self) -> int:
+        if self._fd < 0:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o644)
+        return self._fd
+
     def append(self, batch: memoryview, base: int, last: int, max_ts: int) -> None:
         pos = self.size
         n = len(batch)
-        written = os.write(self._fd, batch)
+        fd = self._fd if self._fd >= 0 else self._file()
+        written = os.write(fd, batch)
         while written < n:  # short writes only on a full disk or a signal; finish or raise
-            written += os.write(self._fd, batch[written:])
+            written += os.write(fd, batch[written:])
         self._positions.append(pos)
         self._note(base, last, max_ts, n)
         self._synced = False
@@ -238,7 +247,7 @@ class FileSegment(Segment):
 
     def load(self, check_crc: bool, is_tail: bool, on_batch: BatchCallback | None = None) -> int:
         """Scan the file batch by batch; returns the bytes truncated away from a torn or corrupt tail."""
-        size = os.fstat(self._fd).st_size
+        size = os.fstat(self._file()).st_size
         good = 0
         problem = None
         if size:
@@ -400,14 +409,15 @@ class DiskStore:
                 yield topic, int(idx), p
 
     def _open(self, directory: Path, config: LogConfig, now_ms: int, on_batch: BatchCallback | None = None) -> Log:
-        directory.mkdir(parents=True, exist_ok=True)
-        _finish_compaction(directory)
+        exists = directory.is_dir()
+        if exists:
+            _finish_compaction(directory)
         interval = config.index_interval_bytes
 
         def new_segment(base: int, created: int) -> FileSegment:
             return FileSegment(directory, base, created, interval)
 
-        bases = _segment_files(directory)
+        bases = _segment_files(directory) if exists else []
         segments: list[Segment] = []
         try:
             for k, base in enumerate(bases):
@@ -429,7 +439,9 @@ class DiskStore:
             with contextlib.suppress(ValueError):
                 start = int(start_file.read_text().strip() or 0)
         if not segments:
-            segments = [new_segment(start, now_ms)]
+            # a new partition's directory and first file are created by its first append: creating
+            # 10,000 partitions should not cost 10,000 directories and files that may never be written
+            segments = [FileSegment(directory, start, now_ms, interval, lazy=start == 0)]
         return Log(new_segment, config, now_ms, segments, start)
 
     def open_log(self, topic: str, partition: int, config: LogConfig, now_ms: int,
@@ -457,7 +469,9 @@ class DiskStore:
         shutil.rmtree(self.root / partition_dir_name(topic, partition), ignore_errors=True)
 
     def save_log_start(self, topic: str, partition: int, offset: int) -> None:
-        write_atomically(self.root / partition_dir_name(topic, partition) / LOG_START_FILE, b"%d\n" % offset)
+        directory = self.root / partition_dir_name(topic, partition)
+        directory.mkdir(exist_ok=True)
+        write_atomically(directory / LOG_START_FILE, b"%d\n" % offset)
 
     def new_cleaned_segment(self, topic: str, partition: int, base: int, now_ms: int) -> FileSegment:
         directory = self.root / partition_dir_name(topic, partition)
@@ -469,6 +483,7 @@ class DiskStore:
         """Make a cleaned segment durable and mark it as the replacement (``.swap``); the caller then
         replaces the old segments in the log, and :meth:`finish_cleaned` gives it its final name."""
         assert isinstance(seg, FileSegment)
+        seg._file()  # exists even when cleaning left nothing
         seg._synced = False
         seg.flush()
         swap = seg.path.with_suffix(SWAP_SUFFIX)

@@ -214,10 +214,21 @@ def test_disk_drop_log_removes_the_partition_directory(tmp_path: Path) -> None:
 def test_disk_partition_dirs_skip_the_metadata_log(tmp_path: Path) -> None:
     store = DiskStore(tmp_path)
     store.open()
-    store.metadata_log(0)
-    store.open_log("my-topic", 3, LogConfig(), 0)
-    store.open_log(TOPIC, 0, LogConfig(), 0)
+    store.metadata_log(0).append(batch(1), 1, 1_000, 0)
+    store.open_log("my-topic", 3, LogConfig(), 0).append(batch(1), 1, 1_000, 0)
+    store.open_log(TOPIC, 0, LogConfig(), 0).append(batch(1), 1, 1_000, 0)
     assert [(t, p) for t, p, _d in store.partition_dirs()] == [("my-topic", 3), (TOPIC, 0)]
+
+
+def test_disk_new_partition_creates_its_directory_with_its_first_record(tmp_path: Path) -> None:
+    store = DiskStore(tmp_path)
+    store.open()
+    lg = store.open_log(TOPIC, 0, LogConfig(), 0)
+    assert not part_dir(tmp_path).exists()  # 10,000 new partitions cost no files until written
+    assert lg.read(0, 1 << 20, True) == ([], 0)
+    lg.append(batch(2), 2, 1_000, 0)
+    assert (part_dir(tmp_path) / (segment_name(0) + ".log")).exists()
+    store.close()
     store.close()
 
 
