@@ -125,3 +125,10 @@ def assert_woken_by_append(produced_at: float, arrived_at: float) -> None:
     """A record produced while a fetch was parked must arrive well before the fetch's max wait."""
     latency = arrived_at - produced_at
     assert latency < LONG_POLL_DEADLINE_S, f"record took {latency:.2f}s: the fetch was not woken by the append"
+
+
+def close_confluent_producer(producer: Any) -> None:
+    """Stop a confluent-kafka Producer now (teardown): drop what it still holds, then close it, so that
+    its threads do not keep reconnecting to a broker that is gone until garbage collection."""
+    producer.purge()
+    producer.close()
