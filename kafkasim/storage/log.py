@@ -99,6 +99,14 @@ class Segment:
     def flush(self) -> None:
         """Make what was appended durable (engines without a disk do nothing)."""
 
+    def seal(self) -> None:
+        """The segment stops being active (a roll): make it durable and complete (indexes written)."""
+        self.flush()
+
+    def sync_handle(self) -> int:
+        """An OS handle whose fsync makes the appended data durable, or -1 (nothing to sync)."""
+        return -1
+
     def close(self) -> None:
         """Release files (the segment stays on disk)."""
 
@@ -179,7 +187,7 @@ class Log:
         """Start a new active segment at the log end (an empty active segment is kept as it is)."""
         if not self.segments[-1].bases:
             return self.segments[-1]
-        self.segments[-1].flush()
+        self.segments[-1].seal()
         seg = self._new_segment(self._end, now_ms)
         self.segments.append(seg)
         self._seg_bases.append(seg.base_offset)
@@ -303,6 +311,14 @@ class Log:
         if self.dirty:
             self.segments[-1].flush()
             self.dirty = False
+
+    def take_unsynced(self) -> int:
+        """For a background flush: the handle to fsync for what was appended since the last flush (-1 when
+        nothing was), and the log counts as flushed from now on."""
+        if not self.dirty:
+            return -1
+        self.dirty = False
+        return self.segments[-1].sync_handle()
 
     def close(self) -> None:
         for seg in self.segments:

@@ -161,10 +161,19 @@ class FileSegment(Segment):
             self._timeindex.clear()
 
     def flush(self) -> None:
-        self._write_indexes()
         if not self._synced and self._fd >= 0:
             os.fdatasync(self._fd)
             self._synced = True
+
+    def seal(self) -> None:
+        # index entries are written when a segment rolls or closes (recovery rebuilds them after a crash):
+        # opening two index files per partition on every periodic flush stalled the loop for seconds
+        self._write_indexes()
+        self.flush()
+
+    def sync_handle(self) -> int:
+        self._synced = True  # the caller fsyncs it
+        return self._fd
 
     def close(self) -> None:
         if self._fd >= 0:
@@ -498,6 +507,23 @@ class DiskStore:
         seg.path = final
         seg._rewrite_indexes()
         fsync_dir(final.parent)
+
+    def take_unsynced(self) -> list[int]:
+        """For a background flush (``--fsync interval``): file descriptors appended to since the last one."""
+        fds = []
+        for lg in self.logs.values():
+            fd = lg.take_unsynced()
+            if fd >= 0:
+                fds.append(fd)
+        return fds
+
+    @staticmethod
+    def fsync_fds(fds: list[int]) -> None:
+        """fdatasync each descriptor; runs on a worker thread (it releases the GIL). A descriptor closed
+        meanwhile (a deleted or closed segment) is skipped."""
+        for fd in fds:
+            with contextlib.suppress(OSError):
+                os.fdatasync(fd)
 
     def sync(self) -> None:
         for lg in self.logs.values():
