@@ -32,9 +32,11 @@ CLUSTER_OPERATIONS = sum(1 << op for op in (5, 7, 8, 9, 10, 11, 12))
 
 
 def topic_metadata(t: Topic, include_ops: bool) -> MetadataResponseMetadataResponseTopic:
-    parts = [MetadataResponseMetadataResponsePartition(
-        partition_index=p.index, leader_id=p.leader, leader_epoch=p.leader_epoch, replica_nodes=list(p.replicas),
-        isr_nodes=list(p.replicas), offline_replicas=[]) for p in t.partitions]
+    parts = t.cache.get("metadata")  # built once per partition layout: 10,000 partitions cost ~25 ms each time
+    if parts is None:
+        parts = t.cache["metadata"] = [MetadataResponseMetadataResponsePartition(
+            partition_index=p.index, leader_id=p.leader, leader_epoch=p.leader_epoch, replica_nodes=list(p.replicas),
+            isr_nodes=list(p.replicas), offline_replicas=[]) for p in t.partitions]
     return MetadataResponseMetadataResponseTopic(
         name=t.name, topic_id=t.topic_id, is_internal=t.internal, partitions=parts,
         topic_authorized_operations=TOPIC_OPERATIONS if include_ops else NOT_REQUESTED)

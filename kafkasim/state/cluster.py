@@ -87,6 +87,8 @@ class Topic:
     internal: bool = False
     append_settings: AppendSettings | None = None  # parsed from configs on first append after a change
     log_config: LogConfig = field(default_factory=LogConfig)  # shared by the topic's logs; updated in place
+    # derived data (e.g. Metadata's partition list), cleared whenever partitions, leaders or replicas change
+    cache: dict = field(default_factory=dict)
 
 
 class AppendSettings(NamedTuple):
@@ -376,6 +378,7 @@ class ClusterState:
                 leader, replicas = self._placement(i, len(t.partitions[0].replicas))
             new.append(PartitionState(name, i, None, leader, replicas))  # type: ignore[arg-type]
         t.partitions.extend(new)
+        t.cache.clear()
         if self.persistence is not None:
             self.persistence.topic(t)
         for p in new:
