@@ -179,6 +179,9 @@ class BrokerConfig:
     group_max_size: int = 0x7FFFFFFF  # group.max.size
     group_consumer_session_timeout_ms: int = 45000  # group.consumer.session.timeout.ms (KIP-848)
     group_consumer_heartbeat_interval_ms: int = 5000  # group.consumer.heartbeat.interval.ms (KIP-848)
+    transaction_max_timeout_ms: int = 900000  # transaction.max.timeout.ms
+    # transaction.abort.timed.out.transaction.cleanup.interval.ms: how often timed-out transactions are aborted
+    transaction_abort_timed_out_transaction_cleanup_interval_ms: int = 10000
     data_dir: str | None = None  # log.dirs; None keeps everything in memory
     fsync: str = "interval"  # always | interval | never (see FSYNC_POLICIES)
     flush_interval_ms: int = 1000  # with fsync "interval": how often appended data is fsynced
@@ -187,6 +190,8 @@ class BrokerConfig:
     def __post_init__(self) -> None:
         if self.fsync not in FSYNC_POLICIES:
             raise ValueError(f"fsync must be one of {', '.join(FSYNC_POLICIES)}, not {self.fsync!r}")
+        if self.transaction_max_timeout_ms < 1 or self.transaction_abort_timed_out_transaction_cleanup_interval_ms < 1:
+            raise ValueError("transaction_max_timeout_ms and the transaction cleanup interval must be positive")
         if self.flush_interval_ms < 1 or self.log_retention_check_interval_ms < 1:
             raise ValueError("flush_interval_ms and log_retention_check_interval_ms must be positive")
         if not 0 <= self.port <= 65535:
@@ -221,6 +226,7 @@ class BrokerConfig:
             "socket.request.max.bytes": (str(self.socket_request_max_bytes), T.INT),
             "log.retention.ms": (TOPIC_CONFIGS["retention.ms"].default, T.LONG),
             "log.dirs": (self.data_dir or "", T.STRING),
+            "transaction.max.timeout.ms": (str(self.transaction_max_timeout_ms), T.INT),
             "log.retention.check.interval.ms": (str(self.log_retention_check_interval_ms), T.LONG),
             "log.cleanup.policy": ("delete", T.LIST),
             "group.initial.rebalance.delay.ms": (str(self.group_initial_rebalance_delay_ms), T.INT),

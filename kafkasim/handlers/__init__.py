@@ -48,10 +48,11 @@ SKIPPED_FEATURES = [
     "DescribeConfigs synonyms and documentation are returned empty",
     "altering broker configs (IncrementalAlterConfigs on BROKER resources) is refused with INVALID_CONFIG",
     "per-record errors (record_errors) in Produce responses",
-    "InitProducerId with a transactional id answers NOT_COORDINATOR (transactions come later)",
+    "transaction version 2 (KIP-890 part 2: EndTxn v5, AddPartitionsToTxn v5, implicit partition adds in Produce v12)",
+    "transaction and producer state are not kept in a data directory across restarts (open transactions are lost)",
     "KIP-848 regex subscriptions use Python's re rather than RE2/J",
     "OffsetCommit v10 / OffsetFetch v10 (topic ids)",
-    "transactions, multi-broker clusters (later issues)",
+    "multi-broker clusters (a later issue)",
 ]
 
 
@@ -95,6 +96,10 @@ def _register_all() -> None:
         k20_delete_topics,
         k21_delete_records,
         k22_init_producer_id,
+        k24_add_partitions_to_txn,
+        k25_add_offsets_to_txn,
+        k26_end_txn,
+        k28_txn_offset_commit,
         k32_describe_configs,
         k33_alter_configs,
         k37_create_partitions,

@@ -5,8 +5,9 @@ offset, bounded by partition_max_bytes and max_bytes; the first batch of the fir
 returned even when larger (KIP-74). When fewer than min_bytes are available and no partition failed, the
 request long-polls: it is woken by an append to any requested partition, or answers at max_wait_ms. OFFSET_OUT_OF_RANGE outside
 [log start, high watermark]; FENCED/UNKNOWN_LEADER_EPOCH from current_leader_epoch (v9+). read_committed
-reads up to the last stable offset (equal to the high watermark until transactions exist) and gets an
-empty aborted-transactions list.
+reads only batches that start before the last stable offset (the first offset of the oldest open
+transaction) and gets the aborted transactions (producer id, first offset) overlapping what it reads, so
+the client drops their records; transaction markers (control batches) are served as stored, as Kafka does.
 Version notes: fetch sessions (v7+) are not kept: session_id 0 is always answered (a sessionless full
 fetch, which Kafka also falls back to), and a non-zero session id gets FETCH_SESSION_ID_NOT_FOUND.
 v13+ identifies topics by id (UNKNOWN_TOPIC_ID); v15 replica_state is accepted for consumers (-1).
@@ -20,6 +21,7 @@ from kafkasim.protocol.api import ApiKey
 from kafkasim.protocol.messages.fetch import (
     FetchRequest,
     FetchResponse,
+    FetchResponseAbortedTransaction,
     FetchResponseFetchableTopicResponse,
     FetchResponsePartitionData,
 )
@@ -74,22 +76,27 @@ def _build(ctx, req: FetchRequest, version: int) -> tuple[FetchResponse, int, li
                 continue
             log = p.log
             hw = p.high_watermark
+            lso = p.last_stable_offset
             pr.high_watermark = hw
-            pr.last_stable_offset = hw
+            pr.last_stable_offset = lso
             pr.log_start_offset = log.log_start_offset
-            if committed:
-                pr.aborted_transactions = []
-            else:
-                pr.aborted_transactions = None
+            pr.aborted_transactions = [] if committed else None
             if fp.fetch_offset < log.log_start_offset or fp.fetch_offset > hw:
                 pr.error_code = ErrorCode.OFFSET_OUT_OF_RANGE
                 failed = True
                 continue
             watched.append(p)
-            if fp.fetch_offset == hw or remaining <= 0:
+            upto = lso if committed else hw
+            if fp.fetch_offset >= upto or remaining <= 0:
                 continue
             limit = min(fp.partition_max_bytes, remaining)
-            views, size = state.read(p, fp.fetch_offset, limit, min_one)
+            views, size = state.read(p, fp.fetch_offset, limit, min_one, upto if committed else None)
+            if committed and p.aborted:
+                aborted = p.aborted_since(fp.fetch_offset, upto)
+                if aborted:
+                    pr.aborted_transactions = [FetchResponseAbortedTransaction(producer_id=a.producer_id,
+                                                                               first_offset=a.first_offset)
+                                               for a in aborted]
             if views:
                 min_one = False
                 pr.records = views[0] if len(views) == 1 else views

@@ -48,7 +48,7 @@ def list_offsets(ctx, req: ListOffsetsRequest) -> ListOffsetsResponse:
                     continue
                 if lp.timestamp == MAX_TIMESTAMP and version < 7 or lp.timestamp == EARLIEST_LOCAL_TIMESTAMP and version < 8:
                     raise KafkaError(ErrorCode.UNSUPPORTED_VERSION)
-                r.offset, r.timestamp = state.list_offset(p, lp.timestamp)
+                r.offset, r.timestamp = state.list_offset(p, lp.timestamp, req.isolation_level == 1)
                 r.leader_epoch = p.leader_epoch
             except KafkaError as exc:
                 r.error_code = exc.code

@@ -266,6 +266,20 @@ def build_batch(records: list[Record], *, base_offset: int = 0, codec: int = Cod
     return head + tail
 
 
+CONTROL_ABORT = 0
+CONTROL_COMMIT = 1
+
+
+def control_batch(commit: bool, producer_id: int, producer_epoch: int, timestamp: int,
+                  coordinator_epoch: int = 0) -> bytes:
+    """A transaction marker: one control record, key (version 0, type COMMIT=1 / ABORT=0), value (version 0,
+    coordinator epoch), in a transactional control batch of the producer."""
+    key = struct.pack(">hh", 0, CONTROL_COMMIT if commit else CONTROL_ABORT)
+    value = struct.pack(">hi", 0, coordinator_epoch)
+    return build_batch([Record(0, timestamp, key, value)], producer_id=producer_id, producer_epoch=producer_epoch,
+                       transactional=True, control=True)
+
+
 def recompress(batch, codec: int, limit: int = DEFAULT_LIMIT) -> bytes:
     """The same records as one batch compressed with ``codec`` (a topic's compression.type), keeping the
     producer id, epoch, base sequence and transactional flag. Off the hot path: only for topics whose

@@ -77,6 +77,8 @@ class Broker:
         if nxt is not None:
             self._schedule_groups(nxt)
         self._every(self.config.log_retention_check_interval_ms, self.state.maintain_logs, "log maintenance")
+        self._every(self.config.transaction_abort_timed_out_transaction_cleanup_interval_ms,
+                    self.state.abort_timed_out_transactions, "transaction timeouts")
         if self.state.store.fsync == "interval":
             self._every(self.config.flush_interval_ms, self._flush_logs, "log flush")
         self.state.register_broker(self.config.node_id, self.advertised_host, self.port, self.config.rack)

@@ -6,6 +6,7 @@ Synchronous and free of protocol messages: handlers call these methods and trans
 
 from __future__ import annotations
 
+import logging
 import re
 import uuid
 from collections.abc import Callable, Iterable
@@ -18,6 +19,7 @@ from kafkasim.protocol.compression import Codec
 from kafkasim.protocol.primitives import MalformedError
 from kafkasim.protocol.records import (
     BatchError,
+    control_batch,
     iter_records,
     read_header,
     recompress,
@@ -27,6 +29,7 @@ from kafkasim.protocol.records import (
 from kafkasim.state.clock import Clock
 from kafkasim.state.groups import GroupConfig, GroupCoordinator, lag
 from kafkasim.state.producers import PartitionProducers, ProducerIds
+from kafkasim.state.transactions import TransactionCoordinator
 from kafkasim.storage.cleaner import CompactionSettings, apply_retention, compact
 from kafkasim.storage.log import Log, LogConfig
 from kafkasim.storage.memory import MemoryStore
@@ -35,6 +38,7 @@ if TYPE_CHECKING:  # the disk store and persistence are imported only with a dat
     from kafkasim.state.persistence import Persistence
     from kafkasim.storage.segments import DiskStore
 
+log = logging.getLogger(__name__)
 MAX_TOPIC_NAME = 249
 #: Kafka's controller refuses to create more partitions than this in one request (POLICY_VIOLATION)
 MAX_PARTITIONS_PER_BATCH = 10000
@@ -62,6 +66,12 @@ class BrokerInfo:
     rack: str | None = None
 
 
+class AbortedTxn(NamedTuple):
+    producer_id: int
+    first_offset: int
+    last_offset: int  # the abort marker's offset
+
+
 @dataclass(slots=True)
 class PartitionState:
     topic: str
@@ -72,10 +82,22 @@ class PartitionState:
     leader_epoch: int = 0
     producers: PartitionProducers = field(default_factory=PartitionProducers)
 
+    open_txns: dict[int, int] = field(default_factory=dict)  # producer id -> first offset of its open transaction
+    aborted: list[AbortedTxn] = field(default_factory=list)  # aborted transactions, in marker order
+
     @property
     def high_watermark(self) -> int:
         # one log shared by all replicas: everything appended is replicated
         return self.log.log_end_offset
+
+    @property
+    def last_stable_offset(self) -> int:
+        """read_committed consumers read up to here: the first offset of the oldest open transaction."""
+        return min(self.open_txns.values()) if self.open_txns else self.log.log_end_offset
+
+    def aborted_since(self, offset: int, upto: int) -> list[AbortedTxn]:
+        """Aborted transactions a read_committed fetch of [offset, upto) must filter (Fetch's list)."""
+        return [a for a in self.aborted if a.last_offset >= offset and a.first_offset < upto]
 
 
 @dataclass(slots=True)
@@ -173,6 +195,8 @@ class ClusterState:
         self.append_listeners: list[Callable[[PartitionState], None]] = []
         self.producer_ids = ProducerIds()
         self.persistence: Persistence | None = None  # set by open() when the store keeps data on disk
+        self.transactions = TransactionCoordinator(self.clock, self.producer_ids, config.transaction_max_timeout_ms,
+                                                   self._write_markers, self.groups_end_txn)
         self._sync_appends = store.fsync == "always"
         self._unsynced: list[Log] = []  # appended by the current Produce, fsynced before its answer
         self.groups = GroupCoordinator(
@@ -514,10 +538,9 @@ class ClusterState:
                                  f"Timestamp {h.max_timestamp} of message is out of range. The timestamp should be "
                                  f"within [{now - before if before < now else 0}, {now + after}]")
         idempotent = h.producer_id >= 0
+        if h.is_transactional:
+            self._check_transactional(h.producer_id, h.producer_epoch, topic, index)
         if idempotent:
-            if h.is_transactional:
-                raise KafkaError(ErrorCode.INVALID_TXN_STATE,
-                                 "The producer attempted a transactional operation in an invalid state.")
             dup = p.producers.check(h.producer_id, h.producer_epoch, h.base_sequence, h.records_count)
             if dup is not None:  # a retry of an appended batch: answer with its original offsets
                 return AppendResult(dup.base_offset, dup.timestamp if log_append else -1, p.log.log_start_offset)
@@ -552,12 +575,53 @@ class ClusterState:
             self._unsynced.append(p.log)
         if idempotent:
             p.producers.record(h.producer_id, h.producer_epoch, h.base_sequence, h.records_count, base, now)
+            if h.is_transactional and h.producer_id not in p.open_txns:
+                p.open_txns[h.producer_id] = base  # the last stable offset stays below it until the end
         for listener in self.append_listeners:
             listener(p)
         return AppendResult(base, now if log_append else -1, p.log.log_start_offset)
 
-    def read(self, p: PartitionState, offset: int, max_bytes: int, min_one: bool) -> tuple[list[memoryview], int]:
-        return p.log.read(offset, max_bytes, min_one)
+    def read(self, p: PartitionState, offset: int, max_bytes: int, min_one: bool, upto: int | None = None
+             ) -> tuple[list[memoryview], int]:
+        return p.log.read(offset, max_bytes, min_one, upto)
+
+    # ------------------------------------------------------------------ transactions
+
+    def abort_timed_out_transactions(self) -> None:
+        for txn_id in self.transactions.abort_timed_out():
+            log.info("aborted transaction of %s: open longer than its timeout", txn_id)
+
+    def groups_end_txn(self, group_id: str, producer_id: int, commit: bool) -> None:
+        self.groups.end_txn_offsets(group_id, producer_id, commit)
+
+    def _check_transactional(self, producer_id: int, epoch: int, topic: str, index: int) -> None:
+        txn = self.transactions.by_producer.get(producer_id)
+        if txn is not None and epoch < txn.epoch:
+            raise KafkaError(ErrorCode.INVALID_PRODUCER_EPOCH,
+                             f"Producer {producer_id}'s epoch {epoch} is older than the current {txn.epoch}")
+        if producer_id < 0 or not self.transactions.ongoing(producer_id, epoch, topic, index):
+            raise KafkaError(ErrorCode.INVALID_TXN_STATE,
+                             f"Transactional records for {topic}-{index} from producer {producer_id} outside a "
+                             "transaction that added the partition")
+
+    def _write_markers(self, producer_id: int, epoch: int, partitions: set[tuple[str, int]], commit: bool) -> None:
+        """End a transaction on its partitions: a COMMIT or ABORT control batch each, as Kafka's markers."""
+        now = self.clock.now_ms()
+        for topic, index in sorted(partitions):
+            t = self.topics.get(topic)
+            if t is None or index >= len(t.partitions):
+                continue  # deleted meanwhile
+            p = t.partitions[index]
+            batch = memoryview(bytearray(control_batch(commit, producer_id, epoch, now)))
+            offset = p.log.append(batch, 1, now, p.leader_epoch, now)
+            p.producers.fence(producer_id, epoch)
+            first = p.open_txns.pop(producer_id, None)
+            if not commit and first is not None:
+                p.aborted.append(AbortedTxn(producer_id, first, offset))
+            if self._sync_appends:
+                p.log.flush()
+            for listener in self.append_listeners:
+                listener(p)
 
     def appended(self) -> None:
         """After the appends of one Produce request: with fsync "always", make them durable before the answer."""
@@ -634,13 +698,13 @@ class ClusterState:
         self.store.close()
         self.persistence = None
 
-    def list_offset(self, p: PartitionState, timestamp: int) -> tuple[int, int]:
+    def list_offset(self, p: PartitionState, timestamp: int, read_committed: bool = False) -> tuple[int, int]:
         """ListOffsets for one partition: (offset, timestamp); (-1, -1) when no record matches."""
         log = p.log
         if timestamp == EARLIEST_TIMESTAMP or timestamp == EARLIEST_LOCAL_TIMESTAMP:
             return log.log_start_offset, -1
         if timestamp == LATEST_TIMESTAMP:
-            return p.high_watermark, -1
+            return (p.last_stable_offset if read_committed else p.high_watermark), -1
         if timestamp == MAX_TIMESTAMP:
             refs = log.batch_refs()
             if not refs:

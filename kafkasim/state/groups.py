@@ -221,6 +221,8 @@ class GroupCoordinator:
         self._schedule: Callable[[int], None] = lambda deadline_ms: None
         # durability hooks (a data directory): committed offsets changed (None: deleted), group metadata changed
         self.on_offsets: Callable[[str, list[tuple[str, int, OffsetEntry | None]]], None] | None = None
+        # TxnOffsetCommit: group id -> producer id -> offsets waiting for their transaction to end
+        self.pending_txn_offsets: dict[str, dict[int, dict[tuple[str, int], OffsetEntry]]] = {}
         self.on_group: Callable[[Group], None] | None = None
 
     @property
@@ -690,6 +692,48 @@ class GroupCoordinator:
     def _offsets_removed(self, group_id: str, keys: list[tuple[str, int]]) -> None:
         if keys and self.on_offsets is not None:
             self.on_offsets(group_id, [(t, p, None) for t, p in keys])
+
+    def txn_commit_offsets(self, group_id: str, producer_id: int, generation: int, member_id: str,
+                           group_instance_id: str | None, offsets: list[tuple[str, int, int, int, str | None]]
+                           ) -> list[int]:
+        """TxnOffsetCommit: offsets held until the producer's transaction ends (commit makes them visible).
+        Generation and member are checked like OffsetCommit's when given (v3+), as Kafka does."""
+        g = self.groups.get(group_id)
+        if g is not None and generation >= 0 and group_id not in self.consumer.groups:
+            if self._fenced(g, member_id, group_instance_id):
+                return [ErrorCode.FENCED_INSTANCE_ID] * len(offsets)
+            if member_id and member_id not in g.members:
+                return [ErrorCode.UNKNOWN_MEMBER_ID] * len(offsets)
+            if generation != g.generation:
+                return [ErrorCode.ILLEGAL_GENERATION] * len(offsets)
+        now = self._now()
+        out = []
+        pending = self.pending_txn_offsets.setdefault(group_id, {}).setdefault(producer_id, {})
+        for topic, partition, offset, epoch, metadata in offsets:
+            count = self._topic_partitions(topic)
+            if count is None or not 0 <= partition < count:
+                out.append(ErrorCode.UNKNOWN_TOPIC_OR_PARTITION)
+            else:
+                pending[(topic, partition)] = OffsetEntry(offset, epoch, metadata or "", now)
+                out.append(0)
+        return out
+
+    def end_txn_offsets(self, group_id: str, producer_id: int, commit: bool) -> None:
+        """The transaction of ``producer_id`` ended: its offsets become committed, or are dropped."""
+        by_producer = self.pending_txn_offsets.get(group_id)
+        offsets = by_producer.pop(producer_id, None) if by_producer else None
+        if by_producer is not None and not by_producer:
+            del self.pending_txn_offsets[group_id]
+        if not commit or not offsets:
+            return
+        g = self.groups.setdefault(group_id, Group(group_id))
+        g.offsets.update(offsets)
+        if self.on_offsets is not None:
+            self.on_offsets(group_id, [(t, p, e) for (t, p), e in offsets.items()])
+
+    def has_pending_txn_offset(self, group_id: str, topic: str, partition: int) -> bool:
+        """OffsetFetch require_stable: is a transactional commit for this partition still open?"""
+        return any((topic, partition) in offsets for offsets in self.pending_txn_offsets.get(group_id, {}).values())
 
     def committed(self, group_id: str, partitions: Iterable[tuple[str, int]] | None
                   ) -> list[tuple[str, int, OffsetEntry | None]]:

@@ -80,6 +80,15 @@ class PartitionProducers:
                              f"(request epoch), {first_seq} (seq. number), {entry.epoch} (current producer epoch)")
         return None
 
+    def fence(self, producer_id: int, epoch: int) -> None:
+        """A transaction marker with ``epoch`` was written: older epochs of the producer are fenced here."""
+        entry = self.entries.get(producer_id)
+        if entry is None:
+            entry = self.entries[producer_id] = ProducerEntry()
+        if epoch > entry.epoch:
+            entry.epoch = epoch
+            entry.batches.clear()
+
     def record(self, producer_id: int, epoch: int, first_seq: int, count: int, base_offset: int,
                timestamp: int) -> None:
         """Remember an appended batch."""

@@ -85,8 +85,9 @@ class Segment:
     def append(self, batch: memoryview, base: int, last: int, max_ts: int) -> None:
         raise NotImplementedError
 
-    def read(self, i: int, max_bytes: int, min_one: bool) -> tuple[list[memoryview], int]:
-        """Whole batches from index ``i``, up to ``max_bytes`` (one more if ``min_one``)."""
+    def read(self, i: int, max_bytes: int, min_one: bool, stop: int) -> tuple[list[memoryview], int]:
+        """Whole batches from index ``i`` and before index ``stop``, up to ``max_bytes`` (one more if
+        ``min_one``)."""
         raise NotImplementedError
 
     def batch(self, i: int) -> memoryview:
@@ -209,14 +210,21 @@ class Log:
             si += 1
         return si, 0
 
-    def read(self, offset: int, max_bytes: int, min_one: bool) -> tuple[list[memoryview], int]:
-        """Whole batches from the one holding ``offset``, up to ``max_bytes`` (one more if ``min_one``)."""
-        if offset >= self._end:
+    def read(self, offset: int, max_bytes: int, min_one: bool, upto: int | None = None
+             ) -> tuple[list[memoryview], int]:
+        """Whole batches from the one holding ``offset``, up to ``max_bytes`` (one more if ``min_one``);
+        with ``upto`` (read_committed: the last stable offset) only batches that start before it."""
+        end = self._end if upto is None else min(upto, self._end)
+        if offset >= end:
             return [], 0
         si, i = self._locate(max(offset, self._start))
         if si >= len(self.segments):
             return [], 0
-        return self.segments[si].read(i, max_bytes, min_one)
+        seg = self.segments[si]
+        stop = len(seg.bases) if upto is None or upto >= self._end else bisect_left(seg.bases, upto)
+        if stop <= i:
+            return [], 0
+        return seg.read(i, max_bytes, min_one, stop)
 
     def batch_refs(self) -> list[BatchRef]:
         """Every batch holding an offset at or after the log start offset."""

@@ -18,11 +18,11 @@ class MemorySegment(Segment):
         self._batches.append(batch)
         self._note(base, last, max_ts, len(batch))
 
-    def read(self, i: int, max_bytes: int, min_one: bool) -> tuple[list[memoryview], int]:
+    def read(self, i: int, max_bytes: int, min_one: bool, stop: int) -> tuple[list[memoryview], int]:
         out: list[memoryview] = []
         total = 0
         batches = self._batches
-        n = len(batches)
+        n = stop
         while i < n:
             b = batches[i]
             size = len(b)

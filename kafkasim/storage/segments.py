@@ -200,13 +200,13 @@ class FileSegment(Segment):
 
     # ------------------------------------------------------------------ read
 
-    def read(self, i: int, max_bytes: int, min_one: bool) -> tuple[list[memoryview], int]:
+    def read(self, i: int, max_bytes: int, min_one: bool, stop: int) -> tuple[list[memoryview], int]:
         positions = self._positions
         n = len(positions)
         start = positions[i]
         end = start
         j = i
-        while j < n:
+        while j < stop:
             nxt = positions[j + 1] if j + 1 < n else self.size
             if nxt - start > max_bytes and (j > i or not min_one):
                 break

@@ -1,0 +1,55 @@
+"""AddPartitionsToTxn (key 24), versions 0-4.
+
+Behaviour: adds partitions to the producer's transaction (Empty or Complete* -> Ongoing). The producer id
+must be the transactional id's (INVALID_PRODUCER_ID_MAPPING) and its epoch current (PRODUCER_FENCED, or
+INVALID_PRODUCER_EPOCH before v2); an unknown partition fails the whole request: UNKNOWN_TOPIC_OR_PARTITION
+for it and OPERATION_NOT_ATTEMPTED for the rest, as in Kafka.
+Version notes: v0-3 carry one transaction (the client form); v3 flexible; v4 batches transactions (the
+broker-to-coordinator form, with verify_only: only checks that the partitions are in the transaction).
+v5 (transaction version 2 errors) is not served.
+"""
+
+from __future__ import annotations
+
+from kafkasim.errors import ErrorCode
+from kafkasim.handlers import handler
+from kafkasim.handlers.k22_init_producer_id import fenced_code
+from kafkasim.protocol.api import ApiKey
+from kafkasim.protocol.messages import add_partitions_to_txn as ap
+
+
+def _results(errors: dict[tuple[str, int], int]) -> list[ap.AddPartitionsToTxnResponseAddPartitionsToTxnTopicResult]:
+    by_topic: dict[str, list] = {}
+    for (topic, partition), code in errors.items():
+        by_topic.setdefault(topic, []).append(ap.AddPartitionsToTxnResponseAddPartitionsToTxnPartitionResult(
+            partition_index=partition, partition_error_code=code))
+    return [ap.AddPartitionsToTxnResponseAddPartitionsToTxnTopicResult(name=t, results_by_partition=r)
+            for t, r in by_topic.items()]
+
+
+def _add(ctx, txn_id: str, pid: int, epoch: int, topics, verify_only: bool) -> dict[tuple[str, int], int]:
+    state = ctx.state
+    wanted = [(t.name, p) for t in topics for p in t.partitions]
+    if verify_only:
+        return {(t, p): 0 if state.transactions.ongoing(pid, epoch, t, p) else ErrorCode.INVALID_TXN_STATE
+                for t, p in wanted}
+
+    def exists(topic: str, partition: int) -> bool:
+        t = state.topics.get(topic)
+        return t is not None and 0 <= partition < len(t.partitions)
+
+    return state.transactions.add_partitions(txn_id, pid, epoch, wanted, exists, fenced_code(ctx.api_version, 2))
+
+
+@handler(ApiKey.ADD_PARTITIONS_TO_TXN, (0, 4))
+def add_partitions_to_txn(ctx, req: ap.AddPartitionsToTxnRequest) -> ap.AddPartitionsToTxnResponse:
+    if ctx.api_version <= 3:
+        errors = _add(ctx, req.v3_and_below_transactional_id, req.v3_and_below_producer_id,
+                      req.v3_and_below_producer_epoch, req.v3_and_below_topics, False)
+        return ap.AddPartitionsToTxnResponse(results_by_topic_v3_and_below=_results(errors))
+    return ap.AddPartitionsToTxnResponse(results_by_transaction=[
+        ap.AddPartitionsToTxnResponseAddPartitionsToTxnResult(
+            transactional_id=t.transactional_id,
+            topic_results=_results(_add(ctx, t.transactional_id, t.producer_id, t.producer_epoch, t.topics,
+                                        t.verify_only)))
+        for t in req.transactions])

@@ -1,0 +1,37 @@
+"""TxnOffsetCommit (key 28), versions 0-4.
+
+Behaviour: offsets a transactional producer commits for a consumer group (consume-transform-produce):
+held until its transaction ends, then committed (or dropped on abort); OffsetFetch with require_stable
+answers UNSTABLE_OFFSET_COMMIT for them meanwhile. The transaction must be open and include the group
+(AddOffsetsToTxn), else INVALID_TXN_STATE; the producer epoch must be current (PRODUCER_FENCED, or
+INVALID_PRODUCER_EPOCH before v3). v3+ carries the consumer's generation, member id and instance id,
+checked like OffsetCommit's (ILLEGAL_GENERATION, UNKNOWN_MEMBER_ID, FENCED_INSTANCE_ID).
+Version notes: v2 leader epoch; v3 flexible and group metadata. v5 (transaction version 2) is not served.
+"""
+
+from __future__ import annotations
+
+from kafkasim.errors import KafkaError
+from kafkasim.handlers import handler
+from kafkasim.handlers.k22_init_producer_id import fenced_code
+from kafkasim.protocol.api import ApiKey
+from kafkasim.protocol.messages import txn_offset_commit as tc
+
+
+@handler(ApiKey.TXN_OFFSET_COMMIT, (0, 4))
+def txn_offset_commit(ctx, req: tc.TxnOffsetCommitRequest) -> tc.TxnOffsetCommitResponse:
+    state = ctx.state
+    flat = [(t.name, p.partition_index, p.committed_offset, p.committed_leader_epoch, p.committed_metadata)
+            for t in req.topics for p in t.partitions]
+    try:
+        state.transactions.check_offset_commit(req.transactional_id, req.producer_id, req.producer_epoch,
+                                               req.group_id, fenced_code(ctx.api_version, 3))
+    except KafkaError as exc:
+        errors = iter([exc.code] * len(flat))
+    else:
+        errors = iter(state.groups.txn_commit_offsets(req.group_id, req.producer_id, req.generation_id,
+                                                      req.member_id, req.group_instance_id, flat))
+    return tc.TxnOffsetCommitResponse(topics=[tc.TxnOffsetCommitResponseTxnOffsetCommitResponseTopic(
+        name=t.name, partitions=[tc.TxnOffsetCommitResponseTxnOffsetCommitResponsePartition(
+            partition_index=p.partition_index, error_code=next(errors)) for p in t.partitions])
+        for t in req.topics])
