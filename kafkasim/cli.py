@@ -63,12 +63,17 @@ def main() -> None:
               help="With --fsync interval: how often appended records are fsynced.")
 @click.option("--log-retention-check-interval-ms", default=300000, show_default=True, type=click.IntRange(1),
               help="log.retention.check.interval.ms: how often retention and compaction run.")
+@click.option("--transaction-max-timeout-ms", default=900000, show_default=True, type=click.IntRange(1),
+              help="transaction.max.timeout.ms: the longest transaction.timeout.ms a producer may ask for.")
+@click.option("--transaction-abort-timed-out-transaction-cleanup-interval-ms", default=10000, show_default=True,
+              type=click.IntRange(1), help="How often transactions open longer than their timeout are aborted.")
 def serve(host: str, port: int, advertised_host: str | None, log_level: str, auto_create_topics: bool,
           num_partitions: int, message_max_bytes: int, socket_request_max_bytes: int, node_id: int,
           cluster_id: str | None, group_initial_rebalance_delay_ms: int, group_min_session_timeout_ms: int,
           group_max_session_timeout_ms: int, group_consumer_session_timeout_ms: int,
           group_consumer_heartbeat_interval_ms: int, data_dir: str | None, fsync: str, flush_interval_ms: int,
-          log_retention_check_interval_ms: int) -> None:
+          log_retention_check_interval_ms: int, transaction_max_timeout_ms: int,
+          transaction_abort_timed_out_transaction_cleanup_interval_ms: int) -> None:
     """Run a broker (in memory) until Ctrl-C or SIGTERM."""
     logging.basicConfig(level=log_level.upper(), stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -83,7 +88,10 @@ def serve(host: str, port: int, advertised_host: str | None, log_level: str, aut
                           group_consumer_session_timeout_ms=group_consumer_session_timeout_ms,
                           group_consumer_heartbeat_interval_ms=group_consumer_heartbeat_interval_ms,
                           data_dir=data_dir, fsync=fsync, flush_interval_ms=flush_interval_ms,
-                          log_retention_check_interval_ms=log_retention_check_interval_ms, **extra)
+                          log_retention_check_interval_ms=log_retention_check_interval_ms,
+                          transaction_max_timeout_ms=transaction_max_timeout_ms,
+                          transaction_abort_timed_out_transaction_cleanup_interval_ms=(
+                              transaction_abort_timed_out_transaction_cleanup_interval_ms), **extra)
     except ValueError as exc:
         raise click.UsageError(str(exc)) from None
     storage_errors: tuple[type[Exception], ...] = ()
