@@ -49,7 +49,6 @@ SKIPPED_FEATURES = [
     "altering broker configs (IncrementalAlterConfigs on BROKER resources) is refused with INVALID_CONFIG",
     "per-record errors (record_errors) in Produce responses",
     "transaction version 2 (KIP-890 part 2: EndTxn v5, AddPartitionsToTxn v5, implicit partition adds in Produce v12)",
-    "transaction and producer state are not kept in a data directory across restarts (open transactions are lost)",
     "KIP-848 regex subscriptions use Python's re rather than RE2/J",
     "OffsetCommit v10 / OffsetFetch v10 (topic ids)",
     "multi-broker clusters (a later issue)",

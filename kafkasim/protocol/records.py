@@ -280,6 +280,14 @@ def control_batch(commit: bool, producer_id: int, producer_epoch: int, timestamp
                        transactional=True, control=True)
 
 
+def control_type(batch) -> int:
+    """The type of a control batch's marker (CONTROL_COMMIT, CONTROL_ABORT), -1 when it has none."""
+    for rec in iter_records(batch):
+        if rec.key is not None and len(rec.key) >= 4:
+            return _I16.unpack_from(rec.key, 2)[0]
+    return -1
+
+
 def recompress(batch, codec: int, limit: int = DEFAULT_LIMIT) -> bytes:
     """The same records as one batch compressed with ``codec`` (a topic's compression.type), keeping the
     producer id, epoch, base sequence and transactional flag. Off the hot path: only for topics whose

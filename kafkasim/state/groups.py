@@ -223,6 +223,8 @@ class GroupCoordinator:
         self.on_offsets: Callable[[str, list[tuple[str, int, OffsetEntry | None]]], None] | None = None
         # TxnOffsetCommit: group id -> producer id -> offsets waiting for their transaction to end
         self.pending_txn_offsets: dict[str, dict[int, dict[tuple[str, int], OffsetEntry]]] = {}
+        # durability hook: the pending offsets of (group, producer) changed (None: the transaction ended)
+        self.on_txn_offsets: Callable[[str, int, dict[tuple[str, int], OffsetEntry] | None], None] | None = None
         self.on_group: Callable[[Group], None] | None = None
 
     @property
@@ -716,6 +718,8 @@ class GroupCoordinator:
             else:
                 pending[(topic, partition)] = OffsetEntry(offset, epoch, metadata or "", now)
                 out.append(0)
+        if self.on_txn_offsets is not None:
+            self.on_txn_offsets(group_id, producer_id, pending)
         return out
 
     def end_txn_offsets(self, group_id: str, producer_id: int, commit: bool) -> None:
@@ -724,6 +728,8 @@ class GroupCoordinator:
         offsets = by_producer.pop(producer_id, None) if by_producer else None
         if by_producer is not None and not by_producer:
             del self.pending_txn_offsets[group_id]
+        if offsets is not None and self.on_txn_offsets is not None:
+            self.on_txn_offsets(group_id, producer_id, None)
         if not commit or not offsets:
             return
         g = self.groups.setdefault(group_id, Group(group_id))

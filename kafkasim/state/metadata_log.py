@@ -22,6 +22,8 @@ OFFSET = "offset/"
 GROUP = "group/"
 PRODUCER_IDS = "producer-ids"
 CLUSTER_ID = "cluster-id"
+TXN = "txn/"
+TXN_OFFSETS = "txn-offsets/"
 
 
 def offset_key(group_id: str, topic: str, partition: int) -> str:

@@ -16,10 +16,15 @@ members rejoin (their epochs are not kept).
 from __future__ import annotations
 
 import base64
+import json
 import logging
 import uuid
 from typing import TYPE_CHECKING, Any
 
+from kafkasim.protocol.records import CONTROL_ABORT
+
+# imported by ClusterState.open() only, so the cluster module is complete by then
+from kafkasim.state.cluster import INTERNAL_TOPICS, AbortedTxn, PartitionState, Topic
 from kafkasim.state.groups import Group, GroupState, Member, OffsetEntry
 from kafkasim.state.metadata_log import (
     CLUSTER_ID,
@@ -27,14 +32,17 @@ from kafkasim.state.metadata_log import (
     OFFSET,
     PRODUCER_IDS,
     TOPIC,
+    TXN,
+    TXN_OFFSETS,
     MetadataLog,
     offset_key,
     parse_offset_key,
 )
 from kafkasim.state.producers import PartitionProducers
+from kafkasim.state.transactions import Transaction, TxnState
 
 if TYPE_CHECKING:
-    from kafkasim.state.cluster import ClusterState, Topic
+    from kafkasim.state.cluster import ClusterState
 
 log = logging.getLogger(__name__)
 
@@ -59,9 +67,12 @@ class Persistence:
         self._offset_keys: set[str] = set()
         self._group_keys: set[str] = set()
         self._topic_keys: set[str] = set()
+        self._txn_keys: set[str] = set()
         state.groups.on_offsets = self.offsets
         state.groups.on_group = self.group
+        state.groups.on_txn_offsets = self.txn_offsets
         state.producer_ids.on_block = self.producer_id_block
+        state.transactions.on_change = self.transaction
 
     # ------------------------------------------------------------------ writes
 
@@ -101,20 +112,34 @@ class Persistence:
         self.mlog.put([(key, {"generation": g.generation, "protocol_type": g.protocol_type,
                               "protocol": g.protocol_name, "leader": g.leader_id, "members": members})])
 
+    def transaction(self, t: Transaction) -> None:
+        key = TXN + t.transactional_id
+        self._txn_keys.add(key)
+        self.mlog.put([(key, {"pid": t.producer_id, "epoch": t.epoch, "timeout": t.timeout_ms, "state": t.state.value,
+                              "partitions": sorted(t.partitions), "groups": sorted(t.groups), "start": t.start_ms})])
+
+    def txn_offsets(self, group_id: str, producer_id: int, offsets: dict[tuple[str, int], OffsetEntry] | None) -> None:
+        key = TXN_OFFSETS + json.dumps([group_id, producer_id])
+        if offsets is None:
+            self._txn_keys.discard(key)
+            self.mlog.put([(key, None)])
+            return
+        self._txn_keys.add(key)
+        self.mlog.put([(key, [[t, p, *e] for (t, p), e in offsets.items()])])
+
     def producer_id_block(self, block_end: int) -> None:
         self.mlog.put([(PRODUCER_IDS, block_end)])
 
     def maintain(self) -> None:
         store = self.state.store
-        live = len(self._topic_keys) + len(self._offset_keys) + len(self._group_keys) + 2  # producer ids, cluster id
+        live = (len(self._topic_keys) + len(self._offset_keys) + len(self._group_keys) + len(self._txn_keys)
+                + 2)  # producer ids, cluster id
         self.mlog.maybe_compact(live, lambda base, ms: store.new_cleaned_segment("__cluster_metadata", 0, base, ms),
                                 store.commit_cleaned, store.finish_cleaned)
 
     # ------------------------------------------------------------------ load
 
     def load(self) -> None:
-        from kafkasim.state.cluster import INTERNAL_TOPICS, PartitionState, Topic
-
         state = self.state
         store = state.store
         now = state.clock.now_ms()
@@ -137,10 +162,9 @@ class Persistence:
             t = Topic(name, topic_id, parts, dict(value["configs"]), internal=name in INTERNAL_TOPICS)
             state._apply_log_config(t)
             for p in parts:
-                producers = p.producers
                 p.log = store.open_log(name, p.index, t.log_config, now,
-                                       on_batch=lambda *h, producers=producers: _rebuild_producer(producers, *h))
-                for pid in producers.entries:
+                                       on_batch=lambda *h, p=p: _rebuild_partition(p, *h))
+                for pid in p.producers.entries:
                     max_pid = max(max_pid, pid)
             state.topics[name] = t
             state.topics_by_id[topic_id] = t
@@ -158,7 +182,19 @@ class Persistence:
             elif key.startswith(GROUP):
                 self._group_keys.add(key)
                 self._restore_group(key[len(GROUP):], value, now)
-        block = entries.get(PRODUCER_IDS, 0)
+            elif key.startswith(TXN_OFFSETS):
+                self._txn_keys.add(key)
+                group_id, pid = json.loads(key[len(TXN_OFFSETS):])
+                groups.pending_txn_offsets.setdefault(group_id, {})[pid] = {
+                    (t, p): OffsetEntry(*rest) for t, p, *rest in value}
+            elif key.startswith(TXN):
+                self._txn_keys.add(key)
+                txn = Transaction(key[len(TXN):], value["pid"], value["epoch"], value["timeout"],
+                                  TxnState(value["state"]), {(t, p) for t, p in value["partitions"]},
+                                  set(value["groups"]), value["start"])
+                state.transactions.restore(txn)
+                max_pid = max(max_pid, txn.producer_id)
+        block = entries.get(PRODUCER_IDS, 0)  # ids in the logs and transactions were handed out before it
         state.producer_ids.resume(max(block, max_pid + 1))
         if store.truncated_bytes:
             log.warning("recovery truncated %d bytes of torn or corrupt batches", store.truncated_bytes)
@@ -182,8 +218,24 @@ class Persistence:
         g.state = GroupState.STABLE if g.members else GroupState.EMPTY
 
 
+def _rebuild_partition(p: PartitionState, base: int, last_delta: int, max_ts: int, pid: int, epoch: int,
+                       seq: int, count: int, transactional: bool, control: int) -> None:
+    """Producer and transaction state from a batch header read during recovery, as Kafka rebuilds it from the
+    log: sequences of idempotent producers, open transactions (their first offset holds the last stable
+    offset back) and aborted ones (for read_committed fetches), ended by markers."""
+    if control >= 0:
+        p.producers.fence(pid, epoch)
+        first = p.open_txns.pop(pid, None)
+        if control == CONTROL_ABORT and first is not None:
+            p.aborted.append(AbortedTxn(pid, first, base))
+        return
+    if transactional and pid not in p.open_txns:
+        p.open_txns[pid] = base
+    _rebuild_producer(p.producers, base, last_delta, max_ts, pid, epoch, seq)
+
+
 def _rebuild_producer(producers: PartitionProducers, base: int, last_delta: int, max_ts: int, pid: int, epoch: int,
-                      seq: int, count: int, transactional: bool) -> None:
+                      seq: int) -> None:
     """Producer state from a batch header read during recovery, as Kafka rebuilds it from the log."""
     if pid < 0 or seq < 0:
         return

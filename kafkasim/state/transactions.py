@@ -59,6 +59,16 @@ class TransactionCoordinator:
         self.by_producer: dict[int, Transaction] = {}
         self._end_partitions = end_partitions
         self._end_offsets = end_offsets
+        self.on_change: Callable[[Transaction], None] | None = None  # durability hook (a data directory)
+
+    def _changed(self, txn: Transaction) -> None:
+        if self.on_change is not None:
+            self.on_change(txn)
+
+    def restore(self, txn: Transaction) -> None:
+        """After a restart: a transactional id as the metadata log kept it."""
+        self.transactions[txn.transactional_id] = txn
+        self.by_producer[txn.producer_id] = txn
 
     # ------------------------------------------------------------------ InitProducerId
 
@@ -77,6 +87,7 @@ class TransactionCoordinator:
             txn = Transaction(transactional_id, self.producer_ids.new_id(), 0, timeout_ms, updated_ms=now)
             self.transactions[transactional_id] = txn
             self.by_producer[txn.producer_id] = txn
+            self._changed(txn)
             return txn.producer_id, txn.epoch
         if producer_id >= 0 and (producer_id != txn.producer_id or epoch != txn.epoch):
             # KIP-360: a producer recovering its own epoch must name the current one
@@ -89,6 +100,7 @@ class TransactionCoordinator:
         txn.timeout_ms = timeout_ms
         txn.state = TxnState.EMPTY
         txn.updated_ms = now
+        self._changed(txn)
         return txn.producer_id, txn.epoch
 
     def _bump(self, txn: Transaction) -> None:
@@ -142,14 +154,18 @@ class TransactionCoordinator:
             return {tp: ErrorCode.UNKNOWN_TOPIC_OR_PARTITION if tp in unknown else ErrorCode.OPERATION_NOT_ATTEMPTED
                     for tp in wanted}
         self._begin(txn)
-        txn.partitions.update(wanted)
+        if not txn.partitions.issuperset(wanted):
+            txn.partitions.update(wanted)
+            self._changed(txn)
         return {tp: 0 for tp in wanted}
 
     def add_offsets(self, transactional_id: str, producer_id: int, epoch: int, group_id: str,
                     fenced_code: int = ErrorCode.PRODUCER_FENCED) -> None:
         txn = self._check(transactional_id, producer_id, epoch, fenced_code)
         self._begin(txn)
-        txn.groups.add(group_id)
+        if group_id not in txn.groups:
+            txn.groups.add(group_id)
+            self._changed(txn)
 
     def ongoing(self, producer_id: int, epoch: int, topic: str, partition: int) -> bool:
         """May this producer append transactional records to this partition now?"""
@@ -190,6 +206,7 @@ class TransactionCoordinator:
         txn.state = TxnState.COMPLETE_COMMIT if commit else TxnState.COMPLETE_ABORT
         txn.updated_ms = self.clock.now_ms()
         txn.start_ms = -1
+        self._changed(txn)
 
     # ------------------------------------------------------------------ timeouts, inspection
 

@@ -48,12 +48,14 @@ from crc32c import crc32c
 
 from kafkasim.config import FSYNC_POLICIES
 from kafkasim.protocol.records import (
+    ATTR_CONTROL,
     ATTR_TRANSACTIONAL,
     ATTRIBUTES_OFFSET,
     HEADER_SIZE,
     HEADER_STRUCT,
     LOG_OVERHEAD,
     MAGIC_OFFSET,
+    control_type,
 )
 from kafkasim.storage.log import MAX_RELATIVE_OFFSET, Log, LogConfig, Segment
 
@@ -74,8 +76,9 @@ _OFFSET_ENTRY = struct.Struct(">II")
 _TIME_ENTRY = struct.Struct(">qI")
 
 
-#: (base offset, last offset delta, max timestamp, producer id, epoch, base sequence, count, transactional)
-BatchCallback = Callable[[int, int, int, int, int, int, int, bool], None]
+#: (base offset, last offset delta, max timestamp, producer id, epoch, base sequence, count, transactional,
+#: control marker type or -1)
+BatchCallback = Callable[[int, int, int, int, int, int, int, bool, int], None]
 
 
 class DataDirInUse(Exception):
@@ -286,7 +289,8 @@ class FileSegment(Segment):
             self._positions.append(pos)
             self._note(base, base + last_delta, max_ts, n)
             if on_batch is not None and pid >= 0:
-                on_batch(base, last_delta, max_ts, pid, pe, seq, count, bool(attrs & ATTR_TRANSACTIONAL))
+                control = control_type(view[pos:pos + n]) if attrs & ATTR_CONTROL else -1
+                on_batch(base, last_delta, max_ts, pid, pe, seq, count, bool(attrs & ATTR_TRANSACTIONAL), control)
 
         return walk_segment(view, size, self.base_offset, check_crc, visit)
 
