@@ -334,6 +334,55 @@ if __name__ == "__main__":
     main()
 
 
+@main.group()
+def transactions() -> None:
+    """Inspect the transactions of a running broker."""
+
+
+@transactions.command("list")
+@BOOTSTRAP
+@click.option("--state", "states", multiple=True, help="Only these states (Ongoing, CompleteCommit, ...); repeatable.")
+def transactions_list(bootstrap_server: str, states: tuple[str, ...]) -> None:
+    """List transactional ids with their producer id and state (ListTransactions)."""
+    from kafkasim.protocol.messages import list_transactions as lt
+
+    with _client(bootstrap_server) as c:
+        resp = c.request(ApiKey.LIST_TRANSACTIONS, lt.ListTransactionsRequest(state_filters=list(states),
+                                                                               producer_id_filters=[]))
+    _check(resp.error_code, None, "cannot list transactions")
+    click.echo(f"{'TRANSACTIONAL ID':40} {'PRODUCER ID':>12}  STATE")
+    for t in sorted(resp.transaction_states, key=lambda t: t.transactional_id):
+        click.echo(f"{t.transactional_id:40} {t.producer_id:>12}  {t.transaction_state}")
+
+
+@transactions.command("describe")
+@BOOTSTRAP
+@click.argument("transactional_id")
+def transactions_describe(bootstrap_server: str, transactional_id: str) -> None:
+    """Show a transaction: state, producer id and epoch, timeout, start time, partitions, and their producers."""
+    from kafkasim.protocol.messages import describe_producers as dp
+    from kafkasim.protocol.messages import describe_transactions as dtx
+
+    with _client(bootstrap_server) as c:
+        resp = c.request(ApiKey.DESCRIBE_TRANSACTIONS,
+                         dtx.DescribeTransactionsRequest(transactional_ids=[transactional_id]))
+        t = resp.transaction_states[0]
+        _check(t.error_code, None, f"cannot describe {transactional_id}")
+        click.echo(f"transactional id {t.transactional_id}: {t.transaction_state}, producer {t.producer_id} epoch "
+                   f"{t.producer_epoch}, timeout {t.transaction_timeout_ms} ms, started {_ms(t.transaction_start_time_ms)}")
+        if not t.topics:
+            return
+        prods = c.request(ApiKey.DESCRIBE_PRODUCERS, dp.DescribeProducersRequest(topics=[
+            dp.DescribeProducersRequestTopicRequest(name=td.topic, partition_indexes=td.partitions)
+            for td in t.topics]))
+    for tr in prods.topics:
+        for pr in tr.partitions:
+            mine = [s for s in pr.active_producers if s.producer_id == t.producer_id]
+            start = mine[0].current_txn_start_offset if mine else -1
+            click.echo(f"  {tr.name}-{pr.partition_index}: open transaction from offset "
+                       f"{start if start >= 0 else '-'}")
+
+
 def _show(data: bytes | None) -> str:
     """A key, value or header value for reading: text when it is UTF-8, else hex."""
     if data is None:

@@ -172,3 +172,45 @@ def test_cli_serve_refuses_a_data_dir_in_use(tmp_path) -> None:
         proc.stdout.close()
         proc.stderr.close()
     assert (tmp_path / ".kafkasim_cleanshutdown").exists()
+
+
+def test_cli_transactions_list_and_describe_show_an_open_transaction(served) -> None:
+    from kafkasim.protocol.api import ApiKey
+    from kafkasim.protocol.messages import add_partitions_to_txn as ap
+    from kafkasim.protocol.messages import init_producer_id as ip
+    from kafkasim.protocol.messages import produce as pr
+    from kafkasim.protocol.records import Record, build_batch
+    from kafkasim.testing.wire import WireClient
+
+    _proc, bootstrap = served
+    runner = CliRunner()
+    env = {"KAFKASIM_BOOTSTRAP": bootstrap}
+    assert runner.invoke(main, ["topics", "create", "ledger", "-p", "2"], env=env).exit_code == 0
+    with WireClient(bootstrap) as c:
+        init = c.request(ApiKey.INIT_PRODUCER_ID, ip.InitProducerIdRequest(transactional_id="wal-1",
+                                                                           transaction_timeout_ms=60000))
+        assert init.error_code == 0
+        pid, epoch = init.producer_id, init.producer_epoch
+        added = c.request(ApiKey.ADD_PARTITIONS_TO_TXN, ap.AddPartitionsToTxnRequest(
+            v3_and_below_transactional_id="wal-1", v3_and_below_producer_id=pid, v3_and_below_producer_epoch=epoch,
+            v3_and_below_topics=[ap.AddPartitionsToTxnRequestAddPartitionsToTxnTopic(name="ledger", partitions=[1])]),
+            3)
+        assert added.results_by_topic_v3_and_below[0].results_by_partition[0].partition_error_code == 0
+        batch = build_batch([Record(0, 1_700_000_000_000, b"k", b"v")] * 3, producer_id=pid, producer_epoch=epoch,
+                            base_sequence=0, transactional=True)
+        resp = c.request(ApiKey.PRODUCE, pr.ProduceRequest(transactional_id="wal-1", acks=-1, timeout_ms=5000,
+                                                           topic_data=[pr.ProduceRequestTopicProduceData(
+                                                               name="ledger", partition_data=[
+                                                                   pr.ProduceRequestPartitionProduceData(
+                                                                       index=1, records=batch)])]))
+        assert resp.responses[0].partition_responses[0].error_code == 0
+    r = runner.invoke(main, ["transactions", "list"], env=env)
+    assert r.exit_code == 0, r.output
+    assert r.output.splitlines()[1].split() == ["wal-1", str(pid), "Ongoing"]
+    assert runner.invoke(main, ["transactions", "list", "--state", "CompleteCommit"], env=env).output.count("\n") == 1
+    r = runner.invoke(main, ["transactions", "describe", "wal-1"], env=env)
+    assert r.exit_code == 0, r.output
+    assert f"wal-1: Ongoing, producer {pid} epoch {epoch}, timeout 60000 ms" in r.output
+    assert "ledger-1: open transaction from offset 0" in r.output
+    r = runner.invoke(main, ["transactions", "describe", "nope"], env=env)
+    assert r.exit_code != 0 and "TRANSACTIONAL_ID_NOT_FOUND" in r.output

@@ -106,6 +106,9 @@ def _register_all() -> None:
         k44_incremental_alter_configs,
         k47_offset_delete,
         k60_describe_cluster,
+        k61_describe_producers,
+        k65_describe_transactions,
+        k66_list_transactions,
         k68_consumer_group_heartbeat,
         k69_consumer_group_describe,
     )

@@ -1,0 +1,33 @@
+"""DescribeTransactions (key 65), version 0.
+
+Behaviour: for each transactional id, its state (Kafka's names: Empty, Ongoing, CompleteCommit, ...),
+timeout, start time of the open transaction (-1 when none), producer id and epoch, and the partitions it
+has added. TRANSACTIONAL_ID_NOT_FOUND for an unknown id.
+"""
+
+from __future__ import annotations
+
+from kafkasim.errors import KafkaError
+from kafkasim.handlers import handler
+from kafkasim.protocol.api import ApiKey
+from kafkasim.protocol.messages import describe_transactions as dt
+
+
+def _describe(ctx, txn_id: str) -> dt.DescribeTransactionsResponseTransactionState:
+    try:
+        t = ctx.state.transactions.describe(txn_id)
+    except KafkaError as exc:
+        return dt.DescribeTransactionsResponseTransactionState(error_code=exc.code, transactional_id=txn_id,
+                                                               producer_id=-1, producer_epoch=-1)
+    by_topic: dict[str, list[int]] = {}
+    for topic, partition in sorted(t.partitions):
+        by_topic.setdefault(topic, []).append(partition)
+    return dt.DescribeTransactionsResponseTransactionState(
+        transactional_id=txn_id, transaction_state=t.state.value, transaction_timeout_ms=t.timeout_ms,
+        transaction_start_time_ms=t.start_ms, producer_id=t.producer_id, producer_epoch=t.epoch,
+        topics=[dt.DescribeTransactionsResponseTopicData(topic=k, partitions=v) for k, v in by_topic.items()])
+
+
+@handler(ApiKey.DESCRIBE_TRANSACTIONS, (0, 0))
+def describe_transactions(ctx, req: dt.DescribeTransactionsRequest) -> dt.DescribeTransactionsResponse:
+    return dt.DescribeTransactionsResponse(transaction_states=[_describe(ctx, i) for i in req.transactional_ids])
