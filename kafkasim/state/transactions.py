@@ -94,7 +94,7 @@ class TransactionCoordinator:
             raise KafkaError(fenced_code, "There is a newer producer with the same transactionalId which fences "
                                           "the current one.")
         if txn.state == TxnState.ONGOING:
-            self._bump(txn)
+            self._fence(txn)
             self._end(txn, commit=False)
         self._bump(txn)
         txn.timeout_ms = timeout_ms
@@ -102,6 +102,14 @@ class TransactionCoordinator:
         txn.updated_ms = now
         self._changed(txn)
         return txn.producer_id, txn.epoch
+
+    @staticmethod
+    def _fence(txn: Transaction) -> None:
+        """Bump the epoch to abort an open transaction (Kafka's prepareFenceProducerEpoch): the producer id stays,
+        so the abort markers close the transaction on its partitions; an exhausted epoch may reach MAX_EPOCH here,
+        and the next InitProducerId moves to a new producer id."""
+        if txn.epoch < MAX_EPOCH:
+            txn.epoch += 1
 
     def _bump(self, txn: Transaction) -> None:
         if txn.epoch + 1 >= MAX_EPOCH:  # exhausted: a new producer id, as Kafka does
@@ -216,7 +224,7 @@ class TransactionCoordinator:
         aborted = []
         for txn in list(self.transactions.values()):
             if txn.state == TxnState.ONGOING and now - txn.start_ms > txn.timeout_ms:
-                self._bump(txn)
+                self._fence(txn)
                 self._end(txn, commit=False)
                 aborted.append(txn.transactional_id)
         return aborted
