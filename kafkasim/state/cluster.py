@@ -538,12 +538,12 @@ class ClusterState:
                                  f"Timestamp {h.max_timestamp} of message is out of range. The timestamp should be "
                                  f"within [{now - before if before < now else 0}, {now + after}]")
         idempotent = h.producer_id >= 0
-        if h.is_transactional:
-            self._check_transactional(h.producer_id, h.producer_epoch, topic, index)
-        if idempotent:
+        if idempotent:  # first, as Kafka: a zombie fenced by markers on this partition gets INVALID_PRODUCER_EPOCH
             dup = p.producers.check(h.producer_id, h.producer_epoch, h.base_sequence, h.records_count)
             if dup is not None:  # a retry of an appended batch: answer with its original offsets
                 return AppendResult(dup.base_offset, dup.timestamp if log_append else -1, p.log.log_start_offset)
+        if h.is_transactional:
+            self._check_transactional(h.producer_id, h.producer_epoch, topic, index)
         if settings.compacted:
             try:
                 keyless = any(r.key is None for r in iter_records(records))
