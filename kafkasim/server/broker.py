@@ -24,6 +24,7 @@ from kafkasim.protocol import api
 from kafkasim.protocol.api import ApiKey
 from kafkasim.protocol.frame import FrameReader, peek_request_header, read_request_header, response_header
 from kafkasim.protocol.primitives import MalformedError
+from kafkasim.server.faults import FaultRule, Faults
 from kafkasim.state.cluster import ClusterState, PartitionState
 
 log = logging.getLogger(__name__)
@@ -35,9 +36,10 @@ _conn_ids = itertools.count(1)
 class Broker:
     """One broker's listener on the cluster state; owns its connections and the append waiters."""
 
-    def __init__(self, config: BrokerConfig, state: ClusterState | None = None) -> None:
+    def __init__(self, config: BrokerConfig, state: ClusterState | None = None, faults: Faults | None = None) -> None:
         self.config = config
         self.state = state or ClusterState(config)
+        self.faults = faults if faults is not None else Faults()
         self.state.append_listeners.append(self._on_append)
         self._server: asyncio.AbstractServer | None = None
         self._connections: set[Connection] = set()
@@ -311,29 +313,69 @@ class Connection(asyncio.Protocol):
         if log.isEnabledFor(logging.DEBUG):
             log.debug("conn %d %s v%d corr=%d client=%s", self.id, api.api_name(key), version, corr,
                       hdr.client_id)
-        ctx = RequestCtx(self.broker, version, hdr.client_id, self.client_host, self.id)
+        broker = self.broker
+        rule = broker.faults.match(key, version, broker.config.node_id, hdr.client_id, req) \
+            if broker.faults.rules else None
+        if rule is not None:
+            log.info("conn %d: fault rule %d (%s) fired on %s v%d correlation %d", self.id, rule.id, rule.action,
+                     api.api_name(key), version, corr)
+            if rule.action == "close_before":
+                self.close()
+                return
+            if rule.action == "error":
+                self._respond(key, version, corr, self._error_result(spec, req, key, version, rule.error_code))
+                return
+        ctx = RequestCtx(broker, version, hdr.client_id, self.client_host, self.id)
         try:
             result = spec.fn(ctx, req)
         except Exception:
             result = self._bug_response(spec, req, key, version, corr)
-        if inspect.iscoroutine(result):
+        if inspect.iscoroutine(result) or (rule is not None and rule.action == "delay"):
             slot: list = [None]
             self._pending.append(slot)
-            task = asyncio.get_running_loop().create_task(self._finish(slot, result, spec, req, key, version, corr))
+            task = asyncio.get_running_loop().create_task(
+                self._finish(slot, result, spec, req, key, version, corr, rule))
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
             return
-        self._respond(key, version, corr, result)
+        self._respond(key, version, corr, result if rule is None else self._after(rule, result))
 
-    async def _finish(self, slot: list, coro, spec, req, key: int, version: int, corr: int) -> None:
+    async def _finish(self, slot: list, coro, spec, req, key: int, version: int, corr: int,
+                      rule: FaultRule | None = None) -> None:
         try:
-            result = await coro
+            result = await coro if inspect.iscoroutine(coro) else coro
         except asyncio.CancelledError:
             raise
         except Exception:
             result = self._bug_response(spec, req, key, version, corr)
+        if rule is not None:
+            if rule.action == "delay":
+                await asyncio.sleep(rule.delay_ms / 1000.0)
+            result = self._after(rule, result)
         slot[0] = self._payload(key, version, corr, result)
         self._flush()
+
+    @staticmethod
+    def _after(rule: FaultRule, result):
+        """A fault that lets the request take effect changes what is answered."""
+        if rule.action == "close_after":
+            return CLOSE
+        if rule.action == "drop":
+            return NO_RESPONSE
+        if rule.action == "throttle" and result is not NO_RESPONSE and result is not CLOSE \
+                and hasattr(result, "throttle_time_ms"):
+            result.throttle_time_ms = rule.throttle_ms
+        return result
+
+    def _error_result(self, spec, req, key: int, version: int, code: int):
+        """The response a fault's error code takes: the handler's own error form, else the top-level code."""
+        if spec.error_response is not None:
+            return spec.error_response(req, version, code)
+        resp = api.module(key).RESPONSE_CLASS()
+        if hasattr(resp, "error_code"):
+            resp.error_code = code
+            return resp
+        return CLOSE
 
     def _bug_response(self, spec, req, key: int, version: int, corr: int):
         log.exception("conn %d: handler for %s v%d failed (correlation %d); answering UNKNOWN_SERVER_ERROR",

@@ -9,6 +9,7 @@ from typing import Any
 
 from kafkasim.config import BrokerConfig
 from kafkasim.server.broker import Broker
+from kafkasim.server.faults import Faults
 from kafkasim.state.cluster import ClusterState, GroupOffset
 from kafkasim.state.groups import CONSUMER_PROTOCOL, consumer_assignment
 
@@ -54,7 +55,8 @@ class Cluster:
         base = config or BrokerConfig()
         self.config = dataclasses.replace(base, **overrides) if overrides else base
         self.state = ClusterState(self.config)
-        self.broker = Broker(self.config, self.state)
+        self.faults = Faults()  # fault injection rules (kafkasim.server.faults), shared by the cluster's brokers
+        self.broker = Broker(self.config, self.state, self.faults)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self._started = False
