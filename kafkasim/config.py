@@ -182,12 +182,15 @@ class BrokerConfig:
     transaction_max_timeout_ms: int = 900000  # transaction.max.timeout.ms
     # transaction.abort.timed.out.transaction.cleanup.interval.ms: how often timed-out transactions are aborted
     transaction_abort_timed_out_transaction_cleanup_interval_ms: int = 10000
+    clock: str = "wall"  # "wall", or "virtual": broker time moves only when a test advances it
     data_dir: str | None = None  # log.dirs; None keeps everything in memory
     fsync: str = "interval"  # always | interval | never (see FSYNC_POLICIES)
     flush_interval_ms: int = 1000  # with fsync "interval": how often appended data is fsynced
     log_retention_check_interval_ms: int = 300000  # log.retention.check.interval.ms (retention and compaction)
 
     def __post_init__(self) -> None:
+        if self.clock not in ("wall", "virtual"):
+            raise ValueError(f"clock must be 'wall' or 'virtual', not {self.clock!r}")
         if self.fsync not in FSYNC_POLICIES:
             raise ValueError(f"fsync must be one of {', '.join(FSYNC_POLICIES)}, not {self.fsync!r}")
         if self.transaction_max_timeout_ms < 1 or self.transaction_abort_timed_out_transaction_cleanup_interval_ms < 1:

@@ -25,6 +25,7 @@ from kafkasim.protocol.api import ApiKey
 from kafkasim.protocol.frame import FrameReader, peek_request_header, read_request_header, response_header
 from kafkasim.protocol.primitives import MalformedError
 from kafkasim.server.faults import FaultRule, Faults
+from kafkasim.state.clock import ManualClock
 from kafkasim.state.cluster import ClusterState, PartitionState
 
 log = logging.getLogger(__name__)
@@ -75,6 +76,9 @@ class Broker:
             self.state.close()
             raise
         self.port = self._server.sockets[0].getsockname()[1]
+        clock = self.state.clock
+        if isinstance(clock, ManualClock):  # virtual time: deadlines are acted on when the test advances it
+            clock.on_advance.append(self._on_clock_advance)
         nxt = self.state.groups.next_deadline()  # restored group members must heartbeat in time
         if nxt is not None:
             self._schedule_groups(nxt)
@@ -121,6 +125,9 @@ class Broker:
         self._log_timers[slot] = loop.call_later(interval_ms / 1000.0, run)
 
     async def stop(self) -> None:
+        clock = self.state.clock
+        if isinstance(clock, ManualClock) and self._on_clock_advance in clock.on_advance:
+            clock.on_advance.remove(self._on_clock_advance)
         for timer in self._log_timers:
             timer.cancel()
         self._log_timers.clear()
@@ -144,8 +151,22 @@ class Broker:
 
     # -------------------------------------------------------------- group coordinator timers
 
+    def _on_clock_advance(self) -> None:
+        """The virtual clock moved: act on every deadline now past (groups, transactions, retention)."""
+        nxt = self.state.groups.next_deadline()
+        if nxt is not None and nxt <= self.state.clock.now_ms():
+            self._group_tick()
+        for what, fn in (("transaction timeouts", self.state.abort_timed_out_transactions),
+                         ("log maintenance", self.state.maintain_logs)):
+            try:
+                fn()
+            except Exception:
+                log.exception("%s failed", what)
+
     def _schedule_groups(self, deadline_ms: int) -> None:
         """The coordinator's intent: act at ``deadline_ms``. One timer, armed for the earliest deadline."""
+        if isinstance(self.state.clock, ManualClock):
+            return  # virtual time: _on_clock_advance acts on it
         if self._group_timer_at is not None and self._group_timer_at <= deadline_ms:
             return
         if self._group_timer is not None:

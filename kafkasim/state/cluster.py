@@ -26,7 +26,7 @@ from kafkasim.protocol.records import (
     set_log_append_time,
     validate_produced,
 )
-from kafkasim.state.clock import Clock
+from kafkasim.state.clock import Clock, ManualClock
 from kafkasim.state.groups import GroupConfig, GroupCoordinator, lag
 from kafkasim.state.producers import PartitionProducers, ProducerIds
 from kafkasim.state.transactions import TransactionCoordinator
@@ -178,7 +178,9 @@ class ClusterState:
     def __init__(self, config: BrokerConfig, clock: Clock | None = None,
                  store: MemoryStore | DiskStore | None = None) -> None:
         self.config = config
-        self.clock = clock or Clock()
+        if clock is None:
+            clock = ManualClock(Clock().now_ms()) if config.clock == "virtual" else Clock()
+        self.clock = clock
         self.cluster_id = config.cluster_id
         self.controller_id = config.node_id
         self.brokers: dict[int, BrokerInfo] = {}

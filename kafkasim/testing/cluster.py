@@ -12,6 +12,7 @@ from kafkasim.server.broker import Broker
 from kafkasim.server.faults import Faults
 from kafkasim.state.cluster import ClusterState, GroupOffset
 from kafkasim.state.groups import CONSUMER_PROTOCOL, consumer_assignment
+from kafkasim.testing.clock import ClusterClock
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -66,6 +67,11 @@ class Cluster:
         if not self._started:
             raise RuntimeError("the cluster is not running")
         return self.broker.bootstrap
+
+    @property
+    def clock(self) -> ClusterClock:
+        """Broker time; ``clock.advance(...)`` moves it when the cluster was made with ``clock="virtual"``."""
+        return ClusterClock(self)
 
     @property
     def cluster_id(self) -> str:
