@@ -5,14 +5,25 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import threading
-from typing import Any
+import time
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from kafkasim.config import BrokerConfig
 from kafkasim.server.broker import Broker
 from kafkasim.server.faults import Faults
 from kafkasim.state.cluster import ClusterState, GroupOffset
-from kafkasim.state.groups import CONSUMER_PROTOCOL, consumer_assignment
+from kafkasim.state.consumer_groups import ConsumerGroupState
+from kafkasim.state.groups import CONSUMER_PROTOCOL, GroupState, consumer_assignment
 from kafkasim.testing.clock import ClusterClock
+from kafkasim.testing.records import RecordInfo, RecordsWait, WaitTimeout, read_records
+
+T = TypeVar("T")
+
+#: how often the wait helpers look again (they run a cheap check on the broker's loop each time)
+POLL_INTERVAL_S = 0.02
+#: group states a wait may name: the classic protocol's and KIP-848's
+GROUP_STATES = frozenset(s.value for s in GroupState) | frozenset(s.value for s in ConsumerGroupState)
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -119,24 +130,24 @@ class Cluster:
 
     def describe_group(self, group_id: str) -> GroupInfo | None:
         """A consistent snapshot of a group's state and members, or None when the group does not exist."""
+        return self.call(self._group_snapshot, group_id)
 
-        def snapshot() -> GroupInfo | None:
-            cg = self.state.groups.consumer.groups.get(group_id)
-            if cg is not None:  # a KIP-848 consumer group: epochs stand in for generations
-                members = [GroupMemberInfo(m.member_id, m.instance_id, m.client_id, m.client_host, sorted(m.assigned))
-                           for m in cg.members.values()]
-                return GroupInfo(group_id, cg.state.value, cg.epoch, CONSUMER_PROTOCOL, cg.assignor, None, members)
-            g = self.state.groups.group(group_id)
-            if g is None:
-                return None
-            consumer = g.protocol_type == CONSUMER_PROTOCOL
-            members = [GroupMemberInfo(m.member_id, m.group_instance_id, m.client_id, m.client_host,
-                                       consumer_assignment(m.assignment) if consumer else [])
-                       for m in g.members.values()]
-            return GroupInfo(g.group_id, g.state.value, g.generation, g.protocol_type, g.protocol_name, g.leader_id,
-                             members)
-
-        return self.call(snapshot)
+    def _group_snapshot(self, group_id: str) -> GroupInfo | None:
+        """describe_group's snapshot; runs on the broker's loop."""
+        cg = self.state.groups.consumer.groups.get(group_id)
+        if cg is not None:  # a KIP-848 consumer group: epochs stand in for generations
+            members = [GroupMemberInfo(m.member_id, m.instance_id, m.client_id, m.client_host, sorted(m.assigned))
+                       for m in cg.members.values()]
+            return GroupInfo(group_id, cg.state.value, cg.epoch, CONSUMER_PROTOCOL, cg.assignor, None, members)
+        g = self.state.groups.group(group_id)
+        if g is None:
+            return None
+        consumer = g.protocol_type == CONSUMER_PROTOCOL
+        members = [GroupMemberInfo(m.member_id, m.group_instance_id, m.client_id, m.client_host,
+                                   consumer_assignment(m.assignment) if consumer else [])
+                   for m in g.members.values()]
+        return GroupInfo(g.group_id, g.state.value, g.generation, g.protocol_type, g.protocol_name, g.leader_id,
+                         members)
 
     def group_offsets(self, group_id: str) -> dict[tuple[str, int], GroupOffset]:
         """Committed offset, log-end offset and lag per partition the group has committed."""
@@ -145,6 +156,153 @@ class Cluster:
     def create_topic(self, name: str, partitions: int = -1, configs: dict[str, str] | None = None) -> None:
         """Create a topic directly in the broker state (no client needed)."""
         self.call(lambda: self.state.create_topic(name, partitions, -1, configs or {}))
+
+    # ---------------------------------------------------------------- records and waits
+
+    def records(self, topic: str, partition: int | None = None, *, start: int | None = None,
+                end: int | None = None, key: bytes | str | None = None,
+                header: tuple[str, bytes | str | None] | None = None, isolation: str = "read_uncommitted",
+                limit: int | None = None) -> list[RecordInfo]:
+        """The stored records of a topic, decoded (see :func:`kafkasim.testing.records.read_records`)."""
+        return self.call(lambda: read_records(self.state, topic, partition, start, end, key, header, isolation,
+                                              limit))
+
+    def wait_for_records(self, topic: str, count: int | None = None, *, key: bytes | str | None = None,
+                         header: tuple[str, bytes | str | None] | None = None, partition: int | None = None,
+                         isolation: str = "read_uncommitted", timeout: float = 10.0) -> list[RecordInfo]:
+        """Block until ``topic`` holds at least ``count`` (default 1) records matching ``key``/``header``; return
+        all matching records. Raises :class:`WaitTimeout` saying what was there after ``timeout`` seconds.
+        Not on the cluster's own loop: there, ``await wait_for_records_async(...)``."""
+        cond = RecordsWait(topic, count, key, header, partition, isolation)
+        return self._wait("wait_for_records", lambda: cond.probe(self.state),
+                          lambda: cond.describe(self.state, timeout), timeout)
+
+    async def wait_for_records_async(self, topic: str, count: int | None = None, *,
+                                     key: bytes | str | None = None,
+                                     header: tuple[str, bytes | str | None] | None = None,
+                                     partition: int | None = None, isolation: str = "read_uncommitted",
+                                     timeout: float = 10.0) -> list[RecordInfo]:
+        """:meth:`wait_for_records` for coroutines (any event loop, the cluster's own included)."""
+        cond = RecordsWait(topic, count, key, header, partition, isolation)
+        return await self._wait_async(lambda: cond.probe(self.state), lambda: cond.describe(self.state, timeout),
+                                      timeout)
+
+    def wait_for_group(self, group_id: str, *, state: str | None = None, zero_lag: bool = False,
+                       timeout: float = 10.0) -> GroupInfo:
+        """Block until group ``group_id`` exists and, if given, is in ``state`` (Kafka's names: "Stable",
+        "Empty", ...) and, with ``zero_lag``, has caught up (see README). Returns its :class:`GroupInfo`;
+        raises :class:`WaitTimeout` saying what the group looked like after ``timeout`` seconds.
+        Not on the cluster's own loop: there, ``await wait_for_group_async(...)``."""
+        self._check_group_state(state)
+        return self._wait("wait_for_group", lambda: self._group_probe(group_id, state, zero_lag),
+                          lambda: self._group_describe(group_id, state, zero_lag, timeout), timeout)
+
+    async def wait_for_group_async(self, group_id: str, *, state: str | None = None, zero_lag: bool = False,
+                                   timeout: float = 10.0) -> GroupInfo:
+        """:meth:`wait_for_group` for coroutines (any event loop, the cluster's own included)."""
+        self._check_group_state(state)
+        return await self._wait_async(lambda: self._group_probe(group_id, state, zero_lag),
+                                      lambda: self._group_describe(group_id, state, zero_lag, timeout), timeout)
+
+    @staticmethod
+    def _check_group_state(state: str | None) -> None:
+        if state is not None and state not in GROUP_STATES:
+            raise ValueError(f"unknown group state {state!r}; one of {sorted(GROUP_STATES)}")
+
+    def _group_lag(self, info: GroupInfo) -> dict[tuple[str, int], int]:
+        """Lag of every partition the group committed or has assigned (on the loop). An assigned partition
+        without a committed offset lags by the records it holds."""
+        lags = {tp: o.lag for tp, o in self.state.group_offsets(info.group_id).items()}
+        for m in info.members:
+            for topic, index in m.assignment:
+                if (topic, index) in lags:
+                    continue
+                t = self.state.topics.get(topic)
+                if t is not None and 0 <= index < len(t.partitions):
+                    p = t.partitions[index]
+                    lags[(topic, index)] = p.high_watermark - p.log.log_start_offset
+        return lags
+
+    def _group_probe(self, group_id: str, state: str | None, zero_lag: bool) -> GroupInfo | None:
+        info = self._group_snapshot(group_id)
+        if info is None or (state is not None and info.state != state):
+            return None
+        if zero_lag:
+            lags = self._group_lag(info)
+            if not lags or any(v != 0 for v in lags.values()):
+                return None
+        return info
+
+    def _group_describe(self, group_id: str, state: str | None, zero_lag: bool, timeout: float) -> str:
+        wanted = " and ".join(w for w in (f"state {state}" if state else "", "zero lag" if zero_lag else "") if w)
+        head = f"timed out after {timeout:g}s waiting for group {group_id!r}" + (f" to reach {wanted}" if wanted
+                                                                                    else " to exist")
+        info = self._group_snapshot(group_id)
+        if info is None:
+            groups = sorted(set(self.state.groups.groups) | set(self.state.groups.consumer.groups))
+            return f"{head}: the group does not exist (groups: {groups})"
+        lags = self._group_lag(info)
+        lag_text = "{" + ", ".join(f"{tp!r}: {v}" for tp, v in sorted(lags.items())) + "}"
+        members = "; ".join(f"{m.member_id} {[f'{t}-{p}' for t, p in m.assignment]}" for m in info.members)
+        return (f"{head}: group {group_id!r} is {info.state} (generation {info.generation}) with lag {lag_text}"
+                f"{' (no committed offsets or assigned partitions)' if not lags else ''}; "
+                f"{len(info.members)} member(s){': ' + members if members else ''}")
+
+    def _on_cluster_loop(self) -> bool:
+        if self._thread is not None and threading.current_thread() is self._thread:
+            return True
+        try:
+            return asyncio.get_running_loop() is self._loop
+        except RuntimeError:
+            return False
+
+    def _blocking_call(self, fn: Callable[[], T]) -> T:
+        """``fn()`` on the cluster's loop, from a thread that is not running it."""
+        loop = self._loop
+        if loop is None or not self._started:
+            raise RuntimeError("the cluster is not running")
+
+        async def run() -> T:
+            return fn()
+
+        return asyncio.run_coroutine_threadsafe(run(), loop).result(timeout=30)
+
+    def _wait(self, name: str, probe: Callable[[], T | None], describe: Callable[[], str], timeout: float) -> T:
+        if self._on_cluster_loop():
+            raise RuntimeError(f"{name}() would block the event loop the cluster runs on: "
+                               f"use 'await cluster.{name}_async(...)' there")
+        deadline = time.monotonic() + timeout
+        while True:
+            result = self._blocking_call(probe)
+            if result is not None:
+                return result
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise WaitTimeout(self._blocking_call(describe))
+            time.sleep(min(POLL_INTERVAL_S, left))
+
+    async def _async_call(self, fn: Callable[[], T]) -> T:
+        loop = self._loop
+        if loop is None or not self._started:
+            raise RuntimeError("the cluster is not running")
+        if asyncio.get_running_loop() is loop:
+            return fn()
+
+        async def run() -> T:
+            return fn()
+
+        return await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(run(), loop))
+
+    async def _wait_async(self, probe: Callable[[], T | None], describe: Callable[[], str], timeout: float) -> T:
+        deadline = time.monotonic() + timeout
+        while True:
+            result = await self._async_call(probe)
+            if result is not None:
+                return result
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise WaitTimeout(await self._async_call(describe))
+            await asyncio.sleep(min(POLL_INTERVAL_S, left))
 
 
 class ThreadedCluster:
