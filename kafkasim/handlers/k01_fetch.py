@@ -31,7 +31,12 @@ READ_COMMITTED = 1
 
 
 def error_response(req: FetchRequest, version: int, code: int) -> FetchResponse:
-    return FetchResponse(error_code=code)
+    """``code`` on every requested partition, as Kafka reports partition errors (the top-level error code
+    is for fetch-session errors)."""
+    return FetchResponse(responses=[FetchResponseFetchableTopicResponse(topic=ft.topic, topic_id=ft.topic_id, partitions=[
+        FetchResponsePartitionData(partition_index=fp.partition, error_code=code, high_watermark=-1,
+                                   last_stable_offset=-1, log_start_offset=-1, records=b"")
+        for fp in ft.partitions]) for ft in req.topics])
 
 
 def _epoch_error(p: PartitionState, current_leader_epoch: int) -> int:

@@ -335,7 +335,7 @@ class Connection(asyncio.Protocol):
             log.debug("conn %d %s v%d corr=%d client=%s", self.id, api.api_name(key), version, corr,
                       hdr.client_id)
         broker = self.broker
-        rule = broker.faults.match(key, version, broker.config.node_id, hdr.client_id, req) \
+        rule = broker.faults.match(key, version, broker.config.node_id, hdr.client_id, req, self._topic_name) \
             if broker.faults.rules else None
         if rule is not None:
             log.info("conn %d: fault rule %d (%s) fired on %s v%d correlation %d", self.id, rule.id, rule.action,
@@ -375,6 +375,10 @@ class Connection(asyncio.Protocol):
             result = self._after(rule, result)
         slot[0] = self._payload(key, version, corr, result)
         self._flush()
+
+    def _topic_name(self, topic_id: bytes) -> str | None:
+        t = self.broker.state.topics_by_id.get(topic_id)
+        return None if t is None else t.name
 
     @staticmethod
     def _after(rule: FaultRule, result):

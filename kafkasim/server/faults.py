@@ -19,6 +19,7 @@ from __future__ import annotations
 import itertools
 import random
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from kafkasim.errors import ErrorCode
@@ -77,8 +78,10 @@ class FaultRule:
         return d
 
 
-def request_partitions(req) -> list[tuple[str | None, int | None]]:
-    """(topic, partition) pairs a request names: topic-level entries give partition None."""
+def request_partitions(req, topic_name: Callable[[bytes], str | None] | None = None
+                       ) -> list[tuple[str | None, int | None]]:
+    """(topic, partition) pairs a request names: topic-level entries give partition None. Requests that
+    name topics by id (Fetch v13+) are resolved with ``topic_name``."""
     out: list[tuple[str | None, int | None]] = []
     for attr in ("topic_data", "topics", "v3_and_below_topics"):
         topics = getattr(req, attr, None)
@@ -86,6 +89,8 @@ def request_partitions(req) -> list[tuple[str | None, int | None]]:
             continue
         for t in topics:
             name = getattr(t, "name", None) or getattr(t, "topic", None)
+            if not name and topic_name is not None and getattr(t, "topic_id", None):
+                name = topic_name(bytes(t.topic_id))
             parts = None
             for pattr in ("partition_data", "partitions", "partition_indexes"):
                 parts = getattr(t, pattr, None)
@@ -159,8 +164,10 @@ class Faults:
             self.seed = seed
             self._rng = random.Random(seed)
 
-    def match(self, key: int, version: int, broker: int, client_id: str | None, req) -> FaultRule | None:
-        """The first rule that fires for this request (counting it), or None."""
+    def match(self, key: int, version: int, broker: int, client_id: str | None, req,
+              topic_name: Callable[[bytes], str | None] | None = None) -> FaultRule | None:
+        """The first rule that fires for this request (counting it), or None. ``topic_name`` resolves topic
+        ids for requests that name topics by id."""
         named: list[tuple[str | None, int | None]] | None = None
         for rule in self.rules:
             if rule.api_key is not None and rule.api_key != key:
@@ -175,7 +182,7 @@ class Faults:
                 continue
             if rule.topic is not None or rule.partition is not None:
                 if named is None:
-                    named = request_partitions(req)
+                    named = request_partitions(req, topic_name)
                 if not any((rule.topic is None or t == rule.topic)
                            and (rule.partition is None or p is None or p == rule.partition) for t, p in named):
                     continue

@@ -108,3 +108,15 @@ def test_faults_rule_as_dict_names_api_and_error() -> None:
     r = Faults().add("error", api="Produce", error="NOT_LEADER_OR_FOLLOWER", count=1)
     d = r.as_dict()
     assert d["api"] == "PRODUCE" and d["error"] == "NOT_LEADER_OR_FOLLOWER" and d["count"] == 1 and d["fired"] == 0
+
+
+def test_faults_topic_filter_resolves_topic_ids_of_fetch_v13_and_later() -> None:
+    tid = bytes(range(16))
+    fetch = fe.FetchRequest(topics=[fe.FetchRequestFetchTopic(topic="", topic_id=tid, partitions=[
+        fe.FetchRequestFetchPartition(partition=0)])])
+    names = {tid: "orders"}
+    assert request_partitions(fetch, names.get) == [("orders", 0)]
+    f = Faults()
+    rule = f.add("error", api="Fetch", topic="orders", error="NOT_LEADER_OR_FOLLOWER")
+    assert f.match(ApiKey.FETCH, 16, 1, None, fetch) is None  # without a resolver the id names nothing
+    assert f.match(ApiKey.FETCH, 16, 1, None, fetch, names.get) is rule
