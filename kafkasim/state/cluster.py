@@ -95,6 +95,19 @@ class PartitionState:
         """read_committed consumers read up to here: the first offset of the oldest open transaction."""
         return min(self.open_txns.values()) if self.open_txns else self.log.log_end_offset
 
+    def txn_appended(self, producer_id: int, base_offset: int) -> None:
+        """A transactional batch was appended: its transaction's first offset holds the last stable offset."""
+        if producer_id not in self.open_txns:
+            self.open_txns[producer_id] = base_offset
+
+    def txn_ended(self, producer_id: int, epoch: int, marker_offset: int, commit: bool) -> None:
+        """A COMMIT or ABORT marker was appended (or found by recovery) at ``marker_offset``: it fences older
+        epochs of the producer, closes its transaction, and an abort is remembered for read_committed."""
+        self.producers.fence(producer_id, epoch)
+        first = self.open_txns.pop(producer_id, None)
+        if not commit and first is not None:
+            self.aborted.append(AbortedTxn(producer_id, first, marker_offset))
+
     def aborted_since(self, offset: int, upto: int) -> list[AbortedTxn]:
         """Aborted transactions a read_committed fetch of [offset, upto) must filter (Fetch's list)."""
         return [a for a in self.aborted if a.last_offset >= offset and a.first_offset < upto]
@@ -197,8 +210,6 @@ class ClusterState:
         self.append_listeners: list[Callable[[PartitionState], None]] = []
         self.producer_ids = ProducerIds()
         self.persistence: Persistence | None = None  # set by open() when the store keeps data on disk
-        self.transactions = TransactionCoordinator(self.clock, self.producer_ids, config.transaction_max_timeout_ms,
-                                                   self._write_markers, self.groups_end_txn)
         self._sync_appends = store.fsync == "always"
         self._unsynced: list[Log] = []  # appended by the current Produce, fsynced before its answer
         self.groups = GroupCoordinator(
@@ -209,6 +220,8 @@ class ClusterState:
                         consumer_session_timeout_ms=config.group_consumer_session_timeout_ms,
                         consumer_heartbeat_interval_ms=config.group_consumer_heartbeat_interval_ms),
             self.clock, self._partition_count, lambda: self.topics.keys())
+        self.transactions = TransactionCoordinator(self.clock, self.producer_ids, config.transaction_max_timeout_ms,
+                                                   self._write_markers, self.groups.end_txn_offsets)
 
     # ------------------------------------------------------------------ brokers
 
@@ -577,8 +590,8 @@ class ClusterState:
             self._unsynced.append(p.log)
         if idempotent:
             p.producers.record(h.producer_id, h.producer_epoch, h.base_sequence, h.records_count, base, now)
-            if h.is_transactional and h.producer_id not in p.open_txns:
-                p.open_txns[h.producer_id] = base  # the last stable offset stays below it until the end
+            if h.is_transactional:
+                p.txn_appended(h.producer_id, base)
         for listener in self.append_listeners:
             listener(p)
         return AppendResult(base, now if log_append else -1, p.log.log_start_offset)
@@ -592,9 +605,6 @@ class ClusterState:
     def abort_timed_out_transactions(self) -> None:
         for txn_id in self.transactions.abort_timed_out():
             log.info("aborted transaction of %s: open longer than its timeout", txn_id)
-
-    def groups_end_txn(self, group_id: str, producer_id: int, commit: bool) -> None:
-        self.groups.end_txn_offsets(group_id, producer_id, commit)
 
     def _check_transactional(self, producer_id: int, epoch: int, topic: str, index: int) -> None:
         txn = self.transactions.by_producer.get(producer_id)
@@ -616,10 +626,7 @@ class ClusterState:
             p = t.partitions[index]
             batch = memoryview(bytearray(control_batch(commit, producer_id, epoch, now)))
             offset = p.log.append(batch, 1, now, p.leader_epoch, now)
-            p.producers.fence(producer_id, epoch)
-            first = p.open_txns.pop(producer_id, None)
-            if not commit and first is not None:
-                p.aborted.append(AbortedTxn(producer_id, first, offset))
+            p.txn_ended(producer_id, epoch, offset, commit)
             if self._sync_appends:
                 p.log.flush()
             for listener in self.append_listeners:

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 from kafkasim.protocol.records import CONTROL_ABORT
 
 # imported by ClusterState.open() only, so the cluster module is complete by then
-from kafkasim.state.cluster import INTERNAL_TOPICS, AbortedTxn, PartitionState, Topic
+from kafkasim.state.cluster import INTERNAL_TOPICS, PartitionState, Topic
 from kafkasim.state.groups import Group, GroupState, Member, OffsetEntry
 from kafkasim.state.metadata_log import (
     CLUSTER_ID,
@@ -38,7 +38,6 @@ from kafkasim.state.metadata_log import (
     offset_key,
     parse_offset_key,
 )
-from kafkasim.state.producers import PartitionProducers
 from kafkasim.state.transactions import Transaction, TxnState
 
 if TYPE_CHECKING:
@@ -224,20 +223,10 @@ def _rebuild_partition(p: PartitionState, base: int, last_delta: int, max_ts: in
     log: sequences of idempotent producers, open transactions (their first offset holds the last stable
     offset back) and aborted ones (for read_committed fetches), ended by markers."""
     if control >= 0:
-        p.producers.fence(pid, epoch)
-        first = p.open_txns.pop(pid, None)
-        if control == CONTROL_ABORT and first is not None:
-            p.aborted.append(AbortedTxn(pid, first, base))
+        p.txn_ended(pid, epoch, base, control != CONTROL_ABORT)
         return
-    if transactional and pid not in p.open_txns:
-        p.open_txns[pid] = base
-    _rebuild_producer(p.producers, base, last_delta, max_ts, pid, epoch, seq)
-
-
-def _rebuild_producer(producers: PartitionProducers, base: int, last_delta: int, max_ts: int, pid: int, epoch: int,
-                      seq: int) -> None:
-    """Producer state from a batch header read during recovery, as Kafka rebuilds it from the log."""
-    if pid < 0 or seq < 0:
-        return
-    # the last sequence follows lastOffsetDelta, not the record count: compaction removes records, not offsets
-    producers.record(pid, epoch, seq, last_delta + 1, base, max_ts)
+    if transactional:
+        p.txn_appended(pid, base)
+    if pid >= 0 and seq >= 0:
+        # the last sequence follows lastOffsetDelta, not the record count: compaction removes records, not offsets
+        p.producers.record(pid, epoch, seq, last_delta + 1, base, max_ts)

@@ -16,10 +16,12 @@ from kafkasim.protocol.records import ATTR_CONTROL, ATTR_TIMESTAMP_TYPE, ATTR_TR
 from kafkasim.storage.segments import (
     CLEAN_SHUTDOWN,
     INDEX_SUFFIX,
-    LOG_START_FILE,
+    LOG_SUFFIX,
     METADATA_DIR,
     TIMEINDEX_SUFFIX,
-    _segment_files,
+    partition_dirs,
+    read_log_start,
+    segment_files,
     segment_name,
     walk_segment,
 )
@@ -65,20 +67,11 @@ def clean_shutdown(data_dir: str | os.PathLike) -> bool:
 
 def partitions(data_dir: str | os.PathLike) -> list[PartitionDir]:
     """Every partition directory, the metadata log's (``__cluster_metadata``, 0) included."""
-    out = []
-    for p in sorted(Path(data_dir).iterdir()):
-        topic, sep, idx = p.name.rpartition("-")
-        if p.is_dir() and sep and idx.isdigit():
-            out.append(PartitionDir(topic, int(idx), p))
-    return out
+    return [PartitionDir(*d) for d in partition_dirs(Path(data_dir))]
 
 
 def log_start_offset(directory: Path) -> int | None:
-    f = directory / LOG_START_FILE
-    try:
-        return int(f.read_text().strip())
-    except (OSError, ValueError):
-        return None
+    return read_log_start(directory)
 
 
 def _entries(path: Path, width: int) -> int:
@@ -91,8 +84,8 @@ def _entries(path: Path, width: int) -> int:
 def segments(directory: Path, check_crc: bool = True) -> list[SegmentReport]:
     """Walk every segment of a partition directory, batch by batch."""
     out = []
-    for base in _segment_files(directory):
-        path = directory / (segment_name(base) + ".log")
+    for base in segment_files(directory):
+        path = directory / (segment_name(base) + LOG_SUFFIX)
         batches: list[BatchSummary] = []
 
         def visit(pos: int, n: int, h: tuple, batches: list[BatchSummary] = batches) -> None:

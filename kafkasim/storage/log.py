@@ -177,13 +177,6 @@ class Log:
         self.dirty = True
         return base
 
-    def append_stored(self, batch: memoryview, base: int, last: int, max_timestamp: int) -> None:
-        """Append a batch that already carries its offsets (compaction output, recovery of the metadata log)."""
-        self.segments[-1].append(batch, base, last, max_timestamp)
-        self._end = last + 1
-        self._size += len(batch)
-        self.dirty = True
-
     def roll(self, now_ms: int) -> Segment:
         """Start a new active segment at the log end (an empty active segment is kept as it is)."""
         if not self.segments[-1].bases:
@@ -331,8 +324,3 @@ class Log:
     def close(self) -> None:
         for seg in self.segments:
             seg.close()
-
-    def delete(self) -> None:
-        for seg in self.segments:
-            seg.delete()
-        self.segments = []

@@ -324,12 +324,24 @@ def walk_segment(view, size: int, base_offset: int, check_crc: bool,
     return pos, None
 
 
-def _segment_files(directory: Path) -> list[int]:
+def segment_files(directory: Path) -> list[int]:
+    """Base offsets of the segment (``.log``) files of a partition directory, in order."""
     bases = []
     for p in directory.iterdir():
         if p.suffix == LOG_SUFFIX and p.stem.isdigit():
             bases.append(int(p.stem))
     return sorted(bases)
+
+
+def _last_offset(data: bytes, base_offset: int) -> int:
+    """The last offset held by a segment's bytes (its base offset when empty)."""
+    last = [base_offset]
+
+    def visit(pos: int, n: int, h: tuple) -> None:
+        last[0] = h[0] + h[6]
+
+    walk_segment(data, len(data), base_offset, False, visit)
+    return last[0]
 
 
 def _finish_compaction(directory: Path) -> None:
@@ -340,13 +352,8 @@ def _finish_compaction(directory: Path) -> None:
         first = int(swap.stem)
         with open(swap, "rb") as f:
             data = f.read()
-        last = first
-        pos = 0
-        while len(data) - pos >= HEADER_SIZE:
-            h = HEADER_STRUCT.unpack_from(data, pos)
-            last = h[0] + h[6]
-            pos += LOG_OVERHEAD + h[1]
-        bases = _segment_files(directory)
+        last = _last_offset(data, first)
+        bases = segment_files(directory)
         for base in bases:
             nxt = next((b for b in bases if b > base), None)
             # segments the swap file replaces: wholly inside its offset range
@@ -356,6 +363,23 @@ def _finish_compaction(directory: Path) -> None:
                         (directory / (segment_name(base) + suffix)).unlink()
         swap.rename(directory / (segment_name(first) + LOG_SUFFIX))
         log.info("%s: finished an interrupted compaction", directory)
+
+
+def partition_dirs(root: Path) -> Iterator[tuple[str, int, Path]]:
+    """(topic, partition, directory) of every ``TOPIC-PARTITION`` directory under ``root``, in name order
+    (the metadata log's ``__cluster_metadata-0`` included)."""
+    for p in sorted(root.iterdir()):
+        topic, sep, idx = p.name.rpartition("-")
+        if sep and idx.isdigit() and p.is_dir():
+            yield topic, int(idx), p
+
+
+def read_log_start(directory: Path) -> int | None:
+    """The log start offset DeleteRecords left in a partition directory, or None."""
+    try:
+        return int((directory / LOG_START_FILE).read_text().strip() or 0)
+    except (OSError, ValueError):
+        return None
 
 
 def fsync_dir(directory: Path) -> None:
@@ -414,12 +438,9 @@ class DiskStore:
 
     def partition_dirs(self) -> Iterator[tuple[str, int, Path]]:
         """(topic, partition, directory) of every partition directory present."""
-        for p in sorted(self.root.iterdir()):
-            if not p.is_dir() or p.name == METADATA_DIR:
-                continue
-            topic, sep, idx = p.name.rpartition("-")
-            if sep and idx.isdigit():
-                yield topic, int(idx), p
+        for topic, index, p in partition_dirs(self.root):
+            if p.name != METADATA_DIR:
+                yield topic, index, p
 
     def _open(self, directory: Path, config: LogConfig, now_ms: int, on_batch: BatchCallback | None = None) -> Log:
         exists = directory.is_dir()
@@ -430,7 +451,7 @@ class DiskStore:
         def new_segment(base: int, created: int) -> FileSegment:
             return FileSegment(directory, base, created, interval)
 
-        bases = _segment_files(directory) if exists else []
+        bases = segment_files(directory) if exists else []
         segments: list[Segment] = []
         try:
             for k, base in enumerate(bases):
@@ -446,11 +467,7 @@ class DiskStore:
             for seg in segments:
                 seg.close()
             raise
-        start = 0
-        start_file = directory / LOG_START_FILE
-        if start_file.exists():
-            with contextlib.suppress(ValueError):
-                start = int(start_file.read_text().strip() or 0)
+        start = read_log_start(directory) or 0
         if not segments:
             # a new partition's directory and first file are created by its first append: creating
             # 10,000 partitions should not cost 10,000 directories and files that may never be written
@@ -479,7 +496,7 @@ class DiskStore:
     def remove_stray(self, topic: str, partition: int) -> None:
         """A partition directory whose topic is not in the metadata (deleted before a crash)."""
         log.warning("removing %s: its topic is not in the cluster metadata", partition_dir_name(topic, partition))
-        shutil.rmtree(self.root / partition_dir_name(topic, partition), ignore_errors=True)
+        self.drop_log(topic, partition)
 
     def save_log_start(self, topic: str, partition: int, offset: int) -> None:
         directory = self.root / partition_dir_name(topic, partition)
