@@ -396,11 +396,7 @@ class Connection(asyncio.Protocol):
         """The response a fault's error code takes: the handler's own error form, else the top-level code."""
         if spec.error_response is not None:
             return spec.error_response(req, version, code)
-        resp = api.module(key).RESPONSE_CLASS()
-        if hasattr(resp, "error_code"):
-            resp.error_code = code
-            return resp
-        return CLOSE
+        return self._top_level_error(key, code)
 
     def _bug_response(self, spec, req, key: int, version: int, corr: int):
         log.exception("conn %d: handler for %s v%d failed (correlation %d); answering UNKNOWN_SERVER_ERROR",
@@ -410,9 +406,14 @@ class Connection(asyncio.Protocol):
                 return spec.error_response(req, version, ErrorCode.UNKNOWN_SERVER_ERROR)
             except Exception:
                 log.exception("conn %d: error response failed too", self.id)
+        return self._top_level_error(key, ErrorCode.UNKNOWN_SERVER_ERROR)
+
+    @staticmethod
+    def _top_level_error(key: int, code: int):
+        """An empty response carrying ``code`` at the top level, or CLOSE for APIs without one."""
         resp = api.module(key).RESPONSE_CLASS()
         if hasattr(resp, "error_code"):
-            resp.error_code = ErrorCode.UNKNOWN_SERVER_ERROR
+            resp.error_code = code
             return resp
         return CLOSE
 

@@ -17,6 +17,7 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING, Literal
 
 from kafkasim.protocol.records import BatchHeader, iter_batches, iter_records
+from kafkasim.state.producers import last_sequence
 
 if TYPE_CHECKING:
     from kafkasim.state.cluster import ClusterState, PartitionState
@@ -24,7 +25,6 @@ if TYPE_CHECKING:
 ISOLATION_LEVELS = ("read_uncommitted", "read_committed")
 TxnState = Literal["committed", "aborted", "open"]
 
-_INT32_MAX = 0x7FFFFFFF
 _READ_BYTES = 1 << 20  # bytes per log read while scanning (whole batches; at least one)
 
 
@@ -78,12 +78,8 @@ def _header_filter(header: tuple[str, bytes | str | None] | None) -> tuple[str, 
 
 
 def _sequence(base_sequence: int, delta: int) -> int:
-    """Kafka's DefaultRecordBatch.incrementSequence: sequences wrap from Int32.MAX to 0."""
-    if base_sequence < 0:
-        return -1
-    if base_sequence > _INT32_MAX - delta:
-        return delta - (_INT32_MAX - base_sequence) - 1
-    return base_sequence + delta
+    """Kafka's DefaultRecordBatch.incrementSequence: sequences wrap from Int32.MAX to 0 (-1: none)."""
+    return -1 if base_sequence < 0 else last_sequence(base_sequence, delta + 1)
 
 
 def _partitions(state: ClusterState, topic: str, partition: int | None) -> list[PartitionState]:
