@@ -43,7 +43,7 @@ class MetadataLog:
         self._now = now_ms
         self._sync_each = sync_each
         self.records = 0  # records in the log
-        self.live = 0  # keys with a value
+        self.keys: set[str] = set()  # keys with a value: what compaction would keep
 
     def replay(self) -> dict[str, Any]:
         """The latest value of every key (deleted keys are absent)."""
@@ -61,25 +61,32 @@ class MetadataLog:
                 else:
                     state[key] = json.loads(rec.value)
         self.records = count
-        self.live = len(state)
+        self.keys = set(state)
         return state
 
     def put(self, items: Iterable[tuple[str, Any]]) -> None:
         """Append one batch with these key/value records (a value of None deletes the key)."""
         now = self._now()
+        items = list(items)
+        if not items:
+            return
         records = [Record(0, now, k.encode(), None if v is None else json.dumps(v, separators=(",", ":")).encode())
                    for k, v in items]
-        if not records:
-            return
+        for k, v in items:
+            if v is None:
+                self.keys.discard(k)
+            else:
+                self.keys.add(k)
         batch = memoryview(bytearray(build_batch(records)))
         self.log.append(batch, len(records), now, 0, now)
         self.records += len(records)
         if self._sync_each:
             self.log.flush()
 
-    def maybe_compact(self, live: int, new_segment: Callable[[int, int], Segment],
+    def maybe_compact(self, new_segment: Callable[[int, int], Segment],
                       commit: Callable[[Segment], None], finish: Callable[[Segment], None]) -> bool:
         """Rewrite the log without superseded records once they are most of it."""
+        live = len(self.keys)
         if self.records < 2 * live + 1000:
             return False
         now = self._now()

@@ -62,11 +62,6 @@ class Persistence:
     def __init__(self, state: ClusterState, mlog: MetadataLog) -> None:
         self.state = state
         self.mlog = mlog
-        self.live_keys = 0
-        self._offset_keys: set[str] = set()
-        self._group_keys: set[str] = set()
-        self._topic_keys: set[str] = set()
-        self._txn_keys: set[str] = set()
         state.groups.on_offsets = self.offsets
         state.groups.on_group = self.group
         state.groups.on_txn_offsets = self.txn_offsets
@@ -77,12 +72,10 @@ class Persistence:
 
     def topic(self, t: Topic) -> None:
         key = TOPIC + t.name
-        self._topic_keys.add(key)
         self.mlog.put([(key, {"id": str(uuid.UUID(bytes=t.topic_id)), "configs": t.configs,
                               "partitions": [[p.leader, p.replicas, p.leader_epoch] for p in t.partitions]})])
 
     def topic_deleted(self, name: str) -> None:
-        self._topic_keys.discard(TOPIC + name)
         self.mlog.put([(TOPIC + name, None)])
 
     def offsets(self, group_id: str, changes: list[tuple[str, int, OffsetEntry | None]]) -> None:
@@ -90,20 +83,16 @@ class Persistence:
         for topic, partition, e in changes:
             key = offset_key(group_id, topic, partition)
             if e is None:
-                self._offset_keys.discard(key)
                 items.append((key, None))
             else:
-                self._offset_keys.add(key)
                 items.append((key, [e.offset, e.leader_epoch, e.metadata, e.commit_timestamp]))
         self.mlog.put(items)
 
     def group(self, g: Group) -> None:
         key = GROUP + g.group_id
         if g.state == GroupState.DEAD:
-            self._group_keys.discard(key)
             self.mlog.put([(key, None)])
             return
-        self._group_keys.add(key)
         members = [{"id": m.member_id, "instance": m.group_instance_id, "client": m.client_id, "host": m.client_host,
                     "session": m.session_timeout_ms, "rebalance": m.rebalance_timeout_ms,
                     "protocols": [[n, _b64(meta)] for n, meta in m.protocols], "assignment": _b64(m.assignment)}
@@ -113,17 +102,14 @@ class Persistence:
 
     def transaction(self, t: Transaction) -> None:
         key = TXN + t.transactional_id
-        self._txn_keys.add(key)
         self.mlog.put([(key, {"pid": t.producer_id, "epoch": t.epoch, "timeout": t.timeout_ms, "state": t.state.value,
                               "partitions": sorted(t.partitions), "groups": sorted(t.groups), "start": t.start_ms})])
 
     def txn_offsets(self, group_id: str, producer_id: int, offsets: dict[tuple[str, int], OffsetEntry] | None) -> None:
         key = TXN_OFFSETS + json.dumps([group_id, producer_id])
         if offsets is None:
-            self._txn_keys.discard(key)
             self.mlog.put([(key, None)])
             return
-        self._txn_keys.add(key)
         self.mlog.put([(key, [[t, p, *e] for (t, p), e in offsets.items()])])
 
     def producer_id_block(self, block_end: int) -> None:
@@ -131,9 +117,7 @@ class Persistence:
 
     def maintain(self) -> None:
         store = self.state.store
-        live = (len(self._topic_keys) + len(self._offset_keys) + len(self._group_keys) + len(self._txn_keys)
-                + 2)  # producer ids, cluster id
-        self.mlog.maybe_compact(live, lambda base, ms: store.new_cleaned_segment("__cluster_metadata", 0, base, ms),
+        self.mlog.maybe_compact(lambda base, ms: store.new_cleaned_segment("__cluster_metadata", 0, base, ms),
                                 store.commit_cleaned, store.finish_cleaned)
 
     # ------------------------------------------------------------------ load
@@ -154,7 +138,6 @@ class Persistence:
             if not key.startswith(TOPIC):
                 continue
             name = key[len(TOPIC):]
-            self._topic_keys.add(key)
             topic_id = uuid.UUID(value["id"]).bytes
             parts = [PartitionState(name, i, None, leader, list(replicas), epoch)  # type: ignore[arg-type]
                      for i, (leader, replicas, epoch) in enumerate(value["partitions"])]
@@ -175,19 +158,15 @@ class Persistence:
         for key, value in entries.items():
             if key.startswith(OFFSET):
                 group_id, topic, partition = parse_offset_key(key)
-                self._offset_keys.add(key)
                 g = groups.groups.setdefault(group_id, Group(group_id))
                 g.offsets[(topic, partition)] = OffsetEntry(*value)
             elif key.startswith(GROUP):
-                self._group_keys.add(key)
                 self._restore_group(key[len(GROUP):], value, now)
             elif key.startswith(TXN_OFFSETS):
-                self._txn_keys.add(key)
                 group_id, pid = json.loads(key[len(TXN_OFFSETS):])
                 groups.pending_txn_offsets.setdefault(group_id, {})[pid] = {
                     (t, p): OffsetEntry(*rest) for t, p, *rest in value}
             elif key.startswith(TXN):
-                self._txn_keys.add(key)
                 txn = Transaction(key[len(TXN):], value["pid"], value["epoch"], value["timeout"],
                                   TxnState(value["state"]), {(t, p) for t, p in value["partitions"]},
                                   set(value["groups"]), value["start"])
@@ -198,7 +177,8 @@ class Persistence:
         if store.truncated_bytes:
             log.warning("recovery truncated %d bytes of torn or corrupt batches", store.truncated_bytes)
         log.info("loaded %d topics, %d committed offsets and %d groups from %s (%s shutdown)", len(state.topics),
-                 len(self._offset_keys), len(self._group_keys), store.root, "clean" if store.clean else "unclean")
+                 sum(k.startswith(OFFSET) for k in entries), sum(k.startswith(GROUP) for k in entries), store.root,
+                 "clean" if store.clean else "unclean")
 
     def _restore_group(self, group_id: str, value: dict[str, Any], now: int) -> None:
         groups = self.state.groups
