@@ -16,7 +16,7 @@ from kafkasim.protocol.messages import create_topics as ct
 from kafkasim.protocol.messages import delete_topics as dt
 from kafkasim.protocol.messages import describe_configs as dc
 from kafkasim.protocol.messages import metadata as md
-from kafkasim.server.broker import Broker
+from kafkasim.server.cluster import ClusterServer
 from kafkasim.testing.cluster import new_event_loop
 from kafkasim.testing.wire import WireClient
 
@@ -112,7 +112,7 @@ def serve(host: str, port: int, advertised_host: str | None, log_level: str, aut
 
 
 async def _serve(config: BrokerConfig) -> None:
-    broker = Broker(config)
+    broker = ClusterServer(config)
     await broker.start()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

@@ -14,6 +14,13 @@ from enum import IntEnum
 MAX_LONG = 9223372036854775807
 #: when appended records are fsynced: before the Produce is acknowledged, periodically, or never
 FSYNC_POLICIES = ("always", "interval", "never")
+#: replica.selector.class values that turn on KIP-392 fetching from the closest replica
+RACK_AWARE_SELECTOR = "org.apache.kafka.common.replica.RackAwareReplicaSelector"
+LEADER_SELECTOR = "org.apache.kafka.common.replica.LeaderSelector"
+REPLICA_SELECTORS = {"": "", "leader": LEADER_SELECTOR, LEADER_SELECTOR: LEADER_SELECTOR,
+                     "rack-aware": RACK_AWARE_SELECTOR, RACK_AWARE_SELECTOR: RACK_AWARE_SELECTOR}
+#: most virtual brokers one cluster may have
+MAX_BROKERS = 256
 
 
 class ConfigType(IntEnum):
@@ -159,12 +166,19 @@ def new_cluster_id() -> str:
 
 @dataclass(frozen=True, slots=True)
 class BrokerConfig:
-    """Settings of one kafkasim broker. Kafka's config name for each is in the comment."""
+    """Settings of one kafkasim cluster and its brokers. Kafka's config name for each is in the comment.
+
+    A cluster has ``brokers`` virtual brokers with node ids ``node_id``, ``node_id + 1``, ... listening on
+    ``port``, ``port + 1``, ... (every one on a free port of its own when ``port`` is 0), in racks
+    ``racks`` (cycled over the brokers; ``rack`` for all when empty).
+    """
 
     host: str = "127.0.0.1"  # listeners
-    port: int = 0  # listeners; 0 picks a free port
+    port: int = 0  # listeners of the first broker; 0 picks a free port for each
     advertised_host: str | None = None  # advertised.listeners
-    node_id: int = 1  # node.id
+    node_id: int = 1  # node.id of the first broker
+    brokers: int = 1  # how many virtual brokers the cluster has
+    racks: tuple[str, ...] = ()  # broker.rack of each broker, cycled; empty: ``rack`` for every broker
     cluster_id: str = field(default_factory=new_cluster_id)
     auto_create_topics: bool = True  # auto.create.topics.enable
     num_partitions: int = 1  # num.partitions
@@ -172,7 +186,15 @@ class BrokerConfig:
     message_max_bytes: int = 1048588  # message.max.bytes (default of the topic config max.message.bytes)
     socket_request_max_bytes: int = 104857600  # socket.request.max.bytes
     delete_topic_enable: bool = True  # delete.topic.enable
-    rack: str | None = None  # broker.rack
+    rack: str | None = None  # broker.rack (of every broker, unless racks is given)
+    min_insync_replicas: int = 1  # min.insync.replicas (default of the topic config)
+    replica_selector_class: str = ""  # replica.selector.class ("rack-aware": KIP-392 closest-replica fetching)
+    offsets_topic_num_partitions: int = 50  # offsets.topic.num.partitions (groups are hashed onto these)
+    offsets_topic_replication_factor: int = 3  # offsets.topic.replication.factor
+    transaction_state_log_num_partitions: int = 50  # transaction.state.log.num.partitions
+    transaction_state_log_replication_factor: int = 3  # transaction.state.log.replication.factor
+    broker_session_timeout_ms: int = 9000  # broker.session.timeout.ms: a crashed broker is fenced after this
+    kafka_version: str | None = None  # advertise (and serve) only the API versions of this Kafka release
     group_initial_rebalance_delay_ms: int = 0  # group.initial.rebalance.delay.ms (Kafka: 3000; tests should not wait)
     group_min_session_timeout_ms: int = 6000  # group.min.session.timeout.ms
     group_max_session_timeout_ms: int = 1800000  # group.max.session.timeout.ms
@@ -199,6 +221,30 @@ class BrokerConfig:
             raise ValueError("flush_interval_ms and log_retention_check_interval_ms must be positive")
         if not 0 <= self.port <= 65535:
             raise ValueError(f"port out of range: {self.port}")
+        if not 1 <= self.brokers <= MAX_BROKERS:
+            raise ValueError(f"brokers must be between 1 and {MAX_BROKERS}")
+        if self.port and self.port + self.brokers - 1 > 65535:
+            raise ValueError(f"ports {self.port}-{self.port + self.brokers - 1} out of range")
+        if not 0 <= self.node_id <= 2**31 - self.brokers:
+            raise ValueError(f"node_id out of range: {self.node_id}")
+        if isinstance(self.racks, str):
+            object.__setattr__(self, "racks", tuple(r.strip() for r in self.racks.split(",") if r.strip()))
+        elif not isinstance(self.racks, tuple):
+            object.__setattr__(self, "racks", tuple(self.racks))
+        if any(not isinstance(r, str) or not r for r in self.racks):
+            raise ValueError("racks must be non-empty names")
+        if self.replica_selector_class not in REPLICA_SELECTORS:
+            raise ValueError(f"unknown replica_selector_class {self.replica_selector_class!r}; one of "
+                             f"'rack-aware', 'leader', {RACK_AWARE_SELECTOR}, {LEADER_SELECTOR}")
+        object.__setattr__(self, "replica_selector_class", REPLICA_SELECTORS[self.replica_selector_class])
+        if self.min_insync_replicas < 1 or self.default_replication_factor < 1:
+            raise ValueError("min_insync_replicas and default_replication_factor must be at least 1")
+        if min(self.offsets_topic_num_partitions, self.offsets_topic_replication_factor,
+               self.transaction_state_log_num_partitions, self.transaction_state_log_replication_factor) < 1:
+            raise ValueError("the offsets and transaction state partition counts and replication factors must be "
+                             "at least 1")
+        if self.broker_session_timeout_ms < 1:
+            raise ValueError("broker_session_timeout_ms must be positive")
         if self.num_partitions < 1:
             raise ValueError("num_partitions must be at least 1")
         if self.socket_request_max_bytes < 1024:
@@ -208,21 +254,43 @@ class BrokerConfig:
         if not 0 < self.group_min_session_timeout_ms <= self.group_max_session_timeout_ms:
             raise ValueError("group session timeouts must satisfy 0 < min <= max")
 
+    def node_ids(self) -> list[int]:
+        """The node ids of the cluster's brokers, in order."""
+        return list(range(self.node_id, self.node_id + self.brokers))
+
+    def broker_rack(self, i: int) -> str | None:
+        """broker.rack of the ``i``-th broker (0-based)."""
+        return self.racks[i % len(self.racks)] if self.racks else self.rack
+
+    def broker_port(self, i: int) -> int:
+        """The port the ``i``-th broker listens on first (0: a free one)."""
+        return self.port + i if self.port else 0
+
     def topic_default(self, name: str) -> str:
         """The broker-level default of a topic config."""
         if name == "max.message.bytes":
             return str(self.message_max_bytes)
+        if name == "min.insync.replicas":
+            return str(self.min_insync_replicas)
         return TOPIC_CONFIGS[name].default
 
-    def broker_configs(self) -> dict[str, tuple[str, ConfigType]]:
-        """Broker configs as DescribeConfigs reports them for a BROKER resource."""
+    def broker_configs(self, node_id: int, rack: str | None) -> dict[str, tuple[str, ConfigType]]:
+        """Broker configs as DescribeConfigs reports them for the BROKER resource of broker ``node_id``."""
         b = "true" if self.auto_create_topics else "false"
         return {
             "auto.create.topics.enable": (b, T.BOOLEAN),
-            "broker.id": (str(self.node_id), T.INT),
-            "node.id": (str(self.node_id), T.INT),
-            "broker.rack": (self.rack or "", T.STRING),
+            "broker.id": (str(node_id), T.INT),
+            "node.id": (str(node_id), T.INT),
+            "broker.rack": (rack or "", T.STRING),
             "default.replication.factor": (str(self.default_replication_factor), T.INT),
+            "min.insync.replicas": (str(self.min_insync_replicas), T.INT),
+            "replica.selector.class": (self.replica_selector_class, T.CLASS),
+            "offsets.topic.num.partitions": (str(self.offsets_topic_num_partitions), T.INT),
+            "offsets.topic.replication.factor": (str(self.offsets_topic_replication_factor), T.SHORT),
+            "transaction.state.log.num.partitions": (str(self.transaction_state_log_num_partitions), T.INT),
+            "transaction.state.log.replication.factor": (str(self.transaction_state_log_replication_factor),
+                                                         T.SHORT),
+            "broker.session.timeout.ms": (str(self.broker_session_timeout_ms), T.INT),
             "delete.topic.enable": ("true" if self.delete_topic_enable else "false", T.BOOLEAN),
             "message.max.bytes": (str(self.message_max_bytes), T.INT),
             "num.partitions": (str(self.num_partitions), T.INT),

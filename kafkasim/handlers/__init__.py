@@ -11,20 +11,23 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from kafkasim.state.cluster import ClusterState, PartitionState
+from kafkasim.state.cluster import GROUP_KEY, TRANSACTION_KEY, ClusterState, PartitionState
 
 NO_RESPONSE = object()
 CLOSE = object()
 
 
 class RequestContext(Protocol):
-    """What a handler may use of the server: state, the request's identity, and waiting for appends."""
+    """What a handler may use of the server: state, the request's identity, the broker it reached (its node
+    id), the API versions that broker serves, and waiting for appends."""
 
     state: ClusterState
     api_version: int
     client_id: str | None
     client_host: str
     conn_id: int
+    node_id: int
+    versions: dict[int, tuple[int, int, int]]  # api key -> (advertised min, served min, max)
 
     async def wait_for_append(self, partitions: list[PartitionState], timeout_s: float) -> None: ...
 
@@ -37,9 +40,16 @@ class HandlerSpec:
     fn: Callable[..., Any]
     advertised_min: int
     error_response: Callable[[Any, int, int], Any] | None
+    # (key type, key of the request or None) of APIs only a group's or transaction's coordinator serves:
+    # another broker answers NOT_COORDINATOR without running the handler
+    coordinator: tuple[int, Callable[[Any, int], str | None]] | None = None
 
 
 HANDLERS: dict[int, HandlerSpec] = {}
+
+#: ``coordinator=`` of APIs that name one group (``group_id``) or one transactional id (``transactional_id``)
+BY_GROUP = (GROUP_KEY, lambda req, version: req.group_id or None)
+BY_TRANSACTION = (TRANSACTION_KEY, lambda req, version: req.transactional_id or None)
 
 #: Kafka features kafkasim does not serve yet (kfake-style list; README links here).
 SKIPPED_FEATURES = [
@@ -51,20 +61,25 @@ SKIPPED_FEATURES = [
     "transaction version 2 (KIP-890 part 2: EndTxn v5, AddPartitionsToTxn v5, implicit partition adds in Produce v12)",
     "KIP-848 regex subscriptions use Python's re rather than RE2/J",
     "OffsetCommit v10 / OffsetFetch v10 (topic ids)",
-    "multi-broker clusters (a later issue)",
+    "AddPartitionsToTxn v4 (broker to broker) is served by any broker, not only the transaction coordinator",
+    "ElectLeaders: only the preferred and unclean elections of the test-control model (no reassignments)",
+    "automatic preferred-leader rebalancing (auto.leader.rebalance.enable): elect leaders with ElectLeaders",
+    "__consumer_offsets and __transaction_state are not listed as topics (their leaders place coordinators)",
 ]
 
 
 def handler(api_key: int, versions: tuple[int, int], *, advertised_min: int | None = None,
-            error_response: Callable[[Any, int, int], Any] | None = None) -> Callable:
-    """Register ``fn`` as the handler of ``api_key`` for the inclusive version range ``versions``."""
+            error_response: Callable[[Any, int, int], Any] | None = None,
+            coordinator: tuple[int, Callable[[Any, int], str | None]] | None = None) -> Callable:
+    """Register ``fn`` as the handler of ``api_key`` for the inclusive version range ``versions``.
+    ``coordinator=(key type, key_of)``: only the coordinator of ``key_of(request, version)`` serves it."""
 
     def deco(fn: Callable) -> Callable:
         if api_key in HANDLERS:
             raise RuntimeError(f"two handlers for API key {api_key}")
         lo, hi = versions
         HANDLERS[api_key] = HandlerSpec(api_key, lo, hi, fn, lo if advertised_min is None else advertised_min,
-                                        error_response)
+                                        error_response, coordinator)
         return fn
 
     return deco
@@ -73,6 +88,17 @@ def handler(api_key: int, versions: tuple[int, int], *, advertised_min: int | No
 def supported_versions() -> list[tuple[int, int, int]]:
     """(api_key, min, max) as advertised in ApiVersions."""
     return [(k, s.advertised_min, s.max_version) for k, s in sorted(HANDLERS.items())]
+
+
+def served_versions(kafka_version: str | None = None) -> dict[int, tuple[int, int, int]]:
+    """Per API key: (advertised min, served min, max), capped to what Kafka release ``kafka_version`` had
+    (``--kafka-version``): its APIs only, each within that release's range."""
+    advertised = supported_versions()
+    if kafka_version is not None:
+        from kafkasim.protocol.versions import cap_versions, parse_release
+
+        advertised = cap_versions(advertised, parse_release(kafka_version))  # ValueError: no such release
+    return {k: (lo, max(lo, HANDLERS[k].min_version), hi) for k, lo, hi in advertised}
 
 
 def _register_all() -> None:
@@ -95,6 +121,7 @@ def _register_all() -> None:
         k20_delete_topics,
         k21_delete_records,
         k22_init_producer_id,
+        k23_offset_for_leader_epoch,
         k24_add_partitions_to_txn,
         k25_add_offsets_to_txn,
         k26_end_txn,
@@ -103,6 +130,7 @@ def _register_all() -> None:
         k33_alter_configs,
         k37_create_partitions,
         k42_delete_groups,
+        k43_elect_leaders,
         k44_incremental_alter_configs,
         k47_offset_delete,
         k60_describe_cluster,

@@ -4,11 +4,14 @@ Behaviour: each partition's records must be exactly one RecordBatch v2; it is va
 (magic, lengths, CRC32C, count vs lastOffsetDelta), checked against the topic's max.message.bytes and
 timestamp bounds, given offsets by rewriting its base offset in place and stored as sent (a topic whose
 compression.type names another codec gets the batch recompressed first, off the hot path, as in Kafka). acks 0, 1 and
--1 (all) are served: with one log shared by all replicas, an appended batch is fully replicated. With
+-1 (all) are served: with one log shared by all replicas, an appended batch is fully replicated; acks=all
+answers NOT_ENOUGH_REPLICAS when fewer replicas than min.insync.replicas are in sync (brokers stopped). A
+partition this broker does not lead answers NOT_LEADER_OR_FOLLOWER (with the current leader, v10+). With
 acks=0 nothing is answered, and a failed partition closes the connection, as Kafka does so the client
 refreshes its metadata. Any other acks value answers INVALID_REQUIRED_ACKS.
 Version notes: v0-2 are advertised for librdkafka (KAFKA-18659) like Kafka 4, but not served. v5 adds
-log_start_offset; v8 error_message; v10+ current_leader/node_endpoints tags (defaults); v12 is v11
+log_start_offset; v8 error_message; v10+ current_leader and node_endpoints (KIP-951) with
+NOT_LEADER_OR_FOLLOWER, so the client goes to the new leader without a metadata round trip; v12 is v11
 (transaction v2 is not advertised); v13 (topic ids) is not served yet.
 """
 
@@ -20,6 +23,8 @@ from kafkasim.protocol.api import ApiKey
 from kafkasim.protocol.messages.produce import (
     ProduceRequest,
     ProduceResponse,
+    ProduceResponseLeaderIdAndEpoch,
+    ProduceResponseNodeEndpoint,
     ProduceResponsePartitionProduceResponse,
     ProduceResponseTopicProduceResponse,
 )
@@ -37,19 +42,26 @@ def produce(ctx, req: ProduceRequest):
     if req.acks not in (-1, 0, 1):
         return error_response(req, ctx.api_version, ErrorCode.INVALID_REQUIRED_ACKS)
     state = ctx.state
+    node_id = ctx.node_id
+    acks = req.acks
     failed = False
+    leaders: set[int] = set()
     topics = []
     for t in req.topic_data:
         parts = []
         for pd in t.partition_data:
             r = ProduceResponsePartitionProduceResponse(index=pd.index)
             try:
-                res = state.append(t.name, pd.index, pd.records)
+                res = state.append(t.name, pd.index, pd.records, node_id, acks)
             except KafkaError as exc:
                 failed = True
                 r.error_code = exc.code
                 r.error_message = exc.message
                 r.base_offset = -1
+                if exc.code == ErrorCode.NOT_LEADER_OR_FOLLOWER and ctx.api_version >= 10:
+                    p = state.partition(t.name, pd.index)
+                    r.current_leader = ProduceResponseLeaderIdAndEpoch(leader_id=p.leader, leader_epoch=p.leader_epoch)
+                    leaders.add(p.leader)
             else:
                 r.base_offset = res.base_offset
                 r.log_append_time_ms = res.log_append_time
@@ -57,6 +69,10 @@ def produce(ctx, req: ProduceRequest):
             parts.append(r)
         topics.append(ProduceResponseTopicProduceResponse(name=t.name, partition_responses=parts))
     state.appended()  # fsync "always": durable before the answer
-    if req.acks == 0:
+    if acks == 0:
         return CLOSE if failed else NO_RESPONSE
-    return ProduceResponse(responses=topics)
+    resp = ProduceResponse(responses=topics)
+    if leaders:
+        resp.node_endpoints = [ProduceResponseNodeEndpoint(node_id=b.node_id, host=b.host, port=b.port, rack=b.rack)
+                               for b in state.brokers_by_id(leaders)]
+    return resp

@@ -8,6 +8,10 @@ request long-polls: it is woken by an append to any requested partition, or answ
 reads only batches that start before the last stable offset (the first offset of the oldest open
 transaction) and gets the aborted transactions (producer id, first offset) overlapping what it reads, so
 the client drops their records; transaction markers (control batches) are served as stored, as Kafka does.
+Brokers: the leader serves a partition; from v11 (a consumer with client metadata, KIP-392) any replica
+does, and with replica.selector.class=RackAwareReplicaSelector the leader points a consumer whose rack_id
+names another replica's rack at that replica (preferred_read_replica, no records, no waiting). Otherwise
+NOT_LEADER_OR_FOLLOWER, with the current leader (v12+) and its endpoint (v16+, KIP-951).
 Version notes: fetch sessions (v7+) are not kept: session_id 0 is always answered (a sessionless full
 fetch, which Kafka also falls back to), and a non-zero session id gets FETCH_SESSION_ID_NOT_FOUND.
 v13+ identifies topics by id (UNKNOWN_TOPIC_ID); v15 replica_state is accepted for consumers (-1).
@@ -23,6 +27,8 @@ from kafkasim.protocol.messages.fetch import (
     FetchResponse,
     FetchResponseAbortedTransaction,
     FetchResponseFetchableTopicResponse,
+    FetchResponseLeaderIdAndEpoch,
+    FetchResponseNodeEndpoint,
     FetchResponsePartitionData,
 )
 from kafkasim.state.cluster import PartitionState
@@ -50,13 +56,16 @@ def _epoch_error(p: PartitionState, current_leader_epoch: int) -> int:
 def _build(ctx, req: FetchRequest, version: int) -> tuple[FetchResponse, int, list[PartitionState], bool]:
     """(response, bytes of records, partitions a long-poll may wait on, whether any partition failed)."""
     state = ctx.state
+    node_id = ctx.node_id
     remaining = req.max_bytes if req.max_bytes > 0 else 0x7FFFFFFF
     min_one = True
     total = 0
     watched: list[PartitionState] = []
     topics = []
     failed = False
+    leaders: set[int] = set()
     committed = req.isolation_level == READ_COMMITTED
+    follower_reads = version >= 11
     for ft in req.topics:
         name = ft.topic
         tresp = FetchResponseFetchableTopicResponse(topic=name, topic_id=ft.topic_id)
@@ -74,10 +83,17 @@ def _build(ctx, req: FetchRequest, version: int) -> tuple[FetchResponse, int, li
                 failed = True
                 continue
             p = topic.partitions[fp.partition]
-            err = _epoch_error(p, fp.current_leader_epoch)
+            leads = p.leader == node_id
+            if not leads and not (follower_reads and node_id in p.replicas):
+                err = ErrorCode.NOT_LEADER_OR_FOLLOWER
+            else:
+                err = _epoch_error(p, fp.current_leader_epoch)
             if err:
                 pr.error_code = err
                 failed = True
+                if version >= 12 and err in (ErrorCode.NOT_LEADER_OR_FOLLOWER, ErrorCode.FENCED_LEADER_EPOCH):
+                    pr.current_leader = FetchResponseLeaderIdAndEpoch(leader_id=p.leader, leader_epoch=p.leader_epoch)
+                    leaders.add(p.leader)
                 continue
             log = p.log
             hw = p.high_watermark
@@ -90,6 +106,12 @@ def _build(ctx, req: FetchRequest, version: int) -> tuple[FetchResponse, int, li
                 pr.error_code = ErrorCode.OFFSET_OUT_OF_RANGE
                 failed = True
                 continue
+            if leads and follower_reads and req.rack_id:
+                preferred = state.preferred_read_replica(p, req.rack_id)
+                if preferred >= 0:  # KIP-392: fetch from the replica in the consumer's rack; answer at once
+                    pr.preferred_read_replica = preferred
+                    failed = True
+                    continue
             watched.append(p)
             upto = lso if committed else hw
             if fp.fetch_offset >= upto or remaining <= 0:
@@ -108,7 +130,11 @@ def _build(ctx, req: FetchRequest, version: int) -> tuple[FetchResponse, int, li
                 total += size
                 remaining -= size
         topics.append(tresp)
-    return FetchResponse(responses=topics), total, watched, failed
+    resp = FetchResponse(responses=topics)
+    if leaders and version >= 16:
+        resp.node_endpoints = [FetchResponseNodeEndpoint(node_id=b.node_id, host=b.host, port=b.port, rack=b.rack)
+                               for b in state.brokers_by_id(leaders)]
+    return resp, total, watched, failed
 
 
 @handler(ApiKey.FETCH, (4, 17), error_response=error_response)

@@ -3,7 +3,8 @@
 Behaviour: timestamp -2 earliest (log start), -1 latest (high watermark, or last stable offset for
 read_committed), -3 the record with the largest timestamp (v7+), -4 earliest local (= log start, v8+);
 a timestamp >= 0 finds the first offset whose record timestamp is >= it (offset -1 and timestamp -1 when
-there is none). current_leader_epoch (v4+) is checked as in Fetch.
+there is none). current_leader_epoch (v4+) is checked as in Fetch. Only the leader answers (consumers'
+requests); other brokers answer NOT_LEADER_OR_FOLLOWER.
 Version notes: v0 (several offsets per partition) was dropped by Kafka 4 and is not served; v2 adds
 isolation_level; v4 leader epochs; v6 flexible.
 """
@@ -41,7 +42,7 @@ def list_offsets(ctx, req: ListOffsetsRequest) -> ListOffsetsResponse:
                                                                 timestamp=-1)
             parts.append(r)
             try:
-                p = state.partition(t.name, lp.partition_index)
+                p = state.leader_partition(t.name, lp.partition_index, ctx.node_id)
                 if lp.current_leader_epoch not in (-1, p.leader_epoch):
                     r.error_code = (ErrorCode.FENCED_LEADER_EPOCH if lp.current_leader_epoch < p.leader_epoch
                                     else ErrorCode.UNKNOWN_LEADER_EPOCH)

@@ -1,6 +1,8 @@
 """Metadata (key 3), versions 0-13.
 
-Behaviour: brokers, cluster id, controller, and topics with partitions, leaders, epochs and replicas. A
+Behaviour: brokers (those not fenced: a stopped broker leaves the list), cluster id, controller, and topics
+with partitions, leaders, epochs, replicas, in-sync replicas and offline replicas (those on fenced brokers);
+a partition without a leader answers LEADER_NOT_AVAILABLE with leader -1. A
 null topic list (v1+; empty in v0) means all topics. Unknown topics are created when the broker allows
 auto-creation (auto.create.topics.enable) and the request does (allow_auto_topic_creation, v4+; always
 in v0-3); an illegal name then answers INVALID_TOPIC_EXCEPTION, otherwise UNKNOWN_TOPIC_OR_PARTITION.
@@ -22,7 +24,7 @@ from kafkasim.protocol.messages.metadata import (
     MetadataResponseMetadataResponseTopic,
 )
 from kafkasim.protocol.primitives import ZERO_UUID
-from kafkasim.state.cluster import Topic
+from kafkasim.state.cluster import NO_LEADER, ClusterState, Topic
 
 NOT_REQUESTED = -2147483648
 # READ, WRITE, CREATE, DELETE, ALTER, DESCRIBE, DESCRIBE_CONFIGS, ALTER_CONFIGS
@@ -31,12 +33,14 @@ TOPIC_OPERATIONS = sum(1 << op for op in (3, 4, 5, 6, 7, 8, 10, 11))
 CLUSTER_OPERATIONS = sum(1 << op for op in (5, 7, 8, 9, 10, 11, 12))
 
 
-def topic_metadata(t: Topic, include_ops: bool) -> MetadataResponseMetadataResponseTopic:
+def topic_metadata(state: ClusterState, t: Topic, include_ops: bool) -> MetadataResponseMetadataResponseTopic:
     parts = t.cache.get("metadata")  # built once per partition layout: 10,000 partitions cost ~25 ms each time
     if parts is None:
+        fenced = {b.node_id for b in state.brokers.values() if b.fenced}
         parts = t.cache["metadata"] = [MetadataResponseMetadataResponsePartition(
+            error_code=ErrorCode.LEADER_NOT_AVAILABLE if p.leader == NO_LEADER else 0,
             partition_index=p.index, leader_id=p.leader, leader_epoch=p.leader_epoch, replica_nodes=list(p.replicas),
-            isr_nodes=list(p.replicas), offline_replicas=[]) for p in t.partitions]
+            isr_nodes=list(p.isr), offline_replicas=[r for r in p.replicas if r in fenced]) for p in t.partitions]
     return MetadataResponseMetadataResponseTopic(
         name=t.name, topic_id=t.topic_id, is_internal=t.internal, partitions=parts,
         topic_authorized_operations=TOPIC_OPERATIONS if include_ops else NOT_REQUESTED)
@@ -50,7 +54,7 @@ def metadata(ctx, req: MetadataRequest) -> MetadataResponse:
     allow_create = state.config.auto_create_topics and (req.allow_auto_topic_creation or version < 4)
     topics = []
     if req.topics is None or (version == 0 and not req.topics):
-        topics = [topic_metadata(t, include_ops) for t in state.topics.values()]
+        topics = [topic_metadata(state, t, include_ops) for t in state.topics.values()]
     else:
         for rt in req.topics:
             name = rt.name
@@ -61,7 +65,7 @@ def metadata(ctx, req: MetadataRequest) -> MetadataResponse:
                     topics.append(MetadataResponseMetadataResponseTopic(
                         name=None, topic_id=tid, error_code=ErrorCode.UNKNOWN_TOPIC_ID))
                 else:
-                    topics.append(topic_metadata(t, include_ops))
+                    topics.append(topic_metadata(state, t, include_ops))
                 continue
             t = state.topics.get(name)
             if t is None and allow_create:
@@ -74,9 +78,9 @@ def metadata(ctx, req: MetadataRequest) -> MetadataResponse:
                 topics.append(MetadataResponseMetadataResponseTopic(
                     name=name, error_code=ErrorCode.UNKNOWN_TOPIC_OR_PARTITION))
             else:
-                topics.append(topic_metadata(t, include_ops))
+                topics.append(topic_metadata(state, t, include_ops))
     brokers = [MetadataResponseMetadataResponseBroker(node_id=b.node_id, host=b.host, port=b.port, rack=b.rack)
-               for b in state.brokers.values()]
+               for b in state.live_brokers()]
     return MetadataResponse(
         brokers=brokers, cluster_id=state.cluster_id, controller_id=state.controller_id, topics=topics,
         cluster_authorized_operations=(CLUSTER_OPERATIONS if 8 <= version <= 10

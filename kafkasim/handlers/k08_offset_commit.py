@@ -12,7 +12,7 @@ is not served.
 
 from __future__ import annotations
 
-from kafkasim.handlers import handler
+from kafkasim.handlers import BY_GROUP, handler
 from kafkasim.protocol.api import ApiKey
 from kafkasim.protocol.messages.offset_commit import (
     OffsetCommitRequest,
@@ -28,7 +28,7 @@ def error_response(req: OffsetCommitRequest, version: int, code: int) -> OffsetC
         for p in t.partitions]) for t in req.topics])
 
 
-@handler(ApiKey.OFFSET_COMMIT, (2, 9), error_response=error_response)
+@handler(ApiKey.OFFSET_COMMIT, (2, 9), error_response=error_response, coordinator=BY_GROUP)
 def offset_commit(ctx, req: OffsetCommitRequest) -> OffsetCommitResponse:
     v = ctx.api_version
     flat = [(t.name, p.partition_index, p.committed_offset, p.committed_leader_epoch if v >= 6 else -1,

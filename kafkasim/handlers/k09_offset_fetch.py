@@ -3,7 +3,8 @@
 Behaviour: committed offsets (with metadata and leader epoch) of the requested partitions, -1 where none
 is committed; all committed partitions when topics is null (v2+). With require_stable (v7+) a partition
 with a transactional commit (TxnOffsetCommit) still open answers UNSTABLE_OFFSET_COMMIT and offset -1, as
-Kafka does; the client retries. One group per request up to v7, several groups in v8+.
+Kafka does; the client retries. One group per request up to v7, several groups in v8+. Only a group's
+coordinator answers for it: NOT_COORDINATOR elsewhere (per group in v8+, per partition in v1).
 Version notes: v2 top-level error_code; v5 leader epoch; v6 flexible; v8 groups array; v9
 member_id/member_epoch (consumer protocol; not checked for classic groups); v10 (topic ids) not served.
 """
@@ -14,6 +15,7 @@ from kafkasim.errors import ErrorCode
 from kafkasim.handlers import handler
 from kafkasim.protocol.api import ApiKey
 from kafkasim.protocol.messages import offset_fetch as of
+from kafkasim.state.cluster import GROUP_KEY
 
 
 def _lookup(ctx, group_id: str, topics, require_stable: bool
@@ -31,12 +33,27 @@ def _lookup(ctx, group_id: str, topics, require_stable: bool
     return list(out.items())
 
 
-@handler(ApiKey.OFFSET_FETCH, (1, 9))
+def error_response(req: of.OffsetFetchRequest, version: int, code: int) -> of.OffsetFetchResponse:
+    """``code`` for the whole request: per group (v8+), at the top (v2-7), per partition (v1)."""
+    if version >= 8:
+        return of.OffsetFetchResponse(groups=[of.OffsetFetchResponseOffsetFetchResponseGroup(
+            group_id=g.group_id, error_code=code) for g in req.groups])
+    if version >= 2:
+        return of.OffsetFetchResponse(error_code=code)
+    return of.OffsetFetchResponse(topics=[of.OffsetFetchResponseOffsetFetchResponseTopic(name=t.name, partitions=[
+        of.OffsetFetchResponseOffsetFetchResponsePartition(partition_index=p, committed_offset=-1, error_code=code)
+        for p in t.partition_indexes]) for t in req.topics or []])
+
+
+@handler(ApiKey.OFFSET_FETCH, (1, 9), error_response=error_response,
+         coordinator=(GROUP_KEY, lambda req, version: req.group_id if version < 8 else None))
 def offset_fetch(ctx, req: of.OffsetFetchRequest) -> of.OffsetFetchResponse:
     if ctx.api_version >= 8:
         groups = []
         for g in req.groups:
             err = ErrorCode.INVALID_GROUP_ID if not g.group_id else 0
+            if not err and not ctx.state.coordinates(GROUP_KEY, g.group_id, ctx.node_id):
+                err = ErrorCode.NOT_COORDINATOR
             topics = [] if err else _lookup(ctx, g.group_id, g.topics, req.require_stable)
             groups.append(of.OffsetFetchResponseOffsetFetchResponseGroup(group_id=g.group_id, error_code=err, topics=[
                 of.OffsetFetchResponseOffsetFetchResponseTopics(name=t, partitions=[

@@ -1,7 +1,11 @@
 """FindCoordinator (key 10), versions 0-6.
 
-Behaviour: groups (key type 0) and transactional ids (key type 1) are coordinated by the broker the
-cluster places them on (the single broker for now); other key types answer INVALID_REQUEST.
+Behaviour: groups (key type 0) and transactional ids (key type 1) are coordinated, as in Kafka, by the
+leader of partition abs(hashCode(key)) % 50 of __consumer_offsets or __transaction_state (Java's
+String.hashCode; offsets.topic.num.partitions and transaction.state.log.num.partitions); those
+partitions are placed on the brokers like a topic's, with up to 3 replicas, and their leaders move when
+brokers stop. COORDINATOR_NOT_AVAILABLE while a key's partition has no leader; other key types answer
+INVALID_REQUEST.
 Version notes: v1 key_type, throttle and error_message; v3 flexible; v4+ batches keys in
 coordinator_keys and answers one coordinator per key; v6 adds share groups (key type 2, not served).
 """
@@ -26,7 +30,7 @@ def _find(ctx, key: str, key_type: int) -> FindCoordinatorResponseCoordinator:
     try:
         if key_type not in (GROUP, TRANSACTION):
             raise KafkaError(ErrorCode.INVALID_REQUEST, f"Unsupported key type {key_type}")
-        b = ctx.state.coordinator()
+        b = ctx.state.coordinator(key_type, key)
     except KafkaError as exc:
         c.error_code = exc.code
         c.error_message = exc.message

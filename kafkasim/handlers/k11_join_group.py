@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import asyncio
 
-from kafkasim.handlers import handler
+from kafkasim.handlers import BY_GROUP, handler
 from kafkasim.protocol.api import ApiKey
 from kafkasim.protocol.messages.join_group import (
     JoinGroupRequest,
@@ -36,7 +36,7 @@ def resolver(fut: asyncio.Future):
     return done
 
 
-@handler(ApiKey.JOIN_GROUP, (0, 9))
+@handler(ApiKey.JOIN_GROUP, (0, 9), coordinator=BY_GROUP)
 async def join_group(ctx, req: JoinGroupRequest) -> JoinGroupResponse:
     v = ctx.api_version
     fut = asyncio.get_running_loop().create_future()

@@ -7,12 +7,12 @@ Version notes: v3 group_instance_id; v4 flexible.
 
 from __future__ import annotations
 
-from kafkasim.handlers import handler
+from kafkasim.handlers import BY_GROUP, handler
 from kafkasim.protocol.api import ApiKey
 from kafkasim.protocol.messages.heartbeat import HeartbeatRequest, HeartbeatResponse
 
 
-@handler(ApiKey.HEARTBEAT, (0, 4))
+@handler(ApiKey.HEARTBEAT, (0, 4), coordinator=BY_GROUP)
 def heartbeat(ctx, req: HeartbeatRequest) -> HeartbeatResponse:
     instance = req.group_instance_id if ctx.api_version >= 3 else None
     return HeartbeatResponse(error_code=ctx.state.groups.heartbeat(req.group_id, req.generation_id,

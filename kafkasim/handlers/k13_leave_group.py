@@ -8,7 +8,7 @@ Version notes: v3 members array; v4 flexible; v5 reason.
 
 from __future__ import annotations
 
-from kafkasim.handlers import handler
+from kafkasim.handlers import BY_GROUP, handler
 from kafkasim.protocol.api import ApiKey
 from kafkasim.protocol.messages.leave_group import (
     LeaveGroupRequest,
@@ -17,7 +17,7 @@ from kafkasim.protocol.messages.leave_group import (
 )
 
 
-@handler(ApiKey.LEAVE_GROUP, (0, 5))
+@handler(ApiKey.LEAVE_GROUP, (0, 5), coordinator=BY_GROUP)
 def leave_group(ctx, req: LeaveGroupRequest) -> LeaveGroupResponse:
     if ctx.api_version < 3:
         error, errors = ctx.state.groups.leave(req.group_id, [(req.member_id, None)])

@@ -12,14 +12,14 @@ from __future__ import annotations
 
 import asyncio
 
-from kafkasim.handlers import handler
+from kafkasim.handlers import BY_GROUP, handler
 from kafkasim.handlers.k11_join_group import resolver
 from kafkasim.protocol.api import ApiKey
 from kafkasim.protocol.messages.sync_group import SyncGroupRequest, SyncGroupResponse
 from kafkasim.state.groups import SyncResult
 
 
-@handler(ApiKey.SYNC_GROUP, (0, 5))
+@handler(ApiKey.SYNC_GROUP, (0, 5), coordinator=BY_GROUP)
 async def sync_group(ctx, req: SyncGroupRequest) -> SyncGroupResponse:
     v = ctx.api_version
     fut = asyncio.get_running_loop().create_future()

@@ -6,6 +6,7 @@ reported as Dead with no error (v0-5) or GROUP_ID_NOT_FOUND (v6, KIP-1043). A KI
 described in classic terms, as Kafka 4 does: protocol type "consumer", its assignor as the protocol,
 Assigning/Reconciling as PreparingRebalance/CompletingRebalance, and each member's subscription and
 assignment encoded in the consumer protocol.
+NOT_COORDINATOR comes from a broker that is not the group's coordinator.
 Version notes: v3 authorized operations; v4 group_instance_id; v5 flexible; v6 GROUP_ID_NOT_FOUND.
 """
 
@@ -20,6 +21,7 @@ from kafkasim.protocol.messages.describe_groups import (
     DescribeGroupsResponseDescribedGroup,
     DescribeGroupsResponseDescribedGroupMember,
 )
+from kafkasim.state.cluster import GROUP_KEY
 from kafkasim.state.consumer_groups import ConsumerGroup, ConsumerGroupState
 from kafkasim.state.groups import (
     CONSUMER_PROTOCOL,
@@ -52,6 +54,10 @@ def describe_groups(ctx, req: DescribeGroupsRequest) -> DescribeGroupsResponse:
     out = []
     ops = GROUP_OPERATIONS if req.include_authorized_operations else -2147483648
     for gid in req.groups:
+        if not ctx.state.coordinates(GROUP_KEY, gid, ctx.node_id):
+            out.append(DescribeGroupsResponseDescribedGroup(error_code=ErrorCode.NOT_COORDINATOR, group_id=gid,
+                                                            authorized_operations=ops))
+            continue
         cg = ctx.state.groups.consumer.groups.get(gid)
         if cg is not None:
             out.append(_consumer_group(cg, ops))

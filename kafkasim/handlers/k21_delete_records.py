@@ -4,7 +4,8 @@ Behaviour: moves each partition's log start offset (low watermark) to the given 
 watermark. Records before it are no longer served (Fetch answers OFFSET_OUT_OF_RANGE, ListOffsets
 EARLIEST answers the new start) and whole segments below it are deleted, as in Kafka. An offset past the
 high watermark answers OFFSET_OUT_OF_RANGE; an unknown partition UNKNOWN_TOPIC_OR_PARTITION; a topic whose
-cleanup.policy is only "compact" POLICY_VIOLATION. The low watermark is -1 with an error.
+cleanup.policy is only "compact" POLICY_VIOLATION; a broker that does not lead the partition
+NOT_LEADER_OR_FOLLOWER. The low watermark is -1 with an error.
 Version notes: v2 is the flexible version; nothing else differs.
 """
 
@@ -29,7 +30,7 @@ def delete_records(ctx, req: DeleteRecordsRequest) -> DeleteRecordsResponse:
         for p in t.partitions:
             r = DeleteRecordsResponseDeleteRecordsPartitionResult(partition_index=p.partition_index, low_watermark=-1)
             try:
-                r.low_watermark = ctx.state.delete_records(t.name, p.partition_index, p.offset)
+                r.low_watermark = ctx.state.delete_records(t.name, p.partition_index, p.offset, ctx.node_id)
             except KafkaError as exc:
                 r.error_code = exc.code
             parts.append(r)

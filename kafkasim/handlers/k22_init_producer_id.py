@@ -14,7 +14,7 @@ epoch must name the current one; ignored without a transactional id, as in Kafka
 from __future__ import annotations
 
 from kafkasim.errors import ErrorCode, KafkaError
-from kafkasim.handlers import handler
+from kafkasim.handlers import BY_TRANSACTION, handler
 from kafkasim.protocol.api import ApiKey
 from kafkasim.protocol.messages.init_producer_id import InitProducerIdRequest, InitProducerIdResponse
 
@@ -24,7 +24,7 @@ def fenced_code(version: int, first_with_producer_fenced: int) -> int:
     return ErrorCode.PRODUCER_FENCED if version >= first_with_producer_fenced else ErrorCode.INVALID_PRODUCER_EPOCH
 
 
-@handler(ApiKey.INIT_PRODUCER_ID, (0, 5))
+@handler(ApiKey.INIT_PRODUCER_ID, (0, 5), coordinator=BY_TRANSACTION)
 def init_producer_id(ctx, req: InitProducerIdRequest) -> InitProducerIdResponse:
     if req.transactional_id is None:
         return InitProducerIdResponse(producer_id=ctx.state.producer_ids.new_id(), producer_epoch=0)

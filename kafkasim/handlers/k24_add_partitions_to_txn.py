@@ -3,7 +3,8 @@
 Behaviour: adds partitions to the producer's transaction (Empty or Complete* -> Ongoing). The producer id
 must be the transactional id's (INVALID_PRODUCER_ID_MAPPING) and its epoch current (PRODUCER_FENCED, or
 INVALID_PRODUCER_EPOCH before v2); an unknown partition fails the whole request: UNKNOWN_TOPIC_OR_PARTITION
-for it and OPERATION_NOT_ATTEMPTED for the rest, as in Kafka.
+for it and OPERATION_NOT_ATTEMPTED for the rest, as in Kafka. Only the transaction coordinator serves the
+client form: NOT_COORDINATOR for every partition elsewhere.
 Version notes: v0-3 carry one transaction (the client form); v3 flexible; v4 batches transactions (the
 broker-to-coordinator form, with verify_only: only checks that the partitions are in the transaction).
 v5 (transaction version 2 errors) is not served.
@@ -16,6 +17,7 @@ from kafkasim.handlers import handler
 from kafkasim.handlers.k22_init_producer_id import fenced_code
 from kafkasim.protocol.api import ApiKey
 from kafkasim.protocol.messages import add_partitions_to_txn as ap
+from kafkasim.state.cluster import TRANSACTION_KEY
 
 
 def _results(errors: dict[tuple[str, int], int]) -> list[ap.AddPartitionsToTxnResponseAddPartitionsToTxnTopicResult]:
@@ -41,7 +43,15 @@ def _add(ctx, txn_id: str, pid: int, epoch: int, topics, verify_only: bool) -> d
     return state.transactions.add_partitions(txn_id, pid, epoch, wanted, exists, fenced_code(ctx.api_version, 2))
 
 
-@handler(ApiKey.ADD_PARTITIONS_TO_TXN, (0, 4))
+def error_response(req: ap.AddPartitionsToTxnRequest, version: int, code: int) -> ap.AddPartitionsToTxnResponse:
+    if version <= 3:
+        return ap.AddPartitionsToTxnResponse(results_by_topic_v3_and_below=_results(
+            {(t.name, p): code for t in req.v3_and_below_topics for p in t.partitions}))
+    return ap.AddPartitionsToTxnResponse(error_code=code)
+
+
+@handler(ApiKey.ADD_PARTITIONS_TO_TXN, (0, 4), error_response=error_response,
+         coordinator=(TRANSACTION_KEY, lambda req, version: req.v3_and_below_transactional_id if version <= 3 else None))
 def add_partitions_to_txn(ctx, req: ap.AddPartitionsToTxnRequest) -> ap.AddPartitionsToTxnResponse:
     if ctx.api_version <= 3:
         errors = _add(ctx, req.v3_and_below_transactional_id, req.v3_and_below_producer_id,

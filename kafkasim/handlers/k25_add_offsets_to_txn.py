@@ -9,13 +9,13 @@ Version notes: v3 flexible; v2+ get PRODUCER_FENCED for a fenced epoch (KIP-588)
 from __future__ import annotations
 
 from kafkasim.errors import KafkaError
-from kafkasim.handlers import handler
+from kafkasim.handlers import BY_TRANSACTION, handler
 from kafkasim.handlers.k22_init_producer_id import fenced_code
 from kafkasim.protocol.api import ApiKey
 from kafkasim.protocol.messages.add_offsets_to_txn import AddOffsetsToTxnRequest, AddOffsetsToTxnResponse
 
 
-@handler(ApiKey.ADD_OFFSETS_TO_TXN, (0, 4))
+@handler(ApiKey.ADD_OFFSETS_TO_TXN, (0, 4), coordinator=BY_TRANSACTION)
 def add_offsets_to_txn(ctx, req: AddOffsetsToTxnRequest) -> AddOffsetsToTxnResponse:
     try:
         ctx.state.transactions.add_offsets(req.transactional_id, req.producer_id, req.producer_epoch, req.group_id,

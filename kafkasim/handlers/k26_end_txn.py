@@ -12,13 +12,13 @@ version 2: epoch bump per transaction) is not served.
 from __future__ import annotations
 
 from kafkasim.errors import KafkaError
-from kafkasim.handlers import handler
+from kafkasim.handlers import BY_TRANSACTION, handler
 from kafkasim.handlers.k22_init_producer_id import fenced_code
 from kafkasim.protocol.api import ApiKey
 from kafkasim.protocol.messages.end_txn import EndTxnRequest, EndTxnResponse
 
 
-@handler(ApiKey.END_TXN, (0, 4))
+@handler(ApiKey.END_TXN, (0, 4), coordinator=BY_TRANSACTION)
 def end_txn(ctx, req: EndTxnRequest) -> EndTxnResponse:
     try:
         ctx.state.transactions.end_txn(req.transactional_id, req.producer_id, req.producer_epoch, req.committed,

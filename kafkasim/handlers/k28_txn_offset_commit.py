@@ -11,14 +11,27 @@ Version notes: v2 leader epoch; v3 flexible and group metadata. v5 (transaction 
 
 from __future__ import annotations
 
+import itertools
+
 from kafkasim.errors import KafkaError
-from kafkasim.handlers import handler
+from kafkasim.handlers import BY_GROUP, handler
 from kafkasim.handlers.k22_init_producer_id import fenced_code
 from kafkasim.protocol.api import ApiKey
 from kafkasim.protocol.messages import txn_offset_commit as tc
 
 
-@handler(ApiKey.TXN_OFFSET_COMMIT, (0, 4))
+def _response(req: tc.TxnOffsetCommitRequest, errors) -> tc.TxnOffsetCommitResponse:
+    return tc.TxnOffsetCommitResponse(topics=[tc.TxnOffsetCommitResponseTxnOffsetCommitResponseTopic(
+        name=t.name, partitions=[tc.TxnOffsetCommitResponseTxnOffsetCommitResponsePartition(
+            partition_index=p.partition_index, error_code=next(errors)) for p in t.partitions])
+        for t in req.topics])
+
+
+def error_response(req: tc.TxnOffsetCommitRequest, version: int, code: int) -> tc.TxnOffsetCommitResponse:
+    return _response(req, itertools.repeat(code))
+
+
+@handler(ApiKey.TXN_OFFSET_COMMIT, (0, 4), error_response=error_response, coordinator=BY_GROUP)
 def txn_offset_commit(ctx, req: tc.TxnOffsetCommitRequest) -> tc.TxnOffsetCommitResponse:
     state = ctx.state
     flat = [(t.name, p.partition_index, p.committed_offset, p.committed_leader_epoch, p.committed_metadata)
@@ -27,11 +40,6 @@ def txn_offset_commit(ctx, req: tc.TxnOffsetCommitRequest) -> tc.TxnOffsetCommit
         state.transactions.check_offset_commit(req.transactional_id, req.producer_id, req.producer_epoch,
                                                req.group_id, fenced_code(ctx.api_version, 3))
     except KafkaError as exc:
-        errors = iter([exc.code] * len(flat))
-    else:
-        errors = iter(state.groups.txn_commit_offsets(req.group_id, req.producer_id, req.generation_id,
-                                                      req.member_id, req.group_instance_id, flat))
-    return tc.TxnOffsetCommitResponse(topics=[tc.TxnOffsetCommitResponseTxnOffsetCommitResponseTopic(
-        name=t.name, partitions=[tc.TxnOffsetCommitResponseTxnOffsetCommitResponsePartition(
-            partition_index=p.partition_index, error_code=next(errors)) for p in t.partitions])
-        for t in req.topics])
+        return error_response(req, ctx.api_version, exc.code)
+    return _response(req, iter(state.groups.txn_commit_offsets(req.group_id, req.producer_id, req.generation_id,
+                                                               req.member_id, req.group_instance_id, flat)))

@@ -38,11 +38,11 @@ def describe_configs(ctx, req: DescribeConfigsRequest) -> DescribeConfigsRespons
             if res.resource_type == ResourceType.TOPIC:
                 entries = state.describe_topic_configs(res.resource_name, res.configuration_keys)
             elif res.resource_type == ResourceType.BROKER:
-                if res.resource_name not in ("", str(state.config.node_id)):
+                if res.resource_name not in ("", str(ctx.node_id)):
                     raise KafkaError(ErrorCode.INVALID_REQUEST,
-                                     f"Unexpected broker id, expected {state.config.node_id} but received "
+                                     f"Unexpected broker id, expected {ctx.node_id} or empty string, but received "
                                      f"{res.resource_name}")
-                entries = state.describe_broker_configs(res.configuration_keys)
+                entries = state.describe_broker_configs(ctx.node_id, res.configuration_keys)
             else:
                 raise KafkaError(ErrorCode.INVALID_REQUEST, f"Unsupported resource type {res.resource_type}")
         except KafkaError as exc:

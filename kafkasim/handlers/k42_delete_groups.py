@@ -1,7 +1,8 @@
 """DeleteGroups (key 42), versions 0-2.
 
 Behaviour: deletes empty groups and their committed offsets; NON_EMPTY_GROUP while members remain,
-GROUP_ID_NOT_FOUND for unknown groups, INVALID_GROUP_ID for an empty id.
+GROUP_ID_NOT_FOUND for unknown groups, INVALID_GROUP_ID for an empty id, NOT_COORDINATOR from a broker
+that is not the group's coordinator.
 Version notes: v2 flexible.
 """
 
@@ -15,6 +16,7 @@ from kafkasim.protocol.messages.delete_groups import (
     DeleteGroupsResponse,
     DeleteGroupsResponseDeletableGroupResult,
 )
+from kafkasim.state.cluster import GROUP_KEY
 
 
 @handler(ApiKey.DELETE_GROUPS, (0, 2))
@@ -23,6 +25,8 @@ def delete_groups(ctx, req: DeleteGroupsRequest) -> DeleteGroupsResponse:
     for gid in req.groups_names:
         r = DeleteGroupsResponseDeletableGroupResult(group_id=gid)
         try:
+            if gid:
+                ctx.state.check_coordinator(GROUP_KEY, gid, ctx.node_id)
             ctx.state.groups.delete_group(gid)
         except KafkaError as exc:
             r.error_code = exc.code

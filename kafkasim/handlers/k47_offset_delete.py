@@ -8,7 +8,7 @@ subscribe to, read from their consumer-protocol subscriptions.
 from __future__ import annotations
 
 from kafkasim.errors import KafkaError
-from kafkasim.handlers import handler
+from kafkasim.handlers import BY_GROUP, handler
 from kafkasim.protocol.api import ApiKey
 from kafkasim.protocol.messages.offset_delete import (
     OffsetDeleteRequest,
@@ -18,7 +18,7 @@ from kafkasim.protocol.messages.offset_delete import (
 )
 
 
-@handler(ApiKey.OFFSET_DELETE, (0, 0))
+@handler(ApiKey.OFFSET_DELETE, (0, 0), coordinator=BY_GROUP)
 def offset_delete(ctx, req: OffsetDeleteRequest) -> OffsetDeleteResponse:
     flat = [(t.name, p.partition_index) for t in req.topics for p in t.partitions]
     try:

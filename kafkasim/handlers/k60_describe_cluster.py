@@ -1,6 +1,6 @@
 """DescribeCluster (key 60), versions 0-2.
 
-Behaviour: cluster id, controller id and the brokers with host, port and rack. Endpoint type 2
+Behaviour: cluster id, controller id and the brokers (not fenced) with host, port and rack. Endpoint type 2
 (controllers, v1+) answers UNSUPPORTED_ENDPOINT_TYPE as a broker listener does. Authorized operations
 report everything allowed when requested.
 Version notes: v1 endpoint_type; v2 include_fenced_brokers / is_fenced (never fenced here).
@@ -29,6 +29,6 @@ def describe_cluster(ctx, req: DescribeClusterRequest) -> DescribeClusterRespons
     return DescribeClusterResponse(
         endpoint_type=1, cluster_id=state.cluster_id, controller_id=state.controller_id,
         brokers=[DescribeClusterResponseDescribeClusterBroker(broker_id=b.node_id, host=b.host, port=b.port,
-                                                              rack=b.rack) for b in state.brokers.values()],
+                                                              rack=b.rack) for b in state.live_brokers()],
         cluster_authorized_operations=CLUSTER_OPERATIONS if req.include_cluster_authorized_operations
         else NOT_REQUESTED)

@@ -2,7 +2,8 @@
 
 Behaviour: the active producers of each requested partition, from its producer state: producer id,
 epoch, last sequence and timestamp of its last appended batch, and the first offset of its open
-transaction (-1 when none). UNKNOWN_TOPIC_OR_PARTITION for a partition that does not exist.
+transaction (-1 when none). UNKNOWN_TOPIC_OR_PARTITION for a partition that does not exist,
+NOT_LEADER_OR_FOLLOWER from a broker that does not lead it.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from kafkasim.protocol.messages import describe_producers as dp
 def _partition(ctx, topic: str, index: int) -> dp.DescribeProducersResponsePartitionResponse:
     r = dp.DescribeProducersResponsePartitionResponse(partition_index=index)
     try:
-        p = ctx.state.partition(topic, index)
+        p = ctx.state.leader_partition(topic, index, ctx.node_id)
     except KafkaError as exc:
         r.error_code = exc.code
         r.error_message = exc.message

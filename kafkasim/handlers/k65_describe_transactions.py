@@ -2,7 +2,8 @@
 
 Behaviour: for each transactional id, its state (Kafka's names: Empty, Ongoing, CompleteCommit, ...),
 timeout, start time of the open transaction (-1 when none), producer id and epoch, and the partitions it
-has added. TRANSACTIONAL_ID_NOT_FOUND for an unknown id.
+has added. TRANSACTIONAL_ID_NOT_FOUND for an unknown id; NOT_COORDINATOR from a broker that is not its
+coordinator.
 """
 
 from __future__ import annotations
@@ -11,10 +12,12 @@ from kafkasim.errors import KafkaError
 from kafkasim.handlers import handler
 from kafkasim.protocol.api import ApiKey
 from kafkasim.protocol.messages import describe_transactions as dt
+from kafkasim.state.cluster import TRANSACTION_KEY
 
 
 def _describe(ctx, txn_id: str) -> dt.DescribeTransactionsResponseTransactionState:
     try:
+        ctx.state.check_coordinator(TRANSACTION_KEY, txn_id, ctx.node_id)
         t = ctx.state.transactions.describe(txn_id)
     except KafkaError as exc:
         return dt.DescribeTransactionsResponseTransactionState(error_code=exc.code, transactional_id=txn_id,

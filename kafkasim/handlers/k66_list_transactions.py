@@ -1,6 +1,7 @@
 """ListTransactions (key 66), versions 0-2.
 
-Behaviour: every transactional id with its producer id and state, filtered by states, producer ids,
+Behaviour: every transactional id this broker coordinates (admin clients ask every broker), with its
+producer id and state, filtered by states, producer ids,
 (v1+) how long the transaction has been open and (v2+) a regular expression on the id. Unknown state
 names are returned in unknown_state_filters, as Kafka does.
 Version notes: v1 duration_filter; v2 transactional_id_pattern (Python's re, RE2/J in Kafka).
@@ -14,6 +15,7 @@ from kafkasim.errors import ErrorCode
 from kafkasim.handlers import handler
 from kafkasim.protocol.api import ApiKey
 from kafkasim.protocol.messages import list_transactions as lt
+from kafkasim.state.cluster import TRANSACTION_KEY
 from kafkasim.state.transactions import TxnState
 
 _STATES = {s.value for s in TxnState}
@@ -37,4 +39,5 @@ def list_transactions(ctx, req: lt.ListTransactionsRequest) -> lt.ListTransactio
     return lt.ListTransactionsResponse(unknown_state_filters=unknown, transaction_states=[
         lt.ListTransactionsResponseTransactionState(transactional_id=t.transactional_id, producer_id=t.producer_id,
                                                     transaction_state=t.state.value)
-        for t in txns if pattern is None or pattern.fullmatch(t.transactional_id)])
+        for t in txns if (pattern is None or pattern.fullmatch(t.transactional_id))
+        and ctx.state.coordinates(TRANSACTION_KEY, t.transactional_id, ctx.node_id)])

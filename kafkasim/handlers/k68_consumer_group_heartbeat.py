@@ -13,7 +13,7 @@ that exist at every heartbeat of the member; Kafka uses RE2/J, whose syntax is c
 
 from __future__ import annotations
 
-from kafkasim.handlers import handler
+from kafkasim.handlers import BY_GROUP, handler
 from kafkasim.protocol.api import ApiKey
 from kafkasim.protocol.messages.consumer_group_heartbeat import (
     ConsumerGroupHeartbeatRequest,
@@ -23,7 +23,7 @@ from kafkasim.protocol.messages.consumer_group_heartbeat import (
 )
 
 
-@handler(ApiKey.CONSUMER_GROUP_HEARTBEAT, (0, 1))
+@handler(ApiKey.CONSUMER_GROUP_HEARTBEAT, (0, 1), coordinator=BY_GROUP)
 def consumer_group_heartbeat(ctx, req: ConsumerGroupHeartbeatRequest) -> ConsumerGroupHeartbeatResponse:
     state = ctx.state
     owned = None

@@ -1,7 +1,8 @@
 """ConsumerGroupDescribe (key 69), versions 0-1: KIP-848 consumer groups.
 
 Behaviour: each group's state, group and assignment epochs, assignor and members with their subscriptions,
-current and target assignments. GROUP_ID_NOT_FOUND for unknown groups and for classic groups.
+current and target assignments. GROUP_ID_NOT_FOUND for unknown groups and for classic groups;
+NOT_COORDINATOR from a broker that is not the group's coordinator.
 Version notes: v1 member_type (1, consumer).
 """
 
@@ -12,6 +13,7 @@ from kafkasim.handlers import handler
 from kafkasim.handlers.k15_describe_groups import GROUP_OPERATIONS
 from kafkasim.protocol.api import ApiKey
 from kafkasim.protocol.messages import consumer_group_describe as cgd
+from kafkasim.state.cluster import GROUP_KEY
 
 CONSUMER_MEMBER = 1
 
@@ -32,6 +34,10 @@ def consumer_group_describe(ctx, req: cgd.ConsumerGroupDescribeRequest) -> cgd.C
     ops = GROUP_OPERATIONS if req.include_authorized_operations else -2147483648
     out = []
     for gid in req.group_ids:
+        if not state.coordinates(GROUP_KEY, gid, ctx.node_id):
+            out.append(cgd.ConsumerGroupDescribeResponseDescribedGroup(
+                error_code=ErrorCode.NOT_COORDINATOR, group_id=gid, authorized_operations=ops))
+            continue
         g = state.groups.consumer.groups.get(gid)
         if g is None:
             msg = (f"Group {gid} is not a consumer group." if gid in state.groups.groups

@@ -1,4 +1,4 @@
-"""asyncio transport: one listener per broker, connections, request dispatch and Fetch long-poll waiters.
+"""asyncio transport: a broker's listener, its connections and request dispatch.
 
 A connection reads frames (size-capped before allocating), decodes the header and body with the
 generated codec, calls the registered handler and writes responses strictly in request order. Malformed
@@ -15,8 +15,8 @@ import logging
 import socket
 import struct
 from collections import deque
+from typing import TYPE_CHECKING
 
-from kafkasim.config import BrokerConfig
 from kafkasim.errors import ErrorCode
 from kafkasim.handlers import CLOSE, HANDLERS, NO_RESPONSE
 from kafkasim.handlers.k18_api_versions import api_versions_response
@@ -24,9 +24,11 @@ from kafkasim.protocol import api
 from kafkasim.protocol.api import ApiKey
 from kafkasim.protocol.frame import FrameReader, peek_request_header, read_request_header, response_header
 from kafkasim.protocol.primitives import MalformedError
-from kafkasim.server.faults import FaultRule, Faults
-from kafkasim.state.clock import ManualClock
-from kafkasim.state.cluster import ClusterState, PartitionState
+from kafkasim.server.faults import FaultRule
+from kafkasim.state.cluster import PartitionState
+
+if TYPE_CHECKING:
+    from kafkasim.server.cluster import ClusterServer
 
 log = logging.getLogger(__name__)
 _SIZE = struct.Struct(">i")
@@ -35,23 +37,21 @@ _conn_ids = itertools.count(1)
 
 
 class Broker:
-    """One broker's listener on the cluster state; owns its connections and the append waiters."""
+    """One virtual broker of a cluster: its node id, rack and listener, and the connections it accepted."""
 
-    def __init__(self, config: BrokerConfig, state: ClusterState | None = None, faults: Faults | None = None) -> None:
-        self.config = config
-        self.state = state or ClusterState(config)
-        self.faults = faults if faults is not None else Faults()
-        self.state.append_listeners.append(self._on_append)
+    def __init__(self, cluster: ClusterServer, node_id: int, port: int = 0, rack: str | None = None) -> None:
+        self.cluster = cluster
+        self.config = cluster.config
+        self.node_id = node_id
+        self.rack = rack
+        self.host = cluster.config.host
+        self.port = port  # 0 until the first start picks a free port; kept across restarts
         self._server: asyncio.AbstractServer | None = None
         self._connections: set[Connection] = set()
-        self._waiters: dict[tuple[str, int], set[asyncio.Future]] = {}
-        self.host = config.host
-        self.port = config.port
-        self._group_timer: asyncio.TimerHandle | None = None
-        self._group_timer_at: int | None = None
-        self.state.groups.schedule = self._schedule_groups
-        self._log_timers: list[asyncio.TimerHandle] = []
-        self._flushing = False  # a background fsync is running
+
+    @property
+    def running(self) -> bool:
+        return self._server is not None
 
     @property
     def advertised_host(self) -> str:
@@ -67,170 +67,47 @@ class Broker:
         return f"{self.advertised_host}:{self.port}"
 
     async def start(self) -> None:
+        """Listen (on the same port as before after a restart) and join the cluster."""
         loop = asyncio.get_running_loop()
-        self.state.open()  # a data directory: recover the logs and the metadata before listening
-        try:
-            self._server = await loop.create_server(lambda: Connection(self), self.config.host, self.config.port,
-                                                    reuse_address=True, backlog=1024)
-        except BaseException:
-            self.state.close()
-            raise
+        self._server = await loop.create_server(lambda: Connection(self), self.config.host, self.port,
+                                                reuse_address=True, backlog=1024)
         self.port = self._server.sockets[0].getsockname()[1]
-        clock = self.state.clock
-        if isinstance(clock, ManualClock):  # virtual time: deadlines are acted on when the test advances it
-            clock.on_advance.append(self._on_clock_advance)
-        nxt = self.state.groups.next_deadline()  # restored group members must heartbeat in time
-        if nxt is not None:
-            self._schedule_groups(nxt)
-        self._every(self.config.log_retention_check_interval_ms, self.state.maintain_logs, "log maintenance")
-        self._every(self.config.transaction_abort_timed_out_transaction_cleanup_interval_ms,
-                    self.state.abort_timed_out_transactions, "transaction timeouts")
-        if self.state.store.fsync == "interval":
-            self._every(self.config.flush_interval_ms, self._flush_logs, "log flush")
-        self.state.register_broker(self.config.node_id, self.advertised_host, self.port, self.config.rack)
-        log.info("broker %d listening on %s:%d (advertised %s)", self.config.node_id, self.config.host,
-                 self.port, self.bootstrap)
-
-    def _flush_logs(self) -> None:
-        """``--fsync interval``: fsync what was appended since the last tick on a worker thread, so that
-        thousands of partitions do not stop the loop; a tick is skipped while the previous flush runs."""
-        if self._flushing:
-            return
-        fds = self.state.store.take_unsynced()
-        if not fds:
-            return
-        self._flushing = True
-        fut = asyncio.get_running_loop().run_in_executor(None, self.state.store.fsync_fds, fds)
-
-        def done(f: asyncio.Future) -> None:
-            self._flushing = False
-            if not f.cancelled() and f.exception() is not None:
-                log.error("log flush failed: %s", f.exception())
-
-        fut.add_done_callback(done)
-
-    def _every(self, interval_ms: int, fn, what: str) -> None:
-        """Run ``fn`` every ``interval_ms`` on the loop until the broker stops."""
-        loop = asyncio.get_running_loop()
-        slot = len(self._log_timers)
-        self._log_timers.append(None)  # type: ignore[arg-type]
-
-        def run() -> None:
-            try:
-                fn()
-            except Exception:
-                log.exception("%s failed", what)
-            self._log_timers[slot] = loop.call_later(interval_ms / 1000.0, run)
-
-        self._log_timers[slot] = loop.call_later(interval_ms / 1000.0, run)
+        state = self.cluster.state
+        b = state.brokers.get(self.node_id)
+        state.register_broker(self.node_id, self.advertised_host, self.port, self.rack if b is None else b.rack)
+        log.info("broker %d listening on %s:%d (advertised %s)", self.node_id, self.config.host, self.port,
+                 self.bootstrap)
 
     async def stop(self) -> None:
-        clock = self.state.clock
-        if isinstance(clock, ManualClock) and self._on_clock_advance in clock.on_advance:
-            clock.on_advance.remove(self._on_clock_advance)
-        for timer in self._log_timers:
-            timer.cancel()
-        self._log_timers.clear()
-        if self._group_timer is not None:
-            self._group_timer.cancel()
-            self._group_timer = None
-        self.state.groups.schedule = lambda deadline_ms: None
-        if self._server is not None:
-            self._server.close()
+        """Close the listener and every connection."""
+        server, self._server = self._server, None
+        if server is not None:
+            server.close()
         for conn in list(self._connections):
             conn.close()
-        if self._server is not None:
-            await self._server.wait_closed()
-            self._server = None
-        for futs in self._waiters.values():
-            for f in futs:
-                if not f.done():
-                    f.cancel()
-        self._waiters.clear()
-        self.state.close()
-
-    # -------------------------------------------------------------- group coordinator timers
-
-    def _on_clock_advance(self) -> None:
-        """The virtual clock moved: act on every deadline now past (groups, transactions, retention)."""
-        nxt = self.state.groups.next_deadline()
-        if nxt is not None and nxt <= self.state.clock.now_ms():
-            self._group_tick()
-        for what, fn in (("transaction timeouts", self.state.abort_timed_out_transactions),
-                         ("log maintenance", self.state.maintain_logs)):
-            try:
-                fn()
-            except Exception:
-                log.exception("%s failed", what)
-
-    def _schedule_groups(self, deadline_ms: int) -> None:
-        """The coordinator's intent: act at ``deadline_ms``. One timer, armed for the earliest deadline."""
-        if isinstance(self.state.clock, ManualClock):
-            return  # virtual time: _on_clock_advance acts on it
-        if self._group_timer_at is not None and self._group_timer_at <= deadline_ms:
-            return
-        if self._group_timer is not None:
-            self._group_timer.cancel()
-        delay = max(0.0, (deadline_ms - self.state.clock.now_ms()) / 1000.0)
-        self._group_timer = asyncio.get_running_loop().call_later(delay, self._group_tick)
-        self._group_timer_at = deadline_ms
-
-    def _group_tick(self) -> None:
-        self._group_timer = None
-        self._group_timer_at = None
-        groups = self.state.groups
-        try:
-            groups.tick()
-        except Exception:
-            log.exception("group coordinator timer failed")
-        nxt = groups.next_deadline()
-        if nxt is not None:
-            self._schedule_groups(nxt)
-
-    # -------------------------------------------------------------- long-poll waiters
-
-    def _on_append(self, p: PartitionState) -> None:
-        futs = self._waiters.pop((p.topic, p.index), None)
-        if futs:
-            for f in futs:
-                if not f.done():
-                    f.set_result(None)
-
-    async def wait_for_append(self, partitions: list[PartitionState], timeout_s: float) -> None:
-        """Return when any of ``partitions`` gets an append, or after ``timeout_s``."""
-        fut = asyncio.get_running_loop().create_future()
-        keys = [(p.topic, p.index) for p in partitions]
-        for k in keys:
-            self._waiters.setdefault(k, set()).add(fut)
-        try:
-            await asyncio.wait((fut,), timeout=timeout_s)
-        finally:
-            for k in keys:
-                s = self._waiters.get(k)
-                if s is not None:
-                    s.discard(fut)
-                    if not s:
-                        del self._waiters[k]
-            if not fut.done():
-                fut.cancel()
+        if server is not None:
+            await server.wait_closed()
 
 
 class RequestCtx:
     """What a handler sees of one request (see handlers.RequestContext)."""
 
-    __slots__ = ("state", "api_version", "client_id", "client_host", "conn_id", "_broker")
+    __slots__ = ("state", "api_version", "client_id", "client_host", "conn_id", "node_id", "versions", "_cluster")
 
     def __init__(self, broker: Broker, api_version: int, client_id: str | None, client_host: str,
                  conn_id: int) -> None:
-        self.state = broker.state
+        cluster = broker.cluster
+        self.state = cluster.state
         self.api_version = api_version
         self.client_id = client_id
         self.client_host = client_host
         self.conn_id = conn_id
-        self._broker = broker
+        self.node_id = broker.node_id
+        self.versions = cluster.versions
+        self._cluster = cluster
 
     async def wait_for_append(self, partitions: list[PartitionState], timeout_s: float) -> None:
-        await self._broker.wait_for_append(partitions, timeout_s)
+        await self._cluster.wait_for_append(partitions, timeout_s)
 
 
 class Connection(asyncio.Protocol):
@@ -239,6 +116,7 @@ class Connection(asyncio.Protocol):
     def __init__(self, broker: Broker) -> None:
         self.broker = broker
         self.id = next(_conn_ids)
+        self.cluster = broker.cluster
         self.reader = FrameReader(broker.config.socket_request_max_bytes)
         self.transport: asyncio.Transport | None = None
         self.peer = None
@@ -306,22 +184,24 @@ class Connection(asyncio.Protocol):
             log.warning("conn %d from %s: %s; closing connection", self.id, self.peer, exc)
             self.close()
             return
-        spec = HANDLERS.get(key)
-        if spec is None:
+        cluster = self.cluster
+        served = cluster.versions.get(key)
+        if served is None:
             log.warning("conn %d from %s: unknown or unsupported API key %d (version %d, correlation %d); "
                         "closing connection", self.id, self.peer, key, version, corr)
             self.close()
             return
-        if not spec.min_version <= version <= spec.max_version:
+        if not served[1] <= version <= served[2]:
             if key == ApiKey.API_VERSIONS:
                 # KIP-511: answer at v0 with UNSUPPORTED_VERSION and the versions we serve
                 log.info("conn %d: ApiVersions v%d not supported, answering v0", self.id, version)
-                self._respond(key, 0, corr, api_versions_response(ErrorCode.UNSUPPORTED_VERSION))
+                self._respond(key, 0, corr, api_versions_response(cluster.versions, ErrorCode.UNSUPPORTED_VERSION))
                 return
             log.warning("conn %d from %s: %s v%d is not supported (served: %d-%d); closing connection",
-                        self.id, self.peer, api.api_name(key), version, spec.min_version, spec.max_version)
+                        self.id, self.peer, api.api_name(key), version, served[1], served[2])
             self.close()
             return
+        spec = HANDLERS[key]
         mv = memoryview(frame)
         try:
             hdr = read_request_header(mv)
@@ -335,8 +215,9 @@ class Connection(asyncio.Protocol):
             log.debug("conn %d %s v%d corr=%d client=%s", self.id, api.api_name(key), version, corr,
                       hdr.client_id)
         broker = self.broker
-        rule = broker.faults.match(key, version, broker.config.node_id, hdr.client_id, req, self._topic_name) \
-            if broker.faults.rules else None
+        faults = cluster.faults
+        rule = faults.match(key, version, broker.node_id, hdr.client_id, req, self._topic_name) \
+            if faults.rules else None
         if rule is not None:
             log.info("conn %d: fault rule %d (%s) fired on %s v%d correlation %d", self.id, rule.id, rule.action,
                      api.api_name(key), version, corr)
@@ -345,6 +226,13 @@ class Connection(asyncio.Protocol):
                 return
             if rule.action == "error":
                 self._respond(key, version, corr, self._error_result(spec, req, key, version, rule.error_code))
+                return
+        if spec.coordinator is not None:
+            key_type, key_of = spec.coordinator
+            ckey = key_of(req, version)
+            if ckey is not None and not cluster.state.coordinates(key_type, ckey, broker.node_id):
+                self._respond(key, version, corr,
+                              self._error_result(spec, req, key, version, ErrorCode.NOT_COORDINATOR))
                 return
         ctx = RequestCtx(broker, version, hdr.client_id, self.client_host, self.id)
         try:
@@ -377,7 +265,7 @@ class Connection(asyncio.Protocol):
         self._flush()
 
     def _topic_name(self, topic_id: bytes) -> str | None:
-        t = self.broker.state.topics_by_id.get(topic_id)
+        t = self.cluster.state.topics_by_id.get(topic_id)
         return None if t is None else t.name
 
     @staticmethod

@@ -28,6 +28,7 @@ from kafkasim.protocol.records import (
 )
 from kafkasim.state.clock import Clock, ManualClock
 from kafkasim.state.groups import GroupConfig, GroupCoordinator, lag
+from kafkasim.state.placement import coordinator_partition, place_replicas
 from kafkasim.state.producers import PartitionProducers, ProducerIds
 from kafkasim.state.transactions import TransactionCoordinator
 from kafkasim.storage.cleaner import CompactionSettings, apply_retention, compact
@@ -45,6 +46,12 @@ MAX_PARTITIONS_PER_BATCH = 10000
 _LEGAL_TOPIC = re.compile(r"[a-zA-Z0-9._-]+")
 INTERNAL_TOPICS = frozenset({"__consumer_offsets", "__transaction_state"})
 
+#: FindCoordinator key types, and the internal topics whose partition leaders coordinate them
+GROUP_KEY = 0
+TRANSACTION_KEY = 1
+COORDINATOR_TOPICS = {GROUP_KEY: "__consumer_offsets", TRANSACTION_KEY: "__transaction_state"}
+NO_LEADER = -1
+
 EARLIEST_TIMESTAMP = -2
 LATEST_TIMESTAMP = -1
 MAX_TIMESTAMP = -3
@@ -60,10 +67,30 @@ _BATCH_ERRORS = {"corrupt": ErrorCode.CORRUPT_MESSAGE, "invalid": ErrorCode.INVA
 
 @dataclass(slots=True)
 class BrokerInfo:
+    """A broker of the cluster. ``running``: its listener accepts connections. ``fenced``: the controller has
+    taken it out of the cluster (a clean stop, or a crash once ``broker.session.timeout.ms`` passed): it is
+    not in Metadata, leads nothing and is in no ISR. A crashed broker is stopped but not yet fenced until
+    ``fence_at`` (broker time)."""
+
     node_id: int
     host: str
     port: int
     rack: str | None = None
+    running: bool = True
+    fenced: bool = False
+    fence_at: int | None = None
+
+
+@dataclass(slots=True)
+class CoordinatorPartition:
+    """A partition of __consumer_offsets or __transaction_state: its leader coordinates the keys hashed to
+    it. Only its replication state is modelled (the coordinators' state is shared by the cluster), with the
+    same fields and elections as a topic's partition."""
+
+    replicas: list[int]
+    leader: int
+    leader_epoch: int = 0
+    isr: list[int] = field(default_factory=list)
 
 
 class AbortedTxn(NamedTuple):
@@ -81,6 +108,8 @@ class PartitionState:
     replicas: list[int]
     leader_epoch: int = 0
     producers: PartitionProducers = field(default_factory=PartitionProducers)
+    isr: list[int] = field(default_factory=list)  # in-sync replicas: every running replica (one shared log)
+    epoch_starts: list[tuple[int, int]] = field(default_factory=list)  # (leader epoch, its first offset)
 
     open_txns: dict[int, int] = field(default_factory=dict)  # producer id -> first offset of its open transaction
     aborted: list[AbortedTxn] = field(default_factory=list)  # aborted transactions, in marker order
@@ -112,6 +141,23 @@ class PartitionState:
         """Aborted transactions a read_committed fetch of [offset, upto) must filter (Fetch's list)."""
         return [a for a in self.aborted if a.last_offset >= offset and a.first_offset < upto]
 
+    def epoch_end_offset(self, epoch: int) -> tuple[int, int]:
+        """OffsetForLeaderEpoch: (epoch, end offset) for a requested leader epoch, as Kafka's leader epoch
+        cache answers: the log end for the current epoch; else the start of the first later epoch, paired
+        with the latest epoch at or before the requested one (the requested one when it predates them all);
+        (-1, -1) for an unknown or later epoch."""
+        if epoch < 0:
+            return -1, -1
+        starts = self.epoch_starts or [(self.leader_epoch, self.log.log_start_offset)]
+        if starts[-1][0] == epoch:
+            return epoch, self.log.log_end_offset
+        floor = None
+        for e, start in starts:
+            if e > epoch:
+                return (epoch if floor is None else floor), start
+            floor = e
+        return -1, -1
+
 
 @dataclass(slots=True)
 class Topic:
@@ -135,6 +181,7 @@ class AppendSettings(NamedTuple):
     timestamp_before_max_ms: int
     codec: int | None  # compression.type as a codec id; None keeps what the producer sent
     compacted: bool  # cleanup.policy has compact: every record needs a key
+    min_insync_replicas: int  # acks=all needs this many in-sync replicas
 
 
 class AppendResult(NamedTuple):
@@ -186,7 +233,7 @@ def validate_topic_name(name: str) -> None:
 
 
 class ClusterState:
-    """The state of one cluster: brokers, topics and their logs."""
+    """The state of one cluster: brokers, topics and their logs, leaders and coordinators."""
 
     def __init__(self, config: BrokerConfig, clock: Clock | None = None,
                  store: MemoryStore | DiskStore | None = None) -> None:
@@ -197,6 +244,7 @@ class ClusterState:
         self.cluster_id = config.cluster_id
         self.controller_id = config.node_id
         self.brokers: dict[int, BrokerInfo] = {}
+        self._coordinator_parts: dict[int, list[CoordinatorPartition]] = {}  # by key type, built on first use
         self.topics: dict[str, Topic] = {}
         self.topics_by_id: dict[bytes, Topic] = {}
         if store is None:
@@ -226,25 +274,281 @@ class ClusterState:
     # ------------------------------------------------------------------ brokers
 
     def register_broker(self, node_id: int, host: str, port: int, rack: str | None = None) -> None:
-        self.brokers[node_id] = BrokerInfo(node_id, host, port, rack)
+        """A broker joins (or, running again, rejoins) the cluster at host:port."""
+        b = self.brokers.get(node_id)
+        if b is None:
+            self.brokers[node_id] = BrokerInfo(node_id, host, port, rack)
+            self._coordinator_parts.clear()  # placed again over the new set of brokers
+            self._update_controller()
+            return
+        b.host, b.port = host, port
+        self.broker_started(node_id)
 
-    def _placement(self, index: int, replication_factor: int) -> tuple[int, list[int]]:
-        """(leader, replicas) of a new partition: round-robin over brokers, leader first."""
-        ids = self.broker_ids()
-        replicas = [ids[(index + j) % len(ids)] for j in range(min(replication_factor, len(ids)))]
-        return replicas[0], replicas
+    def brokers_by_id(self, node_ids) -> list[BrokerInfo]:
+        """The brokers of these node ids that are in the metadata (not fenced), by node id."""
+        return [self.brokers[n] for n in sorted(node_ids) if n in self.brokers and not self.brokers[n].fenced]
+
+    def live_brokers(self) -> list[BrokerInfo]:
+        """The brokers in the cluster's metadata (not fenced), by node id."""
+        return [b for _, b in sorted(self.brokers.items()) if not b.fenced]
+
+    def _update_controller(self) -> None:
+        live = self.live_brokers()
+        self.controller_id = live[0].node_id if live else -1
+
+    def _placement(self, index: int, replication_factor: int) -> list[int]:
+        """The replicas of a new partition (leader first), placed as Kafka places them over the brokers that
+        are not fenced (rack-aware when every one has a rack)."""
+        return place_replicas(self._placement_brokers(), 1, replication_factor, index)[0]
+
+    def _placement_brokers(self) -> list[tuple[int, str | None]]:
+        if not self.brokers:
+            return [(self.config.node_id, self.config.rack)]
+        return [(b.node_id, b.rack) for b in self.live_brokers()]
+
+    def _new_partition(self, topic: str, index: int, replicas: list[int]) -> PartitionState:
+        isr = [r for r in replicas if not self._is_fenced(r)]
+        leader = self._first_eligible(replicas, isr)
+        if leader == NO_LEADER:
+            raise KafkaError(ErrorCode.INVALID_REPLICA_ASSIGNMENT,
+                             f"All brokers specified in the manual partition assignment for partition {index} are "
+                             "fenced or in controlled shutdown.")
+        return PartitionState(topic, index, None, leader, list(replicas), isr=isr)  # type: ignore[arg-type]
+
+    def _first_eligible(self, replicas: list[int], isr: list[int]) -> int:
+        for r in replicas:
+            b = self.brokers.get(r)
+            if r in isr and (b is None or not b.fenced):
+                return r
+        return NO_LEADER
 
     def _partition_count(self, topic: str) -> int | None:
         t = self.topics.get(topic)
         return None if t is None else len(t.partitions)
 
-    def coordinator(self) -> BrokerInfo:
-        """The broker that coordinates every group and transactional id (one broker for now)."""
-        ids = self.broker_ids()
-        b = self.brokers.get(ids[0])
+    # ------------------------------------------------------------------ coordinators
+
+    def coordinator_parts(self, key_type: int) -> list[CoordinatorPartition]:
+        """The partitions of __consumer_offsets (GROUP_KEY) or __transaction_state (TRANSACTION_KEY)."""
+        parts = self._coordinator_parts.get(key_type)
+        if parts is None:
+            c = self.config
+            count, rf = ((c.offsets_topic_num_partitions, c.offsets_topic_replication_factor) if key_type == GROUP_KEY
+                         else (c.transaction_state_log_num_partitions, c.transaction_state_log_replication_factor))
+            brokers = self._placement_brokers()
+            parts = [CoordinatorPartition(replicas, replicas[0], 0, list(replicas))
+                     for replicas in place_replicas(brokers, count, min(rf, len(brokers)))]
+            self._coordinator_parts[key_type] = parts
+        return parts
+
+    def coordinator(self, key_type: int = GROUP_KEY, key: str = "") -> BrokerInfo:
+        """The broker coordinating ``key`` (a group id or transactional id): the leader of its partition of
+        __consumer_offsets or __transaction_state. COORDINATOR_NOT_AVAILABLE while that partition has no
+        leader."""
+        parts = self.coordinator_parts(key_type)
+        p = parts[coordinator_partition(key, len(parts))]
+        b = self.brokers.get(p.leader)
         if b is None:
+            if not self.brokers and p.leader == self.config.node_id:  # no listener registered (unit tests)
+                return BrokerInfo(p.leader, self.config.host, self.config.port, self.config.rack)
             raise KafkaError(ErrorCode.COORDINATOR_NOT_AVAILABLE, "The coordinator is not available.")
         return b
+
+    def coordinates(self, key_type: int, key: str, node_id: int) -> bool:
+        """Whether broker ``node_id`` is the coordinator of ``key`` (else it answers NOT_COORDINATOR)."""
+        parts = self.coordinator_parts(key_type)
+        return parts[coordinator_partition(key, len(parts))].leader == node_id
+
+    def check_coordinator(self, key_type: int, key: str, node_id: int) -> None:
+        """NOT_COORDINATOR unless broker ``node_id`` coordinates ``key``."""
+        if not self.coordinates(key_type, key, node_id):
+            raise KafkaError(ErrorCode.NOT_COORDINATOR, "This is not the correct coordinator.")
+
+    # ------------------------------------------------------------------ broker lifecycle and elections
+
+    def _is_fenced(self, node_id: int) -> bool:
+        b = self.brokers.get(node_id)
+        return b is not None and b.fenced
+
+    def _replica_sets(self):
+        """(topic or None, replica set) of every partition: topics', then the coordinator partitions."""
+        for t in self.topics.values():
+            for p in t.partitions:
+                yield t, p
+        for parts in self._coordinator_parts.values():
+            for p in parts:
+                yield None, p
+
+    def _set_leader(self, p: CoordinatorPartition | PartitionState, leader: int) -> None:
+        """A leader change: the epoch always moves on; a new leader starts its epoch at the log end."""
+        p.leader = leader
+        p.leader_epoch += 1
+        if leader != NO_LEADER and isinstance(p, PartitionState):
+            if not p.epoch_starts:
+                p.epoch_starts.append((0, p.log.log_start_offset))
+            p.epoch_starts.append((p.leader_epoch, p.log.log_end_offset))
+
+    def _changed(self, topics: dict[str, Topic], coordinators: dict[int, set[int]]) -> None:
+        """After elections: derived metadata is rebuilt, the change is kept, long-polls of the partitions
+        wake (a fetch at a broker that no longer leads answers at once), coordinators' groups fail over."""
+        for t in topics.values():
+            t.cache.clear()
+            if self.persistence is not None:
+                self.persistence.topic(t)
+            for p in t.partitions:
+                for listener in self.append_listeners:
+                    listener(p)
+        moved = coordinators.get(GROUP_KEY)
+        if moved:  # a failover: the new coordinator gives every member of its groups a fresh session, as Kafka's
+            n = len(self._coordinator_parts[GROUP_KEY])
+            self.groups.coordinator_moved(lambda group_id: coordinator_partition(group_id, n) in moved)
+
+    def _coordinator_moved(self, p: CoordinatorPartition, coordinators: dict[int, set[int]]) -> None:
+        for key_type, parts in self._coordinator_parts.items():
+            for i, q in enumerate(parts):
+                if q is p:
+                    coordinators.setdefault(key_type, set()).add(i)
+                    return
+
+    def _update_replicas(self, node_id: int, step: Callable[[PartitionState | CoordinatorPartition], bool]) -> None:
+        """Apply ``step`` to every partition (topics' and coordinators') that broker ``node_id`` replicates;
+        it returns whether the partition's leader changed. Then the changes are published."""
+        self._update_controller()
+        topics: dict[str, Topic] = {}
+        coordinators: dict[int, set[int]] = {}
+        for t, p in self._replica_sets():
+            if node_id not in p.replicas:
+                continue
+            moved = step(p)
+            if t is not None:
+                topics[t.name] = t
+            elif moved:
+                self._coordinator_moved(p, coordinators)
+        self._changed(topics, coordinators)
+
+    def broker_stopped(self, node_id: int, fence: bool = True) -> None:
+        """A broker's listener stopped. With ``fence`` (a clean stop, or a crash whose session expired) the
+        controller takes it out: it leaves every ISR (the last in-sync replica stays, as Kafka keeps it when
+        there is no other), and each partition it led gets the next in-sync replica as leader, or none
+        (NO_LEADER, the partition is offline), with the leader epoch bumped. Without ``fence`` (a crash)
+        nothing changes until ``fence_expired_brokers`` runs after broker.session.timeout.ms."""
+        b = self.brokers[node_id]
+        b.running = False
+        if not fence:
+            if not b.fenced and b.fence_at is None:
+                b.fence_at = self.clock.now_ms() + self.config.broker_session_timeout_ms
+            return
+        b.fence_at = None
+        if b.fenced:
+            return
+        b.fenced = True
+
+        def leave(p: PartitionState | CoordinatorPartition) -> bool:
+            if node_id in p.isr and len(p.isr) > 1:
+                p.isr.remove(node_id)
+            if p.leader != node_id:
+                return False
+            self._set_leader(p, self._first_eligible(p.replicas, [r for r in p.isr if r != node_id]))
+            return True
+
+        self._update_replicas(node_id, leave)
+        log.info("broker %d left the cluster", node_id)
+
+    def fence_expired_brokers(self) -> None:
+        """Crashed brokers whose session timed out are fenced (their leaderships move)."""
+        now = self.clock.now_ms()
+        for b in list(self.brokers.values()):
+            if b.fence_at is not None and b.fence_at <= now and not b.running:
+                self.broker_stopped(b.node_id)
+
+    def next_fence_deadline(self) -> int | None:
+        return min((b.fence_at for b in self.brokers.values() if b.fence_at is not None), default=None)
+
+    def broker_started(self, node_id: int) -> None:
+        """A broker runs again: it rejoins the ISR of every partition it replicates that has a leader (one
+        shared log: it is caught up at once), and leads the partitions that went offline with it as their
+        last in-sync replica, with the epoch bumped. Other leaderships stay where they moved (see
+        ``elect_leader`` for preferred-leader elections)."""
+        b = self.brokers[node_id]
+        was_fenced = b.fenced
+        b.running, b.fenced, b.fence_at = True, False, None
+        if not was_fenced:
+            return
+
+        def rejoin(p: PartitionState | CoordinatorPartition) -> bool:
+            if p.leader == NO_LEADER:
+                if node_id in p.isr:
+                    self._set_leader(p, node_id)
+                    return True
+            elif node_id not in p.isr:
+                p.isr = [r for r in p.replicas if r in p.isr or r == node_id]
+            return False
+
+        self._update_replicas(node_id, rejoin)
+        log.info("broker %d joined the cluster", node_id)
+
+    def set_rack(self, node_id: int, rack: str | None) -> None:
+        """Move a broker to another rack (broker.rack): Metadata, closest-replica fetching and the placement
+        of later topics see it."""
+        if node_id not in self.brokers:
+            raise ValueError(f"no broker {node_id}")
+        self.brokers[node_id].rack = rack or None
+
+    def move_leader(self, topic: str, index: int, node_id: int) -> None:
+        """Make broker ``node_id`` the leader of a partition (a test's controlled election); the epoch moves
+        on. It must be an in-sync replica of the partition on a broker that is not fenced."""
+        p = self.partition(topic, index)
+        if node_id not in p.replicas:
+            raise ValueError(f"broker {node_id} is not a replica of {topic}-{index} (replicas {p.replicas})")
+        if self._is_fenced(node_id) or node_id not in p.isr:
+            raise ValueError(f"broker {node_id} is not an in-sync replica of {topic}-{index} (ISR {p.isr})")
+        if p.leader != node_id:
+            self._set_leader(p, node_id)
+            self._changed({topic: self.topics[topic]}, {})
+
+    def elect_leader(self, topic: str, index: int, unclean: bool) -> None:
+        """ElectLeaders for one partition: PREFERRED (the first replica, when it is in sync and running) or
+        UNCLEAN (any running replica, only when the partition has no leader). Raises KafkaError with Kafka's
+        codes: ELECTION_NOT_NEEDED, PREFERRED_LEADER_NOT_AVAILABLE, ELIGIBLE_LEADERS_NOT_AVAILABLE."""
+        p = self.partition(topic, index)
+        if unclean:
+            if p.leader != NO_LEADER:
+                raise KafkaError(ErrorCode.ELECTION_NOT_NEEDED, "Leader election not needed for topic partition.")
+            running = [r for r in p.replicas if r in self.brokers and not self.brokers[r].fenced]
+            if not running:
+                raise KafkaError(ErrorCode.ELIGIBLE_LEADERS_NOT_AVAILABLE,
+                                 f"No eligible replica of {topic}-{index} is online (replicas {p.replicas})")
+            p.isr = [running[0]]
+            self._set_leader(p, running[0])
+        else:
+            preferred = p.replicas[0]
+            if p.leader == preferred:
+                raise KafkaError(ErrorCode.ELECTION_NOT_NEEDED, "Leader election not needed for topic partition.")
+            if preferred not in p.isr or self._is_fenced(preferred):
+                raise KafkaError(ErrorCode.PREFERRED_LEADER_NOT_AVAILABLE,
+                                 f"Failed to elect leader for partition {topic}-{index} under strategy "
+                                 "PreferredReplicaPartitionLeaderElectionStrategy")
+            self._set_leader(p, preferred)
+        self._changed({topic: self.topics[topic]}, {})
+
+    def leader_partition(self, topic: str, index: int, node_id: int | None) -> PartitionState:
+        """The partition, when broker ``node_id`` leads it (None: any broker); else NOT_LEADER_OR_FOLLOWER, as
+        Kafka answers a request for a partition sent to a broker that does not lead it."""
+        p = self.partition(topic, index)
+        if node_id is not None and p.leader != node_id:
+            raise KafkaError(ErrorCode.NOT_LEADER_OR_FOLLOWER, "This server is not the leader for that topic-partition.")
+        return p
+
+    def preferred_read_replica(self, p: PartitionState, rack_id: str | None) -> int:
+        """KIP-392 with replica.selector.class=RackAwareReplicaSelector: the in-sync replica in the client's
+        rack that a consumer should fetch from, or -1 for the leader (no selector, no rack, no replica in
+        that rack, or the leader is in it)."""
+        if not rack_id or not self.config.replica_selector_class.endswith("RackAwareReplicaSelector"):
+            return -1
+        same = [r for r in p.isr if r in self.brokers and not self.brokers[r].fenced and self.brokers[r].rack == rack_id]
+        if not same or p.leader in same:
+            return -1
+        return min(same)
 
     def group_offsets(self, group_id: str) -> dict[tuple[str, int], GroupOffset]:
         """Committed offset, log-end offset and lag of each partition the group has committed."""
@@ -319,14 +623,15 @@ class ClusterState:
             if rf <= 0:
                 raise KafkaError(ErrorCode.INVALID_REPLICATION_FACTOR,
                                  "Replication factor must be larger than 0, or -1 to use the default value.")
-            if rf > len(self.broker_ids()):
+            live = len(self._placement_brokers())
+            if rf > live:
                 raise KafkaError(ErrorCode.INVALID_REPLICATION_FACTOR,
                                  f"Unable to replicate the partition {rf} time(s): The target replication "
-                                 f"factor of {rf} cannot be reached because only {len(self.broker_ids())} "
-                                 "broker(s) are registered.")
+                                 f"factor of {rf} cannot be reached because only {live} broker(s) are registered.")
         return count, rf, self.validate_configs(configs)
 
     def broker_ids(self) -> list[int]:
+        """Node ids of every broker of the cluster (fenced ones too)."""
         return sorted(self.brokers) or [self.config.node_id]
 
     def validate_configs(self, configs: dict[str, str | None]) -> dict[str, str]:
@@ -349,14 +654,8 @@ class ClusterState:
         if validate_only:
             return None
         topic_id = uuid.uuid4().bytes
-        parts = []
-        for i in range(count):
-            if assignments:
-                replicas = list(assignments[i])
-                leader = replicas[0]
-            else:
-                leader, replicas = self._placement(i, rf)
-            parts.append(PartitionState(name, i, None, leader, replicas))  # type: ignore[arg-type]
+        parts = [self._new_partition(name, i, list(assignments[i]) if assignments else self._placement(i, rf))
+                 for i in range(count)]
         t = Topic(name, topic_id, parts, normalised, internal=name in INTERNAL_TOPICS)
         self._apply_log_config(t)
         if self.persistence is not None:
@@ -405,17 +704,17 @@ class ClusterState:
                     raise KafkaError(ErrorCode.INVALID_REPLICA_ASSIGNMENT,
                                      f"Invalid replica assignment {replicas}")
         check_partition_budget(count - old)
+        rf = len(t.partitions[0].replicas)
+        if assignments is None and rf > len(self._placement_brokers()):
+            raise KafkaError(ErrorCode.INVALID_REPLICATION_FACTOR,
+                             f"Unable to replicate the partition {rf} time(s): The target replication factor of "
+                             f"{rf} cannot be reached because only {len(self._placement_brokers())} broker(s) are "
+                             "registered.")
         if validate_only:
             return
         now = self.clock.now_ms()
-        new = []
-        for i in range(old, count):
-            if assignments is not None:
-                replicas = list(assignments[i - old])
-                leader = replicas[0]
-            else:
-                leader, replicas = self._placement(i, len(t.partitions[0].replicas))
-            new.append(PartitionState(name, i, None, leader, replicas))  # type: ignore[arg-type]
+        new = [self._new_partition(name, i, list(assignments[i - old]) if assignments is not None
+                                   else self._placement(i, rf)) for i in range(old, count)]
         t.partitions.extend(new)
         t.cache.clear()
         if self.persistence is not None:
@@ -447,7 +746,8 @@ class ClusterState:
                 int(self.topic_config(t, "message.timestamp.after.max.ms")),
                 int(self.topic_config(t, "message.timestamp.before.max.ms")),
                 COMPRESSION_TYPES.get(self.topic_config(t, "compression.type")),
-                "compact" in self.topic_config(t, "cleanup.policy").split(","))
+                "compact" in self.topic_config(t, "cleanup.policy").split(","),
+                int(self.topic_config(t, "min.insync.replicas")))
         return s
 
     def topic_config(self, t: Topic, name: str) -> str:
@@ -466,13 +766,14 @@ class ClusterState:
                 out.append(ConfigEntry(k, t.configs[k], ConfigSource.TOPIC_CONFIG, cdef.type))
             else:
                 src = ConfigSource.DEFAULT_CONFIG
-                if k == "max.message.bytes" and self.config.message_max_bytes != 1048588:
+                if k in ("max.message.bytes", "min.insync.replicas") and self.config.topic_default(k) != cdef.default:
                     src = ConfigSource.STATIC_BROKER_CONFIG
                 out.append(ConfigEntry(k, self.config.topic_default(k), src, cdef.type))
         return out
 
-    def describe_broker_configs(self, keys: Iterable[str] | None) -> list[ConfigEntry]:
-        allc = self.config.broker_configs()
+    def describe_broker_configs(self, node_id: int, keys: Iterable[str] | None) -> list[ConfigEntry]:
+        b = self.brokers.get(node_id)
+        allc = self.config.broker_configs(node_id, b.rack if b is not None else self.config.rack)
         wanted = list(allc) if keys is None else [k for k in keys if k in allc]
         return [ConfigEntry(k, allc[k][0], ConfigSource.STATIC_BROKER_CONFIG, allc[k][1], read_only=True)
                 for k in wanted]
@@ -527,17 +828,22 @@ class ClusterState:
 
     # ------------------------------------------------------------------ records
 
-    def append(self, topic: str, index: int, records) -> AppendResult:
-        """Validate and append one partition's produced batch; raises KafkaError and changes nothing then."""
-        p = self.partition(topic, index)
+    def append(self, topic: str, index: int, records, node_id: int | None = None, acks: int = 1) -> AppendResult:
+        """Validate and append one partition's produced batch, received by broker ``node_id`` (None: any) with
+        ``acks``; raises KafkaError and changes nothing then."""
+        p = self.leader_partition(topic, index, node_id)
         t = self.topics[topic]
+        settings = self._append_settings(t)
+        if acks == -1 and len(p.isr) < settings.min_insync_replicas:
+            raise KafkaError(ErrorCode.NOT_ENOUGH_REPLICAS,
+                             f"The size of the current ISR {p.isr} is insufficient to satisfy the min.isr requirement "
+                             f"of {settings.min_insync_replicas} for partition {topic}-{index}")
         if records is None:
             raise KafkaError(ErrorCode.INVALID_RECORD, "Produce request contains no records")
         try:
             h = validate_produced(records)
         except BatchError as exc:
             raise KafkaError(_BATCH_ERRORS[exc.kind], str(exc)) from None
-        settings = self._append_settings(t)
         limit = settings.max_message_bytes
         if h.size > limit:
             raise KafkaError(ErrorCode.MESSAGE_TOO_LARGE,
@@ -639,9 +945,10 @@ class ClusterState:
                 log.flush()
             self._unsynced.clear()
 
-    def delete_records(self, topic: str, index: int, offset: int) -> int:
-        """DeleteRecords for one partition: move the log start offset; returns the new low watermark."""
-        p = self.partition(topic, index)
+    def delete_records(self, topic: str, index: int, offset: int, node_id: int | None = None) -> int:
+        """DeleteRecords for one partition, at its leader (``node_id``; None: any broker): move the log start
+        offset; returns the new low watermark."""
+        p = self.leader_partition(topic, index, node_id)
         if self.topic_config(self.topics[topic], "cleanup.policy").split(",") == ["compact"]:
             raise KafkaError(ErrorCode.POLICY_VIOLATION,
                              f"Records of partitions of topic {topic} with cleanup.policy=compact cannot be deleted")

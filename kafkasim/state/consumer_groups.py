@@ -355,6 +355,13 @@ class ConsumerGroupCoordinator:
 
     # ------------------------------------------------------------------ timers and queries
 
+    def coordinator_moved(self, moved: Callable[[str], bool]) -> None:
+        """After a coordinator failover every member of the moved groups has a full session again."""
+        for g in self.groups.values():
+            if moved(g.group_id):
+                for m in g.members.values():
+                    m.session_deadline = self._deadline(self.session_timeout_ms)
+
     def next_deadline(self) -> int | None:
         ds = [d for g in self.groups.values() for m in g.members.values()
               for d in (m.session_deadline, m.revocation_deadline) if d is not None]

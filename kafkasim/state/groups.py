@@ -596,6 +596,15 @@ class GroupCoordinator:
 
     # ------------------------------------------------------------------ timers
 
+    def coordinator_moved(self, moved: Callable[[str], bool]) -> None:
+        """The coordinator of the groups for which ``moved(group_id)`` holds is now another broker (a failover):
+        as Kafka's new coordinator does when it loads them, every member's session starts afresh."""
+        for g in self.groups.values():
+            if moved(g.group_id):
+                for m in g.members.values():
+                    self._touch(m)
+        self.consumer.coordinator_moved(moved)
+
     def next_deadline(self) -> int | None:
         best = self.consumer.next_deadline()
         for g in self.groups.values():

@@ -73,7 +73,8 @@ class Persistence:
     def topic(self, t: Topic) -> None:
         key = TOPIC + t.name
         self.mlog.put([(key, {"id": str(uuid.UUID(bytes=t.topic_id)), "configs": t.configs,
-                              "partitions": [[p.leader, p.replicas, p.leader_epoch] for p in t.partitions]})])
+                              "partitions": [[p.leader, p.replicas, p.leader_epoch, p.isr, p.epoch_starts]
+                                             for p in t.partitions]})])
 
     def topic_deleted(self, name: str) -> None:
         self.mlog.put([(TOPIC + name, None)])
@@ -134,18 +135,20 @@ class Persistence:
             log.info("cluster id %s from the data directory (not %s)", stored_id, state.cluster_id)
             state.cluster_id = stored_id
         max_pid = -1
+        configured = set(state.config.node_ids())
         for key, value in entries.items():
             if not key.startswith(TOPIC):
                 continue
             name = key[len(TOPIC):]
             topic_id = uuid.UUID(value["id"]).bytes
-            parts = [PartitionState(name, i, None, leader, list(replicas), epoch)  # type: ignore[arg-type]
-                     for i, (leader, replicas, epoch) in enumerate(value["partitions"])]
+            parts = [_restored_partition(name, i, entry, configured) for i, entry in enumerate(value["partitions"])]
             t = Topic(name, topic_id, parts, dict(value["configs"]), internal=name in INTERNAL_TOPICS)
             state._apply_log_config(t)
             for p in parts:
                 p.log = store.open_log(name, p.index, t.log_config, now,
                                        on_batch=lambda *h, p=p: _rebuild_partition(p, *h))
+                if p.epoch_starts and p.epoch_starts[-1][0] != p.leader_epoch and p.leader >= 0:
+                    p.epoch_starts.append((p.leader_epoch, p.log.log_end_offset))  # elected at this start
                 for pid in p.producers.entries:
                     max_pid = max(max_pid, pid)
             state.topics[name] = t
@@ -195,6 +198,25 @@ class Persistence:
             if member.group_instance_id is not None:
                 g.static_members[member.group_instance_id] = member.member_id
         g.state = GroupState.STABLE if g.members else GroupState.EMPTY
+
+
+def _restored_partition(topic: str, index: int, entry: list, configured: set[int]) -> PartitionState:
+    """A partition from its topic record (leader, replicas, epoch[, ISR, epoch starts]). Every broker of the
+    configuration starts with the broker, so each replica it has is in sync again; a partition whose leader
+    is not one of them (offline when the broker stopped, or a broker no longer configured) gets the first
+    replica that is, with the epoch bumped."""
+    leader, replicas, epoch = entry[0], list(entry[1]), entry[2]
+    starts = [(e, o) for e, o in entry[4]] if len(entry) > 4 else []
+    p = PartitionState(topic, index, None, leader, replicas, epoch, isr=[r for r in replicas if r in configured],
+                       epoch_starts=starts)  # type: ignore[arg-type]
+    if leader not in p.isr:
+        if not p.isr:
+            log.warning("%s-%d: none of its replicas %s is a broker of this cluster; it has no leader", topic, index,
+                        replicas)
+            p.isr = replicas[:1]
+        p.leader = p.isr[0] if p.isr[0] in configured else -1
+        p.leader_epoch += 1
+    return p
 
 
 def _rebuild_partition(p: PartitionState, base: int, last_delta: int, max_ts: int, pid: int, epoch: int,

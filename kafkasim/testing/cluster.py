@@ -10,9 +10,10 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from kafkasim.config import BrokerConfig
-from kafkasim.server.broker import Broker
+from kafkasim.errors import KafkaError
+from kafkasim.server.cluster import ClusterServer
 from kafkasim.server.faults import Faults
-from kafkasim.state.cluster import ClusterState, GroupOffset
+from kafkasim.state.cluster import GROUP_KEY, TRANSACTION_KEY, ClusterState, GroupOffset
 from kafkasim.state.consumer_groups import ConsumerGroupState
 from kafkasim.state.groups import CONSUMER_PROTOCOL, GroupState, consumer_assignment
 from kafkasim.testing.clock import ClusterClock
@@ -55,29 +56,60 @@ def new_event_loop() -> asyncio.AbstractEventLoop:
     return uvloop.new_event_loop()
 
 
+@dataclasses.dataclass(frozen=True, slots=True)
+class BrokerStatus:
+    """A broker of the cluster as a test sees it."""
+
+    node_id: int
+    host: str
+    port: int
+    rack: str | None
+    running: bool  # its listener accepts connections
+    fenced: bool  # out of the cluster's metadata (stopped cleanly, or crashed longer than its session)
+
+    @property
+    def bootstrap(self) -> str:
+        return f"{self.host}:{self.port}"
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class PartitionStatus:
+    """A partition's replication state: leader (-1: none), epoch, replicas and in-sync replicas."""
+
+    topic: str
+    partition: int
+    leader: int
+    leader_epoch: int
+    replicas: list[int]
+    isr: list[int]
+
+
 class Cluster:
-    """A running kafkasim cluster (one broker for now).
+    """A running kafkasim cluster of one or more brokers.
 
     ``async with Cluster() as c:`` inside an event loop, or ``with Cluster().run_in_thread() as c:`` from
     synchronous code; both give ``c.bootstrap_servers``. Keyword arguments are :class:`BrokerConfig`
-    fields (``port``, ``auto_create_topics``, ``num_partitions``, ``socket_request_max_bytes``, ...).
+    fields (``brokers``, ``racks``, ``port``, ``auto_create_topics``, ``num_partitions``, ...); ``name``
+    tells clusters of one process apart (the control API's cluster names).
     """
 
-    def __init__(self, config: BrokerConfig | None = None, **overrides: Any) -> None:
+    def __init__(self, config: BrokerConfig | None = None, *, name: str | None = None, **overrides: Any) -> None:
         base = config or BrokerConfig()
         self.config = dataclasses.replace(base, **overrides) if overrides else base
+        self.name = name
         self.state = ClusterState(self.config)
         self.faults = Faults()  # fault injection rules (kafkasim.server.faults), shared by the cluster's brokers
-        self.broker = Broker(self.config, self.state, self.faults)
+        self.server = ClusterServer(self.config, self.state, self.faults, name)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self._started = False
 
     @property
     def bootstrap_servers(self) -> str:
+        """host:port of every running broker, comma-separated."""
         if not self._started:
             raise RuntimeError("the cluster is not running")
-        return self.broker.bootstrap
+        return self.server.bootstrap
 
     @property
     def clock(self) -> ClusterClock:
@@ -90,13 +122,13 @@ class Cluster:
 
     async def start(self) -> None:
         self._loop = asyncio.get_running_loop()
-        await self.broker.start()
+        await self.server.start()
         self._started = True
 
     async def stop(self) -> None:
         if self._started:
             self._started = False
-            await self.broker.stop()
+            await self.server.stop()
 
     async def __aenter__(self) -> Cluster:
         await self.start()
@@ -123,6 +155,77 @@ class Cluster:
             return fn(*args)
 
         return asyncio.run_coroutine_threadsafe(run(), loop).result(timeout=30)
+
+    # ---------------------------------------------------------------- brokers and leaders
+
+    def brokers(self) -> list[BrokerStatus]:
+        """Every broker of the cluster, by node id."""
+        return self.call(lambda: [BrokerStatus(b.node_id, b.host, b.port, b.rack, b.running, b.fenced)
+                                  for _, b in sorted(self.state.brokers.items())])
+
+    def stop_broker(self, node_id: int, *, controlled: bool = True) -> None:
+        """Stop broker ``node_id``: its listener and connections close. ``controlled`` (the default, Kafka's
+        controlled shutdown): its leaderships move to other in-sync replicas at once, epochs bump; else a
+        crash: it stays in the metadata, leading its partitions, until ``broker_session_timeout_ms`` of
+        broker time has passed (advance a virtual clock to make that instant)."""
+        self._run_async(lambda: self.server.stop_broker(node_id, controlled))
+
+    def start_broker(self, node_id: int) -> None:
+        """Start a stopped broker again on its port; it rejoins the ISR of its partitions."""
+        self._run_async(lambda: self.server.start_broker(node_id))
+
+    def move_leader(self, topic: str, partition: int, node_id: int) -> None:
+        """Make broker ``node_id`` (an in-sync replica) the partition's leader; the leader epoch bumps."""
+        self.call(self.state.move_leader, topic, partition, node_id)
+
+    def elect_preferred_leaders(self, topic: str | None = None) -> list[tuple[str, int]]:
+        """A preferred-leader election (as ``kafka-leader-election --election-type PREFERRED``) for the
+        partitions of ``topic`` (every topic when None); returns the partitions whose leader moved."""
+        def run() -> list[tuple[str, int]]:
+            moved = []
+            topics = [self.state.topic(topic)] if topic is not None else list(self.state.topics.values())
+            for t in topics:
+                for p in t.partitions:
+                    try:
+                        self.state.elect_leader(t.name, p.index, unclean=False)
+                    except KafkaError:
+                        continue
+                    moved.append((t.name, p.index))
+            return moved
+
+        return self.call(run)
+
+    def set_rack(self, node_id: int, rack: str | None) -> None:
+        """Move broker ``node_id`` to ``rack`` (broker.rack) as Metadata and closest-replica fetching see it."""
+        self.call(self.state.set_rack, node_id, rack)
+
+    def partition_status(self, topic: str, partition: int) -> PartitionStatus:
+        """Leader, leader epoch, replicas and in-sync replicas of a partition."""
+        def run() -> PartitionStatus:
+            p = self.state.partition(topic, partition)
+            return PartitionStatus(topic, partition, p.leader, p.leader_epoch, list(p.replicas), list(p.isr))
+
+        return self.call(run)
+
+    def leader(self, topic: str, partition: int) -> int:
+        """Node id of the partition's leader (-1 while it has none)."""
+        return self.partition_status(topic, partition).leader
+
+    def coordinator(self, group_id: str | None = None, *, transactional_id: str | None = None) -> int:
+        """Node id of the broker coordinating a group, or (``transactional_id``) a transactional id."""
+        if (group_id is None) == (transactional_id is None):
+            raise ValueError("give one of group_id and transactional_id")
+        key_type, key = (GROUP_KEY, group_id) if group_id is not None else (TRANSACTION_KEY, transactional_id)
+        return self.call(lambda: self.state.coordinator(key_type, key).node_id)
+
+    def _run_async(self, make: Callable[[], Any]) -> Any:
+        """Run the coroutine ``make()`` on the cluster's loop from another thread (run_in_thread)."""
+        loop = self._loop
+        if loop is None or not self._started:
+            raise RuntimeError("the cluster is not running")
+        if self._on_cluster_loop():
+            raise RuntimeError("call 'await cluster.server....' on the cluster's own loop")
+        return asyncio.run_coroutine_threadsafe(make(), loop).result(timeout=30)
 
     def list_groups(self) -> list[str]:
         """Ids of every consumer group the cluster knows (with members or committed offsets)."""
