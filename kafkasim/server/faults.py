@@ -26,6 +26,7 @@ from kafkasim.errors import ErrorCode
 from kafkasim.protocol.api import ApiKey
 
 ACTIONS = ("error", "delay", "close_before", "close_after", "throttle", "drop")
+INT32_MAX = 2**31 - 1
 
 
 def _api_key(api: int | str) -> int:
@@ -135,8 +136,9 @@ class Faults:
             raise ValueError("probability must be within [0, 1]")
         if count is not None and count < 0:
             raise ValueError("count must not be negative")
-        if delay_ms < 0 or throttle_ms < 0:
-            raise ValueError("delay_ms and throttle_ms must not be negative")
+        if not (0 <= delay_ms <= INT32_MAX and 0 <= throttle_ms <= INT32_MAX):
+            raise ValueError(f"delay_ms and throttle_ms must be within [0, {INT32_MAX}] (throttle_time_ms is an "
+                             "INT32 of the response)")
         rule = FaultRule(0, action, None if api is None else _api_key(api), version, broker, topic, partition,
                          client_id, count, probability, _error_code(error) if action == "error" else 0,
                          delay_ms, throttle_ms)

@@ -6,14 +6,21 @@ import asyncio
 import dataclasses
 import threading
 import time
-from collections.abc import Callable
-from typing import Any, TypeVar
+from collections.abc import Callable, Sequence
+from typing import Any, Protocol, TypeVar
 
 from kafkasim.config import BrokerConfig
 from kafkasim.errors import KafkaError
 from kafkasim.server.cluster import ClusterServer
 from kafkasim.server.faults import Faults
-from kafkasim.state.cluster import GROUP_KEY, TRANSACTION_KEY, ClusterState, GroupOffset
+from kafkasim.state.cluster import (
+    GROUP_KEY,
+    TRANSACTION_KEY,
+    ClusterState,
+    GroupOffset,
+    PartitionState,
+    check_partition_budget,
+)
 from kafkasim.state.consumer_groups import ConsumerGroupState
 from kafkasim.state.groups import CONSUMER_PROTOCOL, GroupState, consumer_assignment
 from kafkasim.testing.clock import ClusterClock
@@ -82,6 +89,10 @@ class PartitionStatus:
     leader_epoch: int
     replicas: list[int]
     isr: list[int]
+
+
+def _partition_status(p: PartitionState) -> PartitionStatus:
+    return PartitionStatus(p.topic, p.index, p.leader, p.leader_epoch, list(p.replicas), list(p.isr))
 
 
 class Cluster:
@@ -201,11 +212,7 @@ class Cluster:
 
     def partition_status(self, topic: str, partition: int) -> PartitionStatus:
         """Leader, leader epoch, replicas and in-sync replicas of a partition."""
-        def run() -> PartitionStatus:
-            p = self.state.partition(topic, partition)
-            return PartitionStatus(topic, partition, p.leader, p.leader_epoch, list(p.replicas), list(p.isr))
-
-        return self.call(run)
+        return self.call(lambda: _partition_status(self.state.partition(topic, partition)))
 
     def leader(self, topic: str, partition: int) -> int:
         """Node id of the partition's leader (-1 while it has none)."""
@@ -256,9 +263,17 @@ class Cluster:
         """Committed offset, log-end offset and lag per partition the group has committed."""
         return self.call(lambda: self.state.group_offsets(group_id))
 
-    def create_topic(self, name: str, partitions: int = -1, configs: dict[str, str] | None = None) -> None:
-        """Create a topic directly in the broker state (no client needed)."""
-        self.call(lambda: self.state.create_topic(name, partitions, -1, configs or {}))
+    def create_topic(self, name: str, partitions: int = -1, configs: dict[str, str | None] | None = None, *,
+                     replication_factor: int = -1) -> None:
+        """Create a topic directly in the broker state (no client needed); -1 takes the broker's default
+        (num.partitions, default.replication.factor). Invalid topics raise KafkaError with Kafka's code (more
+        than 10,000 partitions at once: POLICY_VIOLATION, as CreateTopics)."""
+        check_partition_budget(partitions)
+        self.call(lambda: self.state.create_topic(name, partitions, replication_factor, configs or {}))
+
+    def partitions(self, topic: str) -> list[PartitionStatus]:
+        """:meth:`partition_status` of every partition of ``topic``, by index."""
+        return self.call(lambda: [_partition_status(p) for p in self.state.topic(topic).partitions])
 
     # ---------------------------------------------------------------- records and waits
 
@@ -306,6 +321,38 @@ class Cluster:
         self._check_group_state(state)
         return await self._wait_async(lambda: self._group_probe(group_id, state, zero_lag),
                                       lambda: self._group_describe(group_id, state, zero_lag, timeout), timeout)
+
+    def wait_for(self, condition: Callable[[ClusterState], T], *, timeout: float = 10.0,
+                 message: str | Callable[[ClusterState], str] | None = None) -> T:
+        """Block until ``condition(state)`` (run on the broker's loop every POLL_INTERVAL_S) returns a truthy
+        value, and return it. After ``timeout`` seconds raise :class:`WaitTimeout` with ``message``: a str, or
+        ``message(state)`` saying what was there instead. Not on the cluster's own loop: there,
+        ``await wait_for_async(...)``."""
+        probe, describe = self._condition(condition, timeout, message)
+        return self._wait("wait_for", probe, describe, timeout)
+
+    async def wait_for_async(self, condition: Callable[[ClusterState], T], *, timeout: float = 10.0,
+                             message: str | Callable[[ClusterState], str] | None = None) -> T:
+        """:meth:`wait_for` for coroutines (any event loop, the cluster's own included)."""
+        probe, describe = self._condition(condition, timeout, message)
+        return await self._wait_async(probe, describe, timeout)
+
+    def _condition(self, condition: Callable[[ClusterState], T], timeout: float,
+                   message: str | Callable[[ClusterState], str] | None
+                   ) -> tuple[Callable[[], T | None], Callable[[], str]]:
+        """``wait_for``'s condition as a probe (None until truthy) and a describe for the timeout."""
+        def probe() -> T | None:
+            result = condition(self.state)
+            return result if result else None
+
+        def describe() -> str:
+            name = getattr(condition, "__name__", "<lambda>")
+            head = f"timed out after {timeout:g}s waiting for " + ("the condition" if name == "<lambda>" else name)
+            if message is None:
+                return head
+            return f"{head}: {message(self.state) if callable(message) else message}"
+
+        return probe, describe
 
     @staticmethod
     def _check_group_state(state: str | None) -> None:
@@ -408,11 +455,25 @@ class Cluster:
             await asyncio.sleep(min(POLL_INTERVAL_S, left))
 
 
-class ThreadedCluster:
-    """Runs a :class:`Cluster` on a daemon thread; start errors (port in use) re-raise in the caller."""
+class Service(Protocol):
+    """Something that runs on a cluster's loop beside it (kafkasim.control.ControlServer)."""
 
-    def __init__(self, cluster: Cluster) -> None:
+    async def start(self) -> None: ...
+
+    async def stop(self) -> None: ...
+
+
+class ThreadedCluster:
+    """Runs a :class:`Cluster` on a daemon thread; start errors (port in use) re-raise in the caller.
+
+    ``others`` are more clusters run on the same thread and loop, and ``services`` (objects with ``async
+    start()`` and ``stop()``, such as the control API's server) start after the clusters, on their loop, and
+    stop before them."""
+
+    def __init__(self, cluster: Cluster, *others: Cluster, services: Sequence[Service] = ()) -> None:
         self.cluster = cluster
+        self.clusters = [cluster, *others]
+        self.services = list(services)
         self._ready = threading.Event()
         self._error: BaseException | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -431,21 +492,26 @@ class ThreadedCluster:
 
     async def _serve(self) -> None:
         self._stop = asyncio.Event()
+        running: list[Cluster | Service] = []
         try:
-            await self.cluster.start()
-        except BaseException as exc:  # noqa: BLE001 - handed to the starting thread
-            self._error = exc
+            try:
+                for part in (*self.clusters, *self.services):
+                    await part.start()
+                    running.append(part)
+            except BaseException as exc:  # noqa: BLE001 - handed to the starting thread
+                self._error = exc
+                self._ready.set()
+                return
             self._ready.set()
-            return
-        self._ready.set()
-        try:
             await self._stop.wait()
         finally:
-            await self.cluster.stop()
+            for part in reversed(running):
+                await part.stop()
 
     def start(self, timeout: float = 30.0) -> Cluster:
         self._thread = threading.Thread(target=self._main, name="kafkasim", daemon=True)
-        self.cluster._thread = self._thread
+        for c in self.clusters:
+            c._thread = self._thread
         self._thread.start()
         if not self._ready.wait(timeout):
             raise TimeoutError("kafkasim did not start in time")
@@ -465,5 +531,3 @@ class ThreadedCluster:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
-
-
