@@ -6,7 +6,7 @@ import os
 import signal
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import pytest
 from click.testing import CliRunner
@@ -214,3 +214,222 @@ def test_cli_transactions_list_and_describe_show_an_open_transaction(served) -> 
     assert "ledger-1: open transaction from offset 0" in r.output
     r = runner.invoke(main, ["transactions", "describe", "nope"], env=env)
     assert r.exit_code != 0 and "TRANSACTIONAL_ID_NOT_FOUND" in r.output
+
+
+# ------------------------------------------------------------------ control API commands (fault, clock, records,
+# wait, broker, leader) against a real `kafkasim serve --control-port 0` process
+
+
+class Controlled:
+    """A `kafkasim serve --port 0 --control-port 0 ...` process: its bootstraps (by cluster) and control URL."""
+
+    def __init__(self, *args: str) -> None:
+        self.proc = subprocess.Popen([sys.executable, "-m", "kafkasim", "serve", "--port", "0", "--control-port", "0",
+                                      *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        line = self.proc.stdout.readline()  # blocks until the ready line or EOF (process death)
+        if not line.startswith("kafkasim ready "):
+            self.close()
+            raise AssertionError(f"no ready line: {line!r} {self.proc.stderr.read()}")
+        fields = dict(part.split("=", 1) for part in line.split()[2:])
+        self.control = fields.pop("control")
+        self.bootstraps = fields
+
+    def env(self, **more: str) -> dict[str, str]:
+        return {"KAFKASIM_CONTROL": self.control, "KAFKASIM_CONTROL_TOKEN": "", **more}
+
+    def cli(self, *args: str, **env: str):
+        return CliRunner().invoke(main, list(args), env=self.env(**env))
+
+    def close(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+        self.proc.wait(10)
+        self.proc.stdout.close()
+        self.proc.stderr.close()
+
+
+@pytest.fixture
+def controlled() -> Iterator[Callable[..., Controlled]]:
+    made: list[Controlled] = []
+
+    def start(*args: str) -> Controlled:
+        made.append(Controlled(*args))
+        return made[-1]
+
+    yield start
+    for c in made:
+        c.close()
+
+
+def _produce(bootstrap: str, topic: str, records: list[tuple[bytes | None, bytes | None, list]]) -> None:
+    from kafkasim.protocol.api import ApiKey
+    from kafkasim.protocol.messages import produce as pr
+    from kafkasim.protocol.records import Record, build_batch
+    from kafkasim.testing.wire import WireClient
+
+    batch = build_batch([Record(0, 1_700_000_000_000 + i, k, v, h) for i, (k, v, h) in enumerate(records)])
+    with WireClient(bootstrap) as c:
+        resp = c.request(ApiKey.PRODUCE, pr.ProduceRequest(acks=-1, timeout_ms=5000, topic_data=[
+            pr.ProduceRequestTopicProduceData(name=topic, partition_data=[
+                pr.ProduceRequestPartitionProduceData(index=0, records=batch)])]))
+    assert resp.responses[0].partition_responses[0].error_code == 0
+
+
+def test_cli_fault_add_list_remove_clear_seed(controlled) -> None:
+    s = controlled()
+    r = s.cli("fault", "add", "error", "--api", "produce", "--topic", "orders", "--error", "not_leader_or_follower",
+              "--count", "2")
+    assert r.exit_code == 0 and r.output == "1\n", r.output
+    r = s.cli("fault", "add", "delay", "--api", "Fetch", "--delay-ms", "200", "--probability", "0.5",
+              "--partition", "0")
+    assert r.output == "2\n", r.output
+    r = s.cli("fault", "list")
+    assert r.exit_code == 0 and r.output.splitlines() == [
+        "1  error  api=PRODUCE topic=orders count=2 error=NOT_LEADER_OR_FOLLOWER  fired=0",
+        "2  delay  api=FETCH partition=0 delay_ms=200 probability=0.5  fired=0"]
+    assert s.cli("fault", "remove", "1").output == "removed rule 1 (fired 0 times)\n"
+    r = s.cli("fault", "remove", "1")
+    assert r.exit_code == 1 and "no fault rule 1" in r.output
+    r = s.cli("fault", "add", "error", "--api", "Produce")
+    assert r.exit_code == 1 and "needs an error" in r.output
+    r = s.cli("fault", "add", "delay", "--api", "NoSuchApi")
+    assert r.exit_code == 1 and "unknown api" in r.output
+    assert s.cli("fault", "seed", "7").output == "seeded with 7\n"
+    assert s.cli("fault", "clear").output == "removed 1 rule(s)\n"
+    assert s.cli("fault", "list").output == ""
+
+
+def test_cli_clock_show_and_advance(controlled) -> None:
+    s = controlled("--clock", "virtual")
+    now, _date, kind = s.cli("clock", "show").output.split()
+    assert kind == "virtual"
+    r = s.cli("clock", "advance", "--hours", "2", "--minutes", "1", "--seconds", "1", "--ms", "1")
+    assert r.exit_code == 0, r.output
+    assert int(r.output.split()[0]) == int(now) + 7_261_001
+    assert s.cli("clock", "show").output.split()[0] == r.output.split()[0]
+    assert s.cli("clock", "advance", "--ms", "-1").exit_code == 2  # a usage error, nothing sent
+    wall = controlled()
+    r = wall.cli("clock", "advance", "--seconds", "1")
+    assert r.exit_code == 1 and "wall clock" in r.output
+    assert wall.cli("clock", "show").output.split()[2] == "wall"
+
+
+def test_cli_records_lines_and_json(controlled) -> None:
+    import json
+
+    s = controlled()
+    bootstrap = s.bootstraps["bootstrap"]
+    assert CliRunner().invoke(main, ["topics", "create", "orders", "-b", bootstrap]).exit_code == 0
+    _produce(bootstrap, "orders", [(b"k1", b"v1", [("trace-id", b"abc")]), (b"\xff", b"\x00\x01", []),
+                                   (b"k1", None, [("trace-id", b"xyz")])])
+    r = s.cli("records", "orders")
+    assert r.exit_code == 0, r.output
+    assert r.output.splitlines() == [
+        "orders-0@0 2023-11-14T22:13:20.000Z key='k1' value='v1' headers: trace-id='abc'",
+        "orders-0@1 2023-11-14T22:13:20.001Z key=0xff value=0x0001",
+        "orders-0@2 2023-11-14T22:13:20.002Z key='k1' value=null headers: trace-id='xyz'"]
+    assert [line[:10] for line in s.cli("records", "orders", "--key", "k1").output.splitlines()] == [
+        "orders-0@0", "orders-0@2"]
+    assert s.cli("records", "orders", "--header", "trace-id=xyz").output.startswith("orders-0@2 ")
+    assert len(s.cli("records", "orders", "--start", "1", "--end", "2", "--partition", "0").output.splitlines()) == 1
+    assert len(s.cli("records", "orders", "--limit", "2", "--isolation", "read_committed").output.splitlines()) == 2
+    answer = json.loads(s.cli("records", "orders", "--json", "--limit", "2").output)
+    assert [r["key_base64"] for r in answer["records"]] == ["azE=", "/w=="]
+    r = s.cli("records", "nope")
+    assert r.exit_code == 1 and "topic 'nope'" in r.output and "does not host" in r.output
+    assert s.cli("records", "orders", "--header", "no-equals").exit_code == 2
+
+
+def test_cli_wait_records_met_and_timed_out(controlled) -> None:
+    s = controlled()
+    bootstrap = s.bootstraps["bootstrap"]
+    assert CliRunner().invoke(main, ["topics", "create", "orders", "-b", bootstrap]).exit_code == 0
+    _produce(bootstrap, "orders", [(b"k1", b"v1", [("trace-id", b"abc")]), (b"k2", b"v2", [])])
+    r = s.cli("wait", "records", "orders", "--count", "2", "--timeout", "5")
+    assert r.exit_code == 0 and len(r.output.splitlines()) == 2, r.output
+    r = s.cli("wait", "records", "orders", "--header", "trace-id=abc", "--key", "k1", "--partition", "0")
+    assert r.exit_code == 0 and r.output.startswith("orders-0@0 "), r.output
+    # the real command in its own process: exit status 1 and what was there instead, on stderr
+    res = subprocess.run([sys.executable, "-m", "kafkasim", "wait", "records", "orders", "--header", "trace-id=nope",
+                          "--timeout", "0.2"], capture_output=True, text=True, timeout=60, env={**os.environ,
+                                                                                                **s.env()})
+    assert res.returncode == 1 and res.stdout == ""
+    assert "timed out after 0.2s" in res.stderr and "has 0 record(s)" in res.stderr
+    assert "orders-0@1" in res.stderr  # the last records of the topic
+
+
+def test_cli_wait_group_met_and_timed_out(controlled) -> None:
+    from kafkasim.protocol.api import ApiKey
+    from kafkasim.protocol.messages import offset_commit as oc
+    from kafkasim.testing.wire import WireClient
+
+    s = controlled()
+    bootstrap = s.bootstraps["bootstrap"]
+    assert CliRunner().invoke(main, ["topics", "create", "orders", "-b", bootstrap]).exit_code == 0
+    _produce(bootstrap, "orders", [(None, b"v", [])] * 3)
+    with WireClient(bootstrap) as c:
+        c.request(ApiKey.OFFSET_COMMIT, oc.OffsetCommitRequest(group_id="billing", topics=[
+            oc.OffsetCommitRequestOffsetCommitRequestTopic(name="orders", partitions=[
+                oc.OffsetCommitRequestOffsetCommitRequestPartition(partition_index=0, committed_offset=1)])]))
+    r = s.cli("wait", "group", "billing", "--state", "Empty")
+    assert r.exit_code == 0 and r.output.splitlines() == [
+        "group billing  state=Empty  generation=0  protocol=-/-  members=0",
+        "  orders-0  committed=1  log-end=3  lag=2"]
+    r = s.cli("wait", "group", "billing", "--zero-lag", "--timeout", "0.1")
+    assert r.exit_code == 1 and "zero lag" in r.output and "('orders', 0): 2" in r.output
+    r = s.cli("wait", "group", "billing", "--state", "Calm", "--timeout", "0.1")
+    assert r.exit_code == 1 and "unknown group state" in r.output
+
+
+def test_cli_broker_and_leader_commands(controlled) -> None:
+    s = controlled("--brokers", "3")
+    bootstrap = s.bootstraps["bootstrap"].split(",")[0]
+    assert CliRunner().invoke(main, ["topics", "create", "t", "-p", "1", "-r", "3", "-b", bootstrap]).exit_code == 0
+    r = s.cli("broker", "list")
+    assert [line.split()[0::2] for line in r.output.splitlines()[1:]] == [["1", "-"], ["2", "-"], ["3", "-"]]
+    assert all(line.endswith("running") for line in r.output.splitlines()[1:])
+    assert s.cli("broker", "stop", "2", "--crash").output == "broker 2 crashed\n"
+    assert s.cli("broker", "list").output.splitlines()[2].endswith("stopped (in metadata)")
+    r = s.cli("broker", "stop", "2")
+    assert r.exit_code == 1 and "not running" in r.output
+    assert s.cli("broker", "start", "2").output.startswith("broker 2 started on 127.0.0.1:")
+    assert s.cli("broker", "rack", "3", "eu-1c").output == "broker 3 rack eu-1c\n"
+    assert s.cli("broker", "list").output.splitlines()[3].split()[2] == "eu-1c"
+    assert s.cli("broker", "rack", "3", "").output == "broker 3 rack -\n"
+    r = s.cli("leader", "move", "t", "0", "3")
+    assert r.exit_code == 0 and r.output.startswith("t-0 leader=3 epoch=1"), r.output
+    r = s.cli("leader", "move", "t", "0", "7")
+    assert r.exit_code == 1 and "not a replica" in r.output
+    assert s.cli("leader", "elect", "t").output == "t-0\n"
+    assert s.cli("leader", "elect").output == "no leader moved\n"
+    r = s.cli("broker", "stop", "9")
+    assert r.exit_code == 1 and "no broker 9" in r.output
+
+
+def test_cli_control_token_and_cluster_choice(controlled) -> None:
+    s = controlled("--cluster", "fronting", "--cluster", "consumer:2", "--control-token", "s3cret")
+    assert set(s.bootstraps) == {"fronting", "consumer"}
+    r = s.cli("broker", "list", "--cluster", "consumer")
+    assert r.exit_code == 1 and "token" in r.output
+    r = s.cli("broker", "list", "--cluster", "consumer", "--token", "s3cret")
+    assert r.exit_code == 0 and len(r.output.splitlines()) == 3, r.output
+    r = s.cli("fault", "list", KAFKASIM_CONTROL_TOKEN="s3cret")
+    assert r.exit_code == 1 and "--cluster" in r.output and "fronting, consumer" in r.output
+    r = s.cli("fault", "add", "drop", "--cluster", "fronting", KAFKASIM_CONTROL_TOKEN="s3cret")
+    assert r.exit_code == 0 and r.output == "1\n"
+    r = s.cli("fault", "list", "--cluster", "nope", KAFKASIM_CONTROL_TOKEN="s3cret")
+    assert r.exit_code == 1 and "no cluster 'nope'" in r.output
+
+
+def test_cli_control_unreachable_names_the_url() -> None:
+    r = CliRunner().invoke(main, ["fault", "list", "--control", "http://127.0.0.1:1"], env={"KAFKASIM_CONTROL_TOKEN": ""})
+    assert r.exit_code == 1 and "cannot reach the control API at http://127.0.0.1:1" in r.output
+
+
+def test_cli_import_and_help_do_not_load_aiohttp() -> None:
+    probe = ("import sys, kafkasim.cli; from click.testing import CliRunner; "
+             "CliRunner().invoke(kafkasim.cli.main, ['fault', '--help']); print(sorted(m for m in sys.modules "
+             "if m.split('.')[0] in ('aiohttp', 'urllib') and m != 'urllib.parse'))")
+    res = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60)
+    assert res.returncode == 0, res.stderr
+    assert "aiohttp" not in res.stdout and "urllib.request" not in res.stdout, res.stdout
