@@ -46,16 +46,18 @@ class BrokerProcess:
     """``python -m kafkasim serve --data-dir DIR`` on 127.0.0.1, started, killed and restarted by a test.
 
     Its stderr (the broker's log) goes to ``log_path`` across restarts; :meth:`log_tail` helps explain a
-    failure.
+    failure. ``data_dir`` None serves from memory; ``args`` go to ``serve`` (``--control-port 0`` makes
+    :attr:`control_url` the URL of its control API, from the ready line).
     """
 
-    def __init__(self, data_dir: Path, log_path: Path, *args: str) -> None:
+    def __init__(self, data_dir: Path | None, log_path: Path, *args: str) -> None:
         self.data_dir = data_dir
         self.log_path = log_path
         self.args = args
         self.port: int | None = None
         self.proc: subprocess.Popen[bytes] | None = None
         self.starts = 0
+        self.control_url: str | None = None
 
     @property
     def bootstrap_servers(self) -> str:
@@ -87,9 +89,10 @@ class BrokerProcess:
         assert self.proc is None or self.proc.poll() is not None, "the broker is already running"
         log_start = self.log_path.stat().st_size if self.log_path.exists() else 0
         with open(self.log_path, "ab") as log:
+            data_dir = [] if self.data_dir is None else ["--data-dir", str(self.data_dir)]
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "kafkasim", "serve", "--host", "127.0.0.1", "--port", str(port),
-                 "--data-dir", str(self.data_dir), *self.args],
+                [sys.executable, "-m", "kafkasim", "serve", "--host", "127.0.0.1", "--port", str(port), *data_dir,
+                 *self.args],
                 stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=log, bufsize=0,
             )
         line = self._read_ready_line(deadline)
@@ -99,7 +102,10 @@ class BrokerProcess:
             text = self.log_path.read_bytes()[log_start:].decode(errors="replace")
             raise BrokerStartError(f"broker exited ({self.proc.returncode}) before it was ready:\n{text}",
                                    port_in_use="cannot listen" in text)
-        assert line == f"{READY_PREFIX}127.0.0.1:{port}", line
+        assert line.startswith(READY_PREFIX), line
+        fields = dict(part.split("=", 1) for part in line.split()[2:])  # bootstrap=..., control=...
+        assert fields["bootstrap"].split(",")[0] == f"127.0.0.1:{port}", line
+        self.control_url = fields.get("control")
 
     def _read_ready_line(self, deadline: float) -> str | None:
         """The first stdout line, or None when the process exits first; TimeoutError at the deadline."""
