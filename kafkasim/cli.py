@@ -21,7 +21,7 @@ from kafkasim.protocol.messages import delete_topics as dt
 from kafkasim.protocol.messages import describe_configs as dc
 from kafkasim.protocol.messages import metadata as md
 from kafkasim.testing.cluster import Cluster, new_event_loop
-from kafkasim.testing.wire import WireClient
+from kafkasim.testing.wire import WireClient, WireCluster
 
 LOG_LEVELS = click.Choice(["debug", "info", "warning", "error"], case_sensitive=False)
 
@@ -238,9 +238,10 @@ async def _serve(configs: list[tuple[str | None, BrokerConfig]], control: tuple[
             clusters.append(c)
         if control is not None:
             from kafkasim.control import ControlServer
+            from kafkasim.control.metrics import Metrics
 
             host, port, token = control
-            control_server = ControlServer(clusters, host=host, port=port, token=token)
+            control_server = ControlServer(clusters, host=host, port=port, token=token, metrics=Metrics(clusters))
             await control_server.start()
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
@@ -274,6 +275,42 @@ def _client(bootstrap: str) -> WireClient:
         return WireClient(bootstrap)
     except OSError as exc:
         raise click.ClickException(f"cannot connect to {bootstrap}: {exc}") from None
+
+
+def _cluster(bootstrap: str) -> WireCluster:
+    """Connections to every broker (for requests only a partition's leader or a key's coordinator answers)."""
+    try:
+        return WireCluster(bootstrap)
+    except OSError as exc:
+        raise click.ClickException(f"cannot connect to {bootstrap}: {exc}") from None
+
+
+def _end_offsets(cluster: WireCluster, leaders: dict[tuple[str, int], int], timestamp: int) -> dict[tuple[str, int], int]:
+    """ListOffsets of each partition at its leader (``leaders``: partition -> node id); -1 where it failed."""
+    from kafkasim.protocol.messages import list_offsets as lo
+
+    by_node: dict[int, dict[str, list[int]]] = {}
+    for (t, p), node in leaders.items():
+        by_node.setdefault(node, {}).setdefault(t, []).append(p)
+    out = {tp: -1 for tp in leaders}
+    for node, topics in by_node.items():
+        if node not in cluster.brokers:
+            continue  # no leader (or its broker is gone): unknown
+        resp = cluster.node(node).request(ApiKey.LIST_OFFSETS, lo.ListOffsetsRequest(replica_id=-1, topics=[
+            lo.ListOffsetsRequestListOffsetsTopic(name=t, partitions=[
+                lo.ListOffsetsRequestListOffsetsPartition(partition_index=p, timestamp=timestamp) for p in ps])
+            for t, ps in topics.items()]))
+        for rt in resp.topics:
+            for rp in rt.partitions:
+                out[(rt.name, rp.partition_index)] = rp.offset if not rp.error_code else -1
+    return out
+
+
+def _leaders(cluster: WireCluster, topics: list[str]) -> dict[tuple[str, int], int]:
+    """Partition -> leader node id, from Metadata."""
+    meta = cluster.any.request(ApiKey.METADATA, md.MetadataRequest(
+        topics=[md.MetadataRequestMetadataRequestTopic(name=t) for t in topics], allow_auto_topic_creation=False))
+    return {(t.name, p.partition_index): p.leader_id for t in meta.topics if not t.error_code for p in t.partitions}
 
 
 def _check(code: int, message: str | None, what: str) -> None:
@@ -344,30 +381,23 @@ def topics_delete(bootstrap_server: str, names: tuple[str, ...]) -> None:
 @BOOTSTRAP
 @click.argument("name")
 def topics_describe(bootstrap_server: str, name: str) -> None:
-    """Show a topic's partitions, offsets and configs."""
-    from kafkasim.protocol.messages import list_offsets as lo
-
-    with _client(bootstrap_server) as c:
-        meta = c.request(ApiKey.METADATA, md.MetadataRequest(
+    """Show a topic's partitions, leaders, in-sync replicas, offsets and configs."""
+    with _cluster(bootstrap_server) as c:
+        meta = c.any.request(ApiKey.METADATA, md.MetadataRequest(
             topics=[md.MetadataRequestMetadataRequestTopic(name=name)], allow_auto_topic_creation=False))
         t = meta.topics[0]
         _check(t.error_code, None, f"cannot describe {name}")
-        ends = {}
-        for ts, label in ((-2, "start"), (-1, "end")):
-            resp = c.request(ApiKey.LIST_OFFSETS, lo.ListOffsetsRequest(replica_id=-1, topics=[
-                lo.ListOffsetsRequestListOffsetsTopic(name=name, partitions=[
-                    lo.ListOffsetsRequestListOffsetsPartition(partition_index=p.partition_index, timestamp=ts)
-                    for p in t.partitions])]))
-            for p in resp.topics[0].partitions:
-                ends.setdefault(p.partition_index, {})[label] = p.offset
-        conf = c.request(ApiKey.DESCRIBE_CONFIGS, dc.DescribeConfigsRequest(resources=[
+        leaders = {(name, p.partition_index): p.leader_id for p in t.partitions}
+        starts, ends = _end_offsets(c, leaders, -2), _end_offsets(c, leaders, -1)
+        conf = c.any.request(ApiKey.DESCRIBE_CONFIGS, dc.DescribeConfigsRequest(resources=[
             dc.DescribeConfigsRequestDescribeConfigsResource(resource_type=2, resource_name=name,
                                                              configuration_keys=None)]))
     click.echo(f"topic {name}  id={t.topic_id.hex()}  partitions={len(t.partitions)}")
     for p in sorted(t.partitions, key=lambda p: p.partition_index):
-        o = ends.get(p.partition_index, {})
+        tp = (name, p.partition_index)
         click.echo(f"  partition {p.partition_index}  leader={p.leader_id}  epoch={p.leader_epoch}  "
-                   f"start={o.get('start')}  end={o.get('end')}")
+                   f"replicas={','.join(map(str, p.replica_nodes))}  isr={','.join(map(str, p.isr_nodes))}  "
+                   f"start={starts[tp]}  end={ends[tp]}")
     res = conf.results[0]
     _check(res.error_code, res.error_message, f"cannot describe configs of {name}")
     click.echo("  configs:")
@@ -387,10 +417,13 @@ def groups_list(bootstrap_server: str) -> None:
     """List groups with their state."""
     from kafkasim.protocol.messages import list_groups as lg
 
-    with _client(bootstrap_server) as c:
-        resp = c.request(ApiKey.LIST_GROUPS, lg.ListGroupsRequest())
-    _check(resp.error_code, None, "cannot list groups")
-    for g in sorted(resp.groups, key=lambda g: g.group_id):
+    listed = []
+    with _cluster(bootstrap_server) as c:
+        for conn in c.each():  # each broker lists the groups it coordinates
+            resp = conn.request(ApiKey.LIST_GROUPS, lg.ListGroupsRequest())
+            _check(resp.error_code, None, "cannot list groups")
+            listed += resp.groups
+    for g in sorted(listed, key=lambda g: g.group_id):
         click.echo(f"{g.group_id}  {g.group_state or '?'}  {g.protocol_type or '-'}")
 
 
@@ -401,11 +434,14 @@ def groups_describe(bootstrap_server: str, group: str) -> None:
     """Show a group's state, members, assignments, committed offsets, log-end offsets and lag."""
     from kafkasim.protocol.messages import consumer_group_describe as cgd
     from kafkasim.protocol.messages import describe_groups as dg
-    from kafkasim.protocol.messages import list_offsets as lo
     from kafkasim.protocol.messages import offset_fetch as of
     from kafkasim.state.groups import CONSUMER_PROTOCOL, consumer_assignment, lag
 
-    with _client(bootstrap_server) as c:
+    with _cluster(bootstrap_server) as cluster:
+        try:
+            c = cluster.coordinator(group)
+        except ConnectionError as exc:
+            raise click.ClickException(str(exc)) from None
         cg = c.request(ApiKey.CONSUMER_GROUP_DESCRIBE, cgd.ConsumerGroupDescribeRequest(group_ids=[group])).groups[0]
         d = c.request(ApiKey.DESCRIBE_GROUPS, dg.DescribeGroupsRequest(groups=[group])).groups[0]
         v = c.version_for(ApiKey.OFFSET_FETCH)
@@ -428,18 +464,8 @@ def groups_describe(bootstrap_server: str, group: str) -> None:
                 for tp in consumer_assignment(bytes(m.member_assignment)):
                     owners[tp] = m.member_id
         parts = sorted({(t, p) for t, p, _ in committed} | set(owners))
-        ends: dict[tuple[str, int], int] = {}
-        by_topic: dict[str, list[int]] = {}
-        for t, p in parts:
-            by_topic.setdefault(t, []).append(p)
-        if by_topic:
-            resp = c.request(ApiKey.LIST_OFFSETS, lo.ListOffsetsRequest(replica_id=-1, topics=[
-                lo.ListOffsetsRequestListOffsetsTopic(name=t, partitions=[
-                    lo.ListOffsetsRequestListOffsetsPartition(partition_index=p, timestamp=-1) for p in ps])
-                for t, ps in by_topic.items()]))
-            for t in resp.topics:
-                for p in t.partitions:
-                    ends[(t.name, p.partition_index)] = p.offset if not p.error_code else -1
+        leaders = _leaders(cluster, sorted({t for t, _ in parts})) if parts else {}
+        ends = _end_offsets(cluster, {tp: leaders.get(tp, -1) for tp in parts}, -1)
     if not cg.error_code:
         click.echo(f"group {group}  state={cg.group_state}  protocol=consumer (KIP-848)/{cg.assignor_name}  "
                    f"epoch={cg.group_epoch}  members={len(cg.members)}")
@@ -479,12 +505,15 @@ def transactions_list(bootstrap_server: str, states: tuple[str, ...]) -> None:
     """List transactional ids with their producer id and state (ListTransactions)."""
     from kafkasim.protocol.messages import list_transactions as lt
 
-    with _client(bootstrap_server) as c:
-        resp = c.request(ApiKey.LIST_TRANSACTIONS, lt.ListTransactionsRequest(state_filters=list(states),
-                                                                               producer_id_filters=[]))
-    _check(resp.error_code, None, "cannot list transactions")
+    listed = []
+    with _cluster(bootstrap_server) as c:
+        for conn in c.each():  # each broker lists the transactional ids it coordinates
+            resp = conn.request(ApiKey.LIST_TRANSACTIONS, lt.ListTransactionsRequest(state_filters=list(states),
+                                                                                      producer_id_filters=[]))
+            _check(resp.error_code, None, "cannot list transactions")
+            listed += resp.transaction_states
     click.echo(f"{'TRANSACTIONAL ID':40} {'PRODUCER ID':>12}  STATE")
-    for t in sorted(resp.transaction_states, key=lambda t: t.transactional_id):
+    for t in sorted(listed, key=lambda t: t.transactional_id):
         click.echo(f"{t.transactional_id:40} {t.producer_id:>12}  {t.transaction_state}")
 
 
@@ -496,7 +525,11 @@ def transactions_describe(bootstrap_server: str, transactional_id: str) -> None:
     from kafkasim.protocol.messages import describe_producers as dp
     from kafkasim.protocol.messages import describe_transactions as dtx
 
-    with _client(bootstrap_server) as c:
+    with _cluster(bootstrap_server) as cluster:
+        try:
+            c = cluster.coordinator(transactional_id, 1)
+        except ConnectionError as exc:
+            raise click.ClickException(str(exc)) from None
         resp = c.request(ApiKey.DESCRIBE_TRANSACTIONS,
                          dtx.DescribeTransactionsRequest(transactional_ids=[transactional_id]))
         t = resp.transaction_states[0]
@@ -505,10 +538,19 @@ def transactions_describe(bootstrap_server: str, transactional_id: str) -> None:
                    f"{t.producer_epoch}, timeout {t.transaction_timeout_ms} ms, started {_ms(t.transaction_start_time_ms)}")
         if not t.topics:
             return
-        prods = c.request(ApiKey.DESCRIBE_PRODUCERS, dp.DescribeProducersRequest(topics=[
-            dp.DescribeProducersRequestTopicRequest(name=td.topic, partition_indexes=td.partitions)
-            for td in t.topics]))
-    for tr in prods.topics:
+        leaders = _leaders(cluster, [td.topic for td in t.topics])
+        by_node: dict[int, list] = {}
+        for td in t.topics:  # DescribeProducers is answered by each partition's leader
+            for p in td.partitions:
+                by_node.setdefault(leaders.get((td.topic, p), -1), []).append((td.topic, p))
+        answers = []
+        for node, tps in sorted(by_node.items()):
+            if node not in cluster.brokers:
+                continue
+            answers += cluster.node(node).request(ApiKey.DESCRIBE_PRODUCERS, dp.DescribeProducersRequest(topics=[
+                dp.DescribeProducersRequestTopicRequest(name=topic, partition_indexes=[p for tt, p in tps if tt == topic])
+                for topic in dict.fromkeys(tt for tt, _ in tps)])).topics
+    for tr in answers:
         for pr in tr.partitions:
             mine = [s for s in pr.active_producers if s.producer_id == t.producer_id]
             start = mine[0].current_txn_start_offset if mine else -1

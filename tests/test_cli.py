@@ -433,3 +433,35 @@ def test_cli_import_and_help_do_not_load_aiohttp() -> None:
     res = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60)
     assert res.returncode == 0, res.stderr
     assert "aiohttp" not in res.stdout and "urllib.request" not in res.stdout, res.stdout
+
+
+def test_cli_admin_commands_ask_the_leaders_and_coordinators_of_a_multi_broker_cluster() -> None:
+    from kafkasim import Cluster
+    from kafkasim.protocol.records import Record, build_batch
+
+    with Cluster(brokers=3).run_in_thread() as cluster:
+        cluster.create_topic("spread", 3, replication_factor=3)
+        now = 1_700_000_000_000
+        for p in range(3):
+            for _ in range(p + 1):
+                cluster.call(lambda p=p: cluster.state.append("spread", p, memoryview(bytearray(
+                    build_batch([Record(0, now, b"k", b"v")])))))
+        groups = [g for g in (f"g{i}" for i in range(50)) if cluster.coordinator(g) != 1][:2]
+        for g in groups:
+            assert cluster.call(lambda g=g: cluster.state.groups.commit_offsets(
+                g, -1, "", None, [("spread", p, 1, -1, "") for p in range(3)])) == [0, 0, 0]
+        first = cluster.brokers()[0].bootstrap  # broker 1: neither coordinator, and leader of one partition only
+        runner = CliRunner()
+        described = runner.invoke(main, ["topics", "describe", "spread", "-b", first])
+        assert described.exit_code == 0, described.output
+        for p in range(3):
+            status = cluster.partition_status("spread", p)
+            assert (f"partition {p}  leader={status.leader}  epoch=0  replicas={','.join(map(str, status.replicas))}  "
+                    f"isr={','.join(map(str, status.isr))}  start=0  end={p + 1}") in described.output
+        listed = runner.invoke(main, ["groups", "list", "-b", first])
+        assert listed.exit_code == 0 and all(g in listed.output for g in groups), listed.output
+        shown = runner.invoke(main, ["groups", "describe", groups[0], "-b", first])
+        assert shown.exit_code == 0, shown.output
+        lags = [line.split() for line in shown.output.splitlines() if line.strip().startswith("spread")]
+        assert [(r[1], r[2], r[3], r[4]) for r in lags] == [("0", "1", "1", "0"), ("1", "1", "2", "1"),
+                                                            ("2", "1", "3", "2")]

@@ -25,6 +25,7 @@ from kafkasim.protocol.api import ApiKey
 from kafkasim.protocol.frame import FrameReader, peek_request_header, read_request_header, response_header
 from kafkasim.protocol.primitives import MalformedError
 from kafkasim.server.faults import FaultRule
+from kafkasim.server.stats import BrokerStats
 from kafkasim.state.cluster import PartitionState
 
 if TYPE_CHECKING:
@@ -48,6 +49,12 @@ class Broker:
         self.port = port  # 0 until the first start picks a free port; kept across restarts
         self._server: asyncio.AbstractServer | None = None
         self._connections: set[Connection] = set()
+        self.stats = BrokerStats()
+
+    @property
+    def connections(self) -> int:
+        """Open client connections."""
+        return len(self._connections)
 
     @property
     def running(self) -> bool:
@@ -132,6 +139,7 @@ class Connection(asyncio.Protocol):
         self.peer = transport.get_extra_info("peername")
         self.client_host = f"/{self.peer[0]}" if self.peer else ""  # Kafka's form, e.g. "/127.0.0.1"
         self.broker._connections.add(self)
+        self.broker.stats.connections_accepted += 1
         log.debug("conn %d opened from %s", self.id, self.peer)
 
     def connection_lost(self, exc: Exception | None) -> None:
@@ -153,6 +161,7 @@ class Connection(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         if self._closing:
             return
+        self.broker.stats.bytes_in += len(data)
         try:
             frames = self.reader.feed(data)
         except MalformedError as exc:
@@ -202,6 +211,8 @@ class Connection(asyncio.Protocol):
             self.close()
             return
         spec = HANDLERS[key]
+        stats = self.broker.stats
+        stats.requests[key] = stats.requests.get(key, 0) + 1
         mv = memoryview(frame)
         try:
             hdr = read_request_header(mv)
@@ -317,6 +328,10 @@ class Connection(asyncio.Protocol):
         head = response_header(key, version, corr)
         size = len(head) + sum(map(len, parts))
         parts.insert(0, _SIZE.pack(size) + head)
+        stats = self.broker.stats
+        stats.bytes_out += size + 4
+        if stats.count_errors:
+            stats.response(key, result)
         return parts
 
     def _respond(self, key: int, version: int, corr: int, resp) -> None:

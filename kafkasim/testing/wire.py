@@ -83,3 +83,63 @@ class WireClient:
             raise RuntimeError(f"correlation id mismatch: sent {corr}, got {got}")
         resp, _ = api.decode_response(key, version, memoryview(frame), pos)
         return resp
+
+
+class WireCluster:
+    """A connection to every broker of a cluster, found through one bootstrap broker's Metadata, so that each
+    request goes to the broker that serves it: a partition's leader, a key's coordinator, or each broker in
+    turn (ListGroups and ListTransactions answer for the broker asked)."""
+
+    def __init__(self, bootstrap: str, timeout: float = 10.0, client_id: str = "kafkasim-cli") -> None:
+        from kafkasim.protocol.messages import metadata as md
+
+        self.timeout = timeout
+        self.client_id = client_id
+        self.any = WireClient(bootstrap, timeout, client_id)
+        self._conns: dict[int, WireClient] = {}
+        try:
+            meta = self.any.request(api.ApiKey.METADATA, md.MetadataRequest(topics=[], allow_auto_topic_creation=False))
+        except BaseException:
+            self.any.close()
+            raise
+        self.brokers = {b.node_id: f"{b.host}:{b.port}" for b in meta.brokers}
+
+    def close(self) -> None:
+        self.any.close()
+        for c in self._conns.values():
+            c.close()
+        self._conns.clear()
+
+    def __enter__(self) -> WireCluster:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def node(self, node_id: int) -> WireClient:
+        """The connection to broker ``node_id`` (opened on first use)."""
+        c = self._conns.get(node_id)
+        if c is None:
+            if node_id not in self.brokers:
+                raise ConnectionError(f"broker {node_id} is not in the cluster's metadata (brokers: "
+                                      f"{sorted(self.brokers)})")
+            c = self._conns[node_id] = WireClient(self.brokers[node_id], self.timeout, self.client_id)
+        return c
+
+    def each(self) -> list[WireClient]:
+        """A connection to every broker, by node id."""
+        return [self.node(n) for n in sorted(self.brokers)]
+
+    def coordinator(self, key: str, key_type: int = 0) -> WireClient:
+        """The connection to the coordinator of a group (key type 0) or transactional id (1)."""
+        from kafkasim.protocol.messages import find_coordinator as fc
+
+        resp = self.any.request(api.ApiKey.FIND_COORDINATOR, fc.FindCoordinatorRequest(
+            key=key, key_type=key_type, coordinator_keys=[key]))
+        found = resp.coordinators[0] if resp.coordinators else resp
+        if found.error_code:
+            from kafkasim.errors import ErrorCode
+
+            raise ConnectionError(f"no coordinator for {key!r}: {ErrorCode(found.error_code).name}")
+        self.brokers.setdefault(found.node_id, f"{found.host}:{found.port}")
+        return self.node(found.node_id)
