@@ -65,6 +65,7 @@ SKIPPED_FEATURES = [
     "ElectLeaders: only the preferred and unclean elections of the test-control model (no reassignments)",
     "automatic preferred-leader rebalancing (auto.leader.rebalance.enable): elect leaders with ElectLeaders",
     "__consumer_offsets and __transaction_state are not listed as topics (their leaders place coordinators)",
+    "partition reassignment (AlterPartitionReassignments, ListPartitionReassignments)",
 ]
 
 
