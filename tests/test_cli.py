@@ -465,3 +465,126 @@ def test_cli_admin_commands_ask_the_leaders_and_coordinators_of_a_multi_broker_c
         lags = [line.split() for line in shown.output.splitlines() if line.strip().startswith("spread")]
         assert [(r[1], r[2], r[3], r[4]) for r in lags] == [("0", "1", "1", "0"), ("1", "1", "2", "1"),
                                                             ("2", "1", "3", "2")]
+
+
+def serve_ready_line(*args: str) -> tuple[subprocess.Popen, dict[str, str]]:
+    """Start ``kafkasim serve ARGS``; return the process and its ready line as {name: value}."""
+    proc = subprocess.Popen([sys.executable, "-m", "kafkasim", "serve", *args], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    line = proc.stdout.readline()
+    if not line.startswith("kafkasim ready "):
+        proc.kill()
+        raise AssertionError(f"no ready line: {line!r} {proc.stderr.read()}")
+    return proc, dict(item.split("=", 1) for item in line.split()[2:])
+
+
+def consecutive_free_ports(n: int) -> int:
+    """The first of ``n`` consecutive 127.0.0.1 ports that were all free a moment ago."""
+    import socket
+
+    for _ in range(100):
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            base = probe.getsockname()[1]
+        if base + n > 65535:
+            continue
+        held = []
+        try:
+            for port in range(base, base + n):
+                s = socket.socket()
+                held.append(s)
+                s.bind(("127.0.0.1", port))
+        except OSError:
+            continue
+        finally:
+            for s in held:
+                s.close()
+        return base
+    raise AssertionError(f"no {n} consecutive free ports")
+
+
+def stop(proc: subprocess.Popen) -> None:
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(10) == 0
+    proc.stdout.close()
+    proc.stderr.close()
+
+
+def test_cli_serve_brokers_and_racks() -> None:
+    from kafkasim.protocol.api import ApiKey
+    from kafkasim.protocol.messages import metadata as md
+    from kafkasim.testing.wire import WireClient
+
+    proc, ready = serve_ready_line("--port", "0", "--brokers", "3", "--racks", "east,west")
+    try:
+        addresses = ready["bootstrap"].split(",")
+        assert len(addresses) == 3 and len(set(addresses)) == 3
+        with WireClient(addresses[2]) as c:
+            meta = c.request(ApiKey.METADATA, md.MetadataRequest(topics=None))
+        assert [(b.node_id, b.rack, f"{b.host}:{b.port}") for b in meta.brokers] == [
+            (1, "east", addresses[0]), (2, "west", addresses[1]), (3, "east", addresses[2])]
+    finally:
+        stop(proc)
+
+
+def test_cli_serve_several_clusters_take_consecutive_ports(tmp_path) -> None:
+    from kafkasim.protocol.api import ApiKey
+    from kafkasim.protocol.messages import metadata as md
+    from kafkasim.testing.wire import WireClient
+
+    base = consecutive_free_ports(5)
+    proc, ready = serve_ready_line("--port", str(base), "--cluster", "fronting:3", "--cluster", "consumer:2",
+                                   "--data-dir", str(tmp_path))
+    try:
+        assert ready["fronting"] == ",".join(f"127.0.0.1:{base + i}" for i in range(3))
+        assert ready["consumer"] == ",".join(f"127.0.0.1:{base + i}" for i in range(3, 5))
+        ids = set()
+        for name in ("fronting", "consumer"):
+            with WireClient(ready[name].split(",")[0]) as c:
+                ids.add(c.request(ApiKey.METADATA, md.MetadataRequest(topics=None)).cluster_id)
+        assert len(ids) == 2
+        assert sorted(p.name for p in tmp_path.iterdir()) == ["consumer", "fronting"]
+    finally:
+        stop(proc)
+
+
+def test_cli_serve_config_file(tmp_path) -> None:
+    config = tmp_path / "clusters.toml"
+    config.write_text('[defaults]\nnum-partitions = 4\n\n[clusters.east]\nbrokers = 2\nracks = ["a", "b"]\n\n'
+                      '[clusters.west]\nbrokers = 1\ncluster_id = "west-cluster-id-00000"\n')
+    proc, ready = serve_ready_line("--port", "0", "--config", str(config), "--auto-create-topics")
+    try:
+        assert len(ready["east"].split(",")) == 2 and len(ready["west"].split(",")) == 1
+        from kafkasim.protocol.api import ApiKey
+        from kafkasim.protocol.messages import metadata as md
+        from kafkasim.testing.wire import WireClient
+
+        with WireClient(ready["west"]) as c:
+            meta = c.request(ApiKey.METADATA, md.MetadataRequest(topics=[md.MetadataRequestMetadataRequestTopic(
+                name="auto")]))
+        assert meta.cluster_id == "west-cluster-id-00000" and len(meta.topics[0].partitions) == 4
+    finally:
+        stop(proc)
+
+
+@pytest.mark.parametrize("args,message", [
+    (["--kafka-version", "0.8"], "older than 0.10.0"),
+    (["--cluster", "a", "--cluster", "a"], "must differ"),
+    (["--cluster", "bad name"], "NAME or NAME:BROKERS"),
+    (["--racks", ","], "rack names"),
+    (["--brokers", "0"], "0"),
+], ids=["old-release", "same-name", "bad-name", "no-racks", "no-brokers"])
+def test_cli_serve_bad_cluster_options_are_usage_errors(args: list[str], message: str) -> None:
+    res = CliRunner().invoke(main, ["serve", "--port", "0", *args])
+    assert res.exit_code == 2 and message in res.output, res.output
+
+
+def test_cli_serve_bad_config_file_is_a_usage_error(tmp_path) -> None:
+    config = tmp_path / "c.toml"
+    for text, message in (('[clusters.a]\nbrokerz = 3\n', "unknown setting 'brokerz'"),
+                          ('[nonsense]\n', "unknown tables"),
+                          ('[clusters.a]\nport = 9092\n[clusters.b]\nport = 9092\n', "share ports"),
+                          ('[clusters.a\n', "c.toml")):
+        config.write_text(text)
+        res = CliRunner().invoke(main, ["serve", "--config", str(config)])
+        assert res.exit_code == 2 and message in res.output, (text, res.output)
