@@ -141,6 +141,14 @@ class PartitionState:
         """Aborted transactions a read_committed fetch of [offset, upto) must filter (Fetch's list)."""
         return [a for a in self.aborted if a.last_offset >= offset and a.first_offset < upto]
 
+    def note_leader_epoch(self, epoch: int, led: bool) -> None:
+        """The partition moves to leader epoch ``epoch``; ``led``: a leader starts it, at the log end (an epoch
+        without a leader starts nothing). The epoch before is remembered from the log start if it was not."""
+        if not self.epoch_starts:
+            self.epoch_starts.append((self.leader_epoch, self.log.log_start_offset))
+        if led:
+            self.epoch_starts.append((epoch, self.log.log_end_offset))
+
     def epoch_end_offset(self, epoch: int) -> tuple[int, int]:
         """OffsetForLeaderEpoch: (epoch, end offset) for a requested leader epoch, as Kafka's leader epoch
         cache answers: the log end for the current epoch; else the start of the first later epoch, paired
@@ -379,14 +387,12 @@ class ClusterState:
             for p in parts:
                 yield None, p
 
-    def _set_leader(self, p: CoordinatorPartition | PartitionState, leader: int) -> None:
+    def set_leader(self, p: CoordinatorPartition | PartitionState, leader: int) -> None:
         """A leader change: the epoch always moves on; a new leader starts its epoch at the log end."""
+        if isinstance(p, PartitionState):
+            p.note_leader_epoch(p.leader_epoch + 1, leader != NO_LEADER)
         p.leader = leader
         p.leader_epoch += 1
-        if leader != NO_LEADER and isinstance(p, PartitionState):
-            if not p.epoch_starts:
-                p.epoch_starts.append((0, p.log.log_start_offset))
-            p.epoch_starts.append((p.leader_epoch, p.log.log_end_offset))
 
     def _changed(self, topics: dict[str, Topic], coordinators: dict[int, set[int]]) -> None:
         """After elections: derived metadata is rebuilt, the change is kept, long-polls of the partitions
@@ -448,7 +454,7 @@ class ClusterState:
                 p.isr.remove(node_id)
             if p.leader != node_id:
                 return False
-            self._set_leader(p, self._first_eligible(p.replicas, [r for r in p.isr if r != node_id]))
+            self.set_leader(p, self._first_eligible(p.replicas, [r for r in p.isr if r != node_id]))
             return True
 
         self._update_replicas(node_id, leave)
@@ -478,7 +484,7 @@ class ClusterState:
         def rejoin(p: PartitionState | CoordinatorPartition) -> bool:
             if p.leader == NO_LEADER:
                 if node_id in p.isr:
-                    self._set_leader(p, node_id)
+                    self.set_leader(p, node_id)
                     return True
             elif node_id not in p.isr:
                 p.isr = [r for r in p.replicas if r in p.isr or r == node_id]
@@ -503,7 +509,7 @@ class ClusterState:
         if self._is_fenced(node_id) or node_id not in p.isr:
             raise ValueError(f"broker {node_id} is not an in-sync replica of {topic}-{index} (ISR {p.isr})")
         if p.leader != node_id:
-            self._set_leader(p, node_id)
+            self.set_leader(p, node_id)
             self._changed({topic: self.topics[topic]}, {})
 
     def elect_leader(self, topic: str, index: int, unclean: bool) -> None:
@@ -519,7 +525,7 @@ class ClusterState:
                 raise KafkaError(ErrorCode.ELIGIBLE_LEADERS_NOT_AVAILABLE,
                                  f"No eligible replica of {topic}-{index} is online (replicas {p.replicas})")
             p.isr = [running[0]]
-            self._set_leader(p, running[0])
+            self.set_leader(p, running[0])
         else:
             preferred = p.replicas[0]
             if p.leader == preferred:
@@ -528,7 +534,7 @@ class ClusterState:
                 raise KafkaError(ErrorCode.PREFERRED_LEADER_NOT_AVAILABLE,
                                  f"Failed to elect leader for partition {topic}-{index} under strategy "
                                  "PreferredReplicaPartitionLeaderElectionStrategy")
-            self._set_leader(p, preferred)
+            self.set_leader(p, preferred)
         self._changed({topic: self.topics[topic]}, {})
 
     def leader_partition(self, topic: str, index: int, node_id: int | None) -> PartitionState:

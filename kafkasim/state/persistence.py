@@ -141,18 +141,22 @@ class Persistence:
                 continue
             name = key[len(TOPIC):]
             topic_id = uuid.UUID(value["id"]).bytes
-            parts = [_restored_partition(name, i, entry, configured) for i, entry in enumerate(value["partitions"])]
+            elect: dict[int, int] = {}
+            parts = [_restored_partition(name, i, entry, configured, elect)
+                     for i, entry in enumerate(value["partitions"])]
             t = Topic(name, topic_id, parts, dict(value["configs"]), internal=name in INTERNAL_TOPICS)
             state._apply_log_config(t)
             for p in parts:
                 p.log = store.open_log(name, p.index, t.log_config, now,
                                        on_batch=lambda *h, p=p: _rebuild_partition(p, *h))
-                if p.epoch_starts and p.epoch_starts[-1][0] != p.leader_epoch and p.leader >= 0:
-                    p.epoch_starts.append((p.leader_epoch, p.log.log_end_offset))  # elected at this start
+                if p.index in elect:  # its leader is not a broker of this start: the epoch moves on
+                    state.set_leader(p, elect[p.index])
                 for pid in p.producers.entries:
                     max_pid = max(max_pid, pid)
             state.topics[name] = t
             state.topics_by_id[topic_id] = t
+            if elect:
+                self.topic(t)  # the new epochs, so that the next start goes on from them
         for topic, index, _path in list(store.partition_dirs()):
             t = state.topics.get(topic)
             if t is None or index >= len(t.partitions):
@@ -200,11 +204,12 @@ class Persistence:
         g.state = GroupState.STABLE if g.members else GroupState.EMPTY
 
 
-def _restored_partition(topic: str, index: int, entry: list, configured: set[int]) -> PartitionState:
+def _restored_partition(topic: str, index: int, entry: list, configured: set[int], elect: dict[int, int]
+                        ) -> PartitionState:
     """A partition from its topic record (leader, replicas, epoch[, ISR, epoch starts]). Every broker of the
     configuration starts with the broker, so each replica it has is in sync again; a partition whose leader
-    is not one of them (offline when the broker stopped, or a broker no longer configured) gets the first
-    replica that is, with the epoch bumped."""
+    is not one of them (offline when the broker stopped, or a broker no longer configured) is to get the
+    first replica that is (``elect``: partition -> new leader, -1 for none), once its log is open."""
     leader, replicas, epoch = entry[0], list(entry[1]), entry[2]
     starts = [(e, o) for e, o in entry[4]] if len(entry) > 4 else []
     p = PartitionState(topic, index, None, leader, replicas, epoch, isr=[r for r in replicas if r in configured],
@@ -214,8 +219,9 @@ def _restored_partition(topic: str, index: int, entry: list, configured: set[int
             log.warning("%s-%d: none of its replicas %s is a broker of this cluster; it has no leader", topic, index,
                         replicas)
             p.isr = replicas[:1]
-        p.leader = p.isr[0] if p.isr[0] in configured else -1
-        p.leader_epoch += 1
+        new = p.isr[0] if p.isr[0] in configured else -1
+        if new != leader:
+            elect[index] = new
     return p
 
 

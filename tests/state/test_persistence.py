@@ -324,3 +324,75 @@ def test_persistence_corrupt_partition_at_open_leaves_the_data_dir_usable(data_d
     assert not state.store.clean
     assert state.partition("a", 0).log.log_end_offset == 6
     state.close()
+
+
+# ---------------------------------------------------------------------------------------------- several brokers
+
+
+def open_brokers(data_dir: Path, brokers: int = 3) -> ClusterState:
+    cfg = BrokerConfig(data_dir=str(data_dir), brokers=brokers)
+    state = ClusterState(cfg, clock=FixedClock())
+    state.open()
+    for i, node in enumerate(cfg.node_ids()):
+        state.register_broker(node, "127.0.0.1", 9092 + i)
+    return state
+
+
+@pytest.mark.parametrize("clean", [True, False], ids=["clean", "crash"])
+def test_persistence_keeps_leaders_epochs_and_epoch_offsets(data_dir: Path, clean: bool) -> None:
+    state = open_brokers(data_dir)
+    state.create_topic("t", 2, 3)
+    state.append("t", 0, produced(3))
+    first = state.partition("t", 0).leader
+    state.broker_stopped(first)  # the leadership of partition 0 moves: epoch 1 from offset 3
+    state.append("t", 0, produced(2))
+    moved = state.partition("t", 0).leader
+    assert moved != first
+    if clean:
+        state.close()
+    else:
+        crash(state)
+    state = open_brokers(data_dir)
+    p = state.partition("t", 0)
+    assert (p.leader, p.leader_epoch) == (moved, 1)
+    assert sorted(p.isr) == [1, 2, 3]  # every configured broker runs again
+    assert p.epoch_end_offset(0) == (0, 3) and p.epoch_end_offset(1) == (1, 5)
+    state.close()
+
+
+def test_persistence_elects_a_leader_for_a_partition_offline_at_shutdown(data_dir: Path) -> None:
+    state = open_brokers(data_dir, brokers=2)
+    state.create_topic("solo", 1, 1)
+    state.append("solo", 0, produced(2))
+    node = state.partition("solo", 0).leader
+    state.broker_stopped(node)
+    assert state.partition("solo", 0).leader == -1
+    state.close()
+    state = open_brokers(data_dir, brokers=2)
+    p = state.partition("solo", 0)
+    assert (p.leader, p.leader_epoch) == (node, 2)
+    assert p.epoch_end_offset(0) == (0, 2) and p.epoch_end_offset(2) == (2, 2)
+    state.close()
+
+
+def test_persistence_with_fewer_brokers_than_before(data_dir: Path) -> None:
+    state = open_brokers(data_dir, brokers=3)
+    state.create_topic("t", 3, 1)
+    led_by = {i: state.partition("t", i).leader for i in range(3)}
+    state.close()
+    state = open_brokers(data_dir, brokers=1)  # brokers 2 and 3 are not configured any more
+    for i, node in led_by.items():
+        p = state.partition("t", i)
+        assert p.leader == (1 if node == 1 else -1)
+    state.close()
+
+
+def test_persistence_an_election_at_start_is_kept(data_dir: Path) -> None:
+    state = open_brokers(data_dir, brokers=2)
+    state.create_topic("solo", 1, 1)
+    state.broker_stopped(state.partition("solo", 0).leader)
+    state.close()
+    for expected in (2, 2):  # elected at the first start (epoch 2); the second start changes nothing
+        state = open_brokers(data_dir, brokers=2)
+        assert state.partition("solo", 0).leader_epoch == expected
+        state.close()
