@@ -30,6 +30,9 @@ from kafkasim.testing.cluster import Cluster
 
 
 def _error_name(code: int) -> str:
+    """Kafka's name of an error code, as its ErrorsPerSec metric labels it (0 is NONE)."""
+    if code == 0:
+        return "NONE"
     try:
         return ErrorCode(code).name
     except ValueError:
