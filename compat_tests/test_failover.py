@@ -542,3 +542,42 @@ def test_kafka_version_emulation_is_what_clients_detect(make_cluster: Callable[.
         consumer.topics()  # and talks to it with that release's versions
     finally:
         consumer.close()
+
+
+def test_transactions_survive_their_coordinator_stopping(make_cluster: Callable[..., Any]) -> None:
+    """Atomic multi-topic writes (a write-ahead log's) across a failover of the transaction coordinator and of
+    the partitions' leader: every committed transaction is read by read_committed consumers, all of it."""
+    cluster = three_brokers(make_cluster)
+    cluster.call(lambda: cluster.state.create_topic("audit", assignments={0: [VICTIM, 2, 3]}))
+    txn_id = next(t for t in (f"wal-{i}" for i in range(1000)) if cluster.coordinator(transactional_id=t) == VICTIM)
+    producer = Producer({"bootstrap.servers": cluster.bootstrap_servers, "transactional.id": txn_id,
+                         "transaction.timeout.ms": 30000, **FAST})
+    committed: list[bytes] = []
+    try:
+        producer.init_transactions(30)
+        for n in range(6):
+            if n == 3:
+                cluster.stop_broker(VICTIM)  # coordinator and leader of every partition
+                assert cluster.coordinator(transactional_id=txn_id) != VICTIM
+            producer.begin_transaction()
+            batch = [b"t%d-%d" % (n, i) for i in range(5)]
+            for v in batch:
+                producer.produce(TOPIC, value=v)
+                producer.produce("audit", value=v)
+            producer.commit_transaction(30)
+            committed += batch
+    finally:
+        close_confluent_producer(producer)
+    consumer = Consumer({"bootstrap.servers": cluster.bootstrap_servers, "group.id": "wal-reader",
+                         "isolation.level": "read_committed", "auto.offset.reset": "earliest", **FAST})
+    got: dict[str, list[bytes]] = {TOPIC: [], "audit": []}
+    try:
+        consumer.subscribe([TOPIC, "audit"])
+        deadline = time.monotonic() + DEADLINE_S
+        while sum(map(len, got.values())) < 2 * len(committed) and time.monotonic() < deadline:
+            msg = consumer.poll(0.1)
+            if msg is not None and not msg.error():
+                got[msg.topic()].append(msg.value())
+    finally:
+        consumer.close()
+    assert sorted(got[TOPIC]) == sorted(committed) and got["audit"] == committed
