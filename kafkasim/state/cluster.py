@@ -109,7 +109,8 @@ class PartitionState:
     leader_epoch: int = 0
     producers: PartitionProducers = field(default_factory=PartitionProducers)
     isr: list[int] = field(default_factory=list)  # in-sync replicas: every running replica (one shared log)
-    epoch_starts: list[tuple[int, int]] = field(default_factory=list)  # (leader epoch, its first offset)
+    # (leader epoch, its first offset) of the epochs that had a leader; () until the first leader change
+    epoch_starts: list[tuple[int, int]] | tuple = ()
 
     open_txns: dict[int, int] = field(default_factory=dict)  # producer id -> first offset of its open transaction
     aborted: list[AbortedTxn] = field(default_factory=list)  # aborted transactions, in marker order
@@ -144,10 +145,11 @@ class PartitionState:
     def note_leader_epoch(self, epoch: int, led: bool) -> None:
         """The partition moves to leader epoch ``epoch``; ``led``: a leader starts it, at the log end (an epoch
         without a leader starts nothing). The epoch before is remembered from the log start if it was not."""
-        if not self.epoch_starts:
-            self.epoch_starts.append((self.leader_epoch, self.log.log_start_offset))
+        starts = self.epoch_starts
+        if not starts:
+            starts = self.epoch_starts = [(self.leader_epoch, self.log.log_start_offset)]
         if led:
-            self.epoch_starts.append((epoch, self.log.log_end_offset))
+            starts.append((epoch, self.log.log_end_offset))  # type: ignore[union-attr]
 
     def epoch_end_offset(self, epoch: int) -> tuple[int, int]:
         """OffsetForLeaderEpoch: (epoch, end offset) for a requested leader epoch, as Kafka's leader epoch
@@ -304,10 +306,10 @@ class ClusterState:
         live = self.live_brokers()
         self.controller_id = live[0].node_id if live else -1
 
-    def _placement(self, index: int, replication_factor: int) -> list[int]:
-        """The replicas of a new partition (leader first), placed as Kafka places them over the brokers that
-        are not fenced (rack-aware when every one has a rack)."""
-        return place_replicas(self._placement_brokers(), 1, replication_factor, index)[0]
+    def _placement(self, first: int, count: int, replication_factor: int) -> list[list[int]]:
+        """The replicas (leader first) of ``count`` new partitions numbered from ``first``, placed as Kafka places
+        them over the brokers that are not fenced (rack-aware when every one has a rack)."""
+        return place_replicas(self._placement_brokers(), count, replication_factor, first)
 
     def _placement_brokers(self) -> list[tuple[int, str | None]]:
         if not self.brokers:
@@ -315,7 +317,8 @@ class ClusterState:
         return [(b.node_id, b.rack) for b in self.live_brokers()]
 
     def _new_partition(self, topic: str, index: int, replicas: list[int]) -> PartitionState:
-        isr = [r for r in replicas if not self._is_fenced(r)]
+        brokers = self.brokers
+        isr = [r for r in replicas if r not in brokers or not brokers[r].fenced]
         leader = self._first_eligible(replicas, isr)
         if leader == NO_LEADER:
             raise KafkaError(ErrorCode.INVALID_REPLICA_ASSIGNMENT,
@@ -660,8 +663,8 @@ class ClusterState:
         if validate_only:
             return None
         topic_id = uuid.uuid4().bytes
-        parts = [self._new_partition(name, i, list(assignments[i]) if assignments else self._placement(i, rf))
-                 for i in range(count)]
+        layout = [list(assignments[i]) for i in range(count)] if assignments else self._placement(0, count, rf)
+        parts = [self._new_partition(name, i, replicas) for i, replicas in enumerate(layout)]
         t = Topic(name, topic_id, parts, normalised, internal=name in INTERNAL_TOPICS)
         self._apply_log_config(t)
         if self.persistence is not None:
@@ -719,8 +722,8 @@ class ClusterState:
         if validate_only:
             return
         now = self.clock.now_ms()
-        new = [self._new_partition(name, i, list(assignments[i - old]) if assignments is not None
-                                   else self._placement(i, rf)) for i in range(old, count)]
+        layout = [list(a) for a in assignments] if assignments is not None else self._placement(old, count - old, rf)
+        new = [self._new_partition(name, old + j, replicas) for j, replicas in enumerate(layout)]
         t.partitions.extend(new)
         t.cache.clear()
         if self.persistence is not None:
