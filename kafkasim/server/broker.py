@@ -86,7 +86,7 @@ class Broker:
                  self.bootstrap)
 
     async def stop(self) -> None:
-        """Close the listener and every connection."""
+        """Close the listener and every connection (a connection accepted meanwhile is closed as it opens)."""
         server, self._server = self._server, None
         if server is not None:
             server.close()
@@ -94,6 +94,8 @@ class Broker:
             conn.close()
         if server is not None:
             await server.wait_closed()
+        for conn in list(self._connections):
+            conn.close()
 
 
 class RequestCtx:
@@ -136,6 +138,10 @@ class Connection(asyncio.Protocol):
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
+        if not self.broker.running:  # accepted just before the listener closed
+            self._closing = True
+            transport.close()
+            return
         self.peer = transport.get_extra_info("peername")
         self.client_host = f"/{self.peer[0]}" if self.peer else ""  # Kafka's form, e.g. "/127.0.0.1"
         self.broker._connections.add(self)
