@@ -14,14 +14,17 @@ KafkaError) with 400 (bad input), 401 (token), 404 (unknown cluster, broker, top
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
+import contextlib
 import dataclasses
 import hmac
 import inspect
 import json
 import logging
 import re
+import socket
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -303,6 +306,7 @@ class ControlServer:
         self.metrics_hook = metrics
         self._openapi = OPENAPI_PATH.read_bytes()
         self._runner: web.AppRunner | None = None
+        self._sock: socket.socket | None = None
 
     @property
     def url(self) -> str:
@@ -317,22 +321,35 @@ class ControlServer:
         return app
 
     async def start(self) -> None:
+        family = socket.getaddrinfo(self.host, self.port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)[0][0]
+        sock = socket.create_server((self.host, self.port), family=family)  # OSError: in use, no such address
+        sock.setblocking(False)
         runner = web.AppRunner(self.make_app(), access_log=None, shutdown_timeout=SHUTDOWN_TIMEOUT_S)
         await runner.setup()
         try:
-            site = web.TCPSite(runner, self.host, self.port)
-            await site.start()
+            await web.SockSite(runner, sock).start()
         except BaseException:
+            sock.close()
             await runner.cleanup()
             raise
         self._runner = runner
-        self.port = runner.addresses[0][1]
+        self._sock = sock
+        self.port = sock.getsockname()[1]
         log.info("control API on %s (%s)", self.url, "token required" if self.token else "no token")
 
     async def stop(self) -> None:
         runner, self._runner = self._runner, None
-        if runner is not None:
-            await runner.cleanup()
+        if runner is None:
+            return
+        # Stop accepting first, and let the connections accepted just now become transports before the listener
+        # closes: Python 3.11's asyncio builds an accepted connection's transport a loop turn later, and after
+        # the server is closed that fails (silently), leaving its socket open and its client waiting.
+        loop = asyncio.get_running_loop()
+        with contextlib.suppress(NotImplementedError, ValueError, OSError):  # a loop without readers (uvloop)
+            loop.remove_reader(self._sock.fileno())
+        for _ in range(2):
+            await asyncio.sleep(0)
+        await runner.cleanup()  # answers (or, after SHUTDOWN_TIMEOUT_S, closes) what is in flight
 
     def run_in_thread(self) -> ThreadedCluster:
         """A context manager running the clusters and this server on a daemon thread (one loop), for tests

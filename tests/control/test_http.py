@@ -591,3 +591,27 @@ def test_http_stop_does_not_wait_for_a_long_wait() -> None:
     waiter.join(30)
     assert time.monotonic() - started < 10, "stop waited for the pending wait"
     assert not waiter.is_alive() and len(answers) == 1 and answers[0] != 200
+
+
+def test_http_a_connection_accepted_as_the_server_stops_is_closed_not_left_open() -> None:
+    """Regression: asyncio (Python 3.11) builds an accepted connection's transport a loop turn after the
+    accept, and once the listener is closed that fails silently, leaving the socket open: its client hung
+    until its own timeout, and the socket surfaced later as an unclosed-transport warning. Here the accept
+    lands exactly between: the listener is readable when stop() begins."""
+    async def main() -> bytes:
+        async with Cluster() as c:
+            server = ControlServer([c])
+            await server.start()
+            client = socket.create_connection(("127.0.0.1", server.port))  # the kernel completes the handshake
+            client.setblocking(False)
+            try:
+                await asyncio.sleep(0)  # this turn asyncio sees the listener readable and accepts, after us;
+                await asyncio.sleep(0)  # the next it would build the transport: stop() begins first
+                await server.stop()
+                return await asyncio.wait_for(asyncio.get_running_loop().sock_recv(client, 1), 5)
+            except ConnectionResetError:
+                return b""
+            finally:
+                client.close()
+
+    assert asyncio.run(main()) == b""  # closed by the server (a timeout here: the socket was left open)
