@@ -9,6 +9,7 @@ traceback. Nothing a client sends can stop the server or disturb other connectio
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import inspect
 import itertools
 import logging
@@ -89,6 +90,16 @@ class Broker:
         """Close the listener and every connection (a connection accepted meanwhile is closed as it opens)."""
         server, self._server = self._server, None
         if server is not None:
+            # Stop accepting, and let the connections accepted just now become transports, before closing the
+            # listener: Python 3.11's asyncio builds an accepted connection's transport a loop turn later, and
+            # once the server is closed that fails silently, leaving the socket open (its client waits, and an
+            # unclosed-transport ResourceWarning follows at garbage collection).
+            loop = asyncio.get_running_loop()
+            with contextlib.suppress(NotImplementedError, ValueError, OSError):  # loops without readers (uvloop)
+                for sock in server.sockets:
+                    loop.remove_reader(sock.fileno())
+            for _ in range(2):
+                await asyncio.sleep(0)
             server.close()
         for conn in list(self._connections):
             conn.close()
