@@ -8,9 +8,13 @@ own controls at another Kafka-compatible broker instead (a real Kafka, Tansu, ..
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import pytest
+from confluent_kafka import Producer
+
+from compat_tests.clients.pyclients import close_confluent_producer
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -46,3 +50,18 @@ def bootstrap_servers(request: pytest.FixtureRequest) -> str:
 def topic_name() -> str:
     """A topic name unique to this test, so tests can share an external broker."""
     return f"t-{uuid.uuid4().hex[:12]}"
+
+
+@pytest.fixture
+def ck_producer() -> Iterator[Callable[[dict[str, Any]], Producer]]:
+    """``ck_producer(config)``: a confluent-kafka Producer, closed at teardown (before the brokers and proxies the
+    test set up first)."""
+    made: list[Producer] = []
+
+    def factory(config: dict[str, Any]) -> Producer:
+        made.append(Producer(config))
+        return made[-1]
+
+    yield factory
+    for producer in made:
+        close_confluent_producer(producer)

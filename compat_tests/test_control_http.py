@@ -33,7 +33,7 @@ from kafka import KafkaProducer
 
 from compat_tests.clients import kafkajs
 from compat_tests.clients.brokers import BrokerProcess
-from compat_tests.clients.pyclients import WAIT_S, close_confluent_producer
+from compat_tests.clients.pyclients import WAIT_S
 from kafkasim.control.client import ControlClient, quote
 
 FAST = {"retry.backoff.ms": 20, "retry.backoff.max.ms": 100,
@@ -89,19 +89,6 @@ def serve(tmp_path: Path) -> Iterator[Callable[..., Served]]:
         if broker.running:
             broker.terminate()
         broker.close()
-
-
-@pytest.fixture
-def ck_producer() -> Iterator[Callable[[dict[str, Any]], Producer]]:
-    made: list[Producer] = []
-
-    def factory(config: dict[str, Any]) -> Producer:
-        made.append(Producer(config))
-        return made[-1]
-
-    yield factory
-    for producer in made:
-        close_confluent_producer(producer)
 
 
 def topic_name() -> str:

@@ -28,7 +28,7 @@ from kafka.admin import NewTopic as KPNewTopic
 
 from compat_tests.clients.brokers import BrokerProcess, RestartableCluster
 from compat_tests.clients.groups import librdkafka_generation
-from compat_tests.clients.pyclients import WAIT_S, close_confluent_producer, require_kafkasim
+from compat_tests.clients.pyclients import WAIT_S, require_kafkasim
 
 # ----------------------------------------------------------------------------------------------- fixtures
 
@@ -66,20 +66,6 @@ def restartable(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Call
     yield factory
     for rc in reversed(made):
         rc.stop()
-
-
-@pytest.fixture
-def ck_producer() -> Iterator[Callable[[dict[str, Any]], Producer]]:
-    """``ck_producer(config)``: a confluent-kafka Producer, closed at teardown (before the broker stops)."""
-    made: list[Producer] = []
-
-    def factory(config: dict[str, Any]) -> Producer:
-        made.append(Producer(config))
-        return made[-1]
-
-    yield factory
-    for producer in made:
-        close_confluent_producer(producer)
 
 
 def wait_for(what: str, fn: Callable[[], Any], timeout_s: float = WAIT_S, interval_s: float = 0.05) -> Any:

@@ -38,7 +38,7 @@ from aiokafka import AIOKafkaProducer
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
 from kafka import KafkaProducer
 
-from compat_tests.clients.pyclients import WAIT_S, close_confluent_producer
+from compat_tests.clients.pyclients import WAIT_S
 from kafkasim.errors import ErrorCode
 from kafkasim.protocol.api import ApiKey
 from kafkasim.protocol.messages import fetch as f
@@ -60,20 +60,6 @@ def _needs_kafkasim(request: pytest.FixtureRequest) -> None:
     """Fault injection is kafkasim's own control: skip before any broker is started."""
     if request.config.getoption("--kafka-bootstrap"):
         pytest.skip("needs kafkasim's fault injection (cluster.faults); not available with --kafka-bootstrap")
-
-
-@pytest.fixture
-def ck_producer() -> Iterator[Callable[[dict[str, Any]], Producer]]:
-    """``ck_producer(config)``: a confluent-kafka Producer, closed at teardown (before the broker)."""
-    made: list[Producer] = []
-
-    def factory(config: dict[str, Any]) -> Producer:
-        made.append(Producer(config))
-        return made[-1]
-
-    yield factory
-    for producer in made:
-        close_confluent_producer(producer)
 
 
 @pytest.fixture

@@ -43,7 +43,7 @@ from confluent_kafka import KafkaError, Producer
 from kafka import KafkaProducer
 
 from compat_tests.clients.proxy import KafkaProxy
-from compat_tests.clients.pyclients import WAIT_S, close_confluent_producer
+from compat_tests.clients.pyclients import WAIT_S
 from kafkasim.errors import ErrorCode
 from kafkasim.protocol.api import ApiKey
 from kafkasim.protocol.messages import create_topics as ct
@@ -83,20 +83,6 @@ def make_proxy() -> Iterator[Callable[[str], KafkaProxy]]:
         proxy.close()
     for proxy in made:
         assert not proxy.errors, proxy.errors
-
-
-@pytest.fixture
-def ck_producer() -> Iterator[Callable[[dict[str, Any]], Producer]]:
-    """``ck_producer(config)``: a confluent-kafka Producer, closed at teardown (before the proxy and broker)."""
-    made: list[Producer] = []
-
-    def factory(config: dict[str, Any]) -> Producer:
-        made.append(Producer(config))
-        return made[-1]
-
-    yield factory
-    for producer in made:
-        close_confluent_producer(producer)
 
 
 @pytest.fixture

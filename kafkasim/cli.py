@@ -489,9 +489,6 @@ def groups_describe(bootstrap_server: str, group: str) -> None:
                    f"{owners.get((t, p), '-')}")
 
 
-if __name__ == "__main__":
-    main()
-
 
 @main.group()
 def transactions() -> None:
@@ -1007,3 +1004,7 @@ def leader_elect(control_url: str, token: str | None, cluster: str | None, topic
         click.echo(f"{m['topic']}-{m['partition']}")
     if not moved:
         click.echo("no leader moved")
+
+
+if __name__ == "__main__":
+    main()
