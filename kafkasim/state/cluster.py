@@ -49,7 +49,6 @@ INTERNAL_TOPICS = frozenset({"__consumer_offsets", "__transaction_state"})
 #: FindCoordinator key types, and the internal topics whose partition leaders coordinate them
 GROUP_KEY = 0
 TRANSACTION_KEY = 1
-COORDINATOR_TOPICS = {GROUP_KEY: "__consumer_offsets", TRANSACTION_KEY: "__transaction_state"}
 NO_LEADER = -1
 
 EARLIEST_TIMESTAMP = -2
@@ -317,8 +316,7 @@ class ClusterState:
         return [(b.node_id, b.rack) for b in self.live_brokers()]
 
     def _new_partition(self, topic: str, index: int, replicas: list[int]) -> PartitionState:
-        brokers = self.brokers
-        isr = [r for r in replicas if r not in brokers or not brokers[r].fenced]
+        isr = [r for r in replicas if not self._is_fenced(r)]
         leader = self._first_eligible(replicas, isr)
         if leader == NO_LEADER:
             raise KafkaError(ErrorCode.INVALID_REPLICA_ASSIGNMENT,
@@ -327,11 +325,8 @@ class ClusterState:
         return PartitionState(topic, index, None, leader, list(replicas), isr=isr)  # type: ignore[arg-type]
 
     def _first_eligible(self, replicas: list[int], isr: list[int]) -> int:
-        for r in replicas:
-            b = self.brokers.get(r)
-            if r in isr and (b is None or not b.fenced):
-                return r
-        return NO_LEADER
+        """The first replica in the ISR whose broker is not fenced, else NO_LEADER."""
+        return next((r for r in replicas if r in isr and not self._is_fenced(r)), NO_LEADER)
 
     def _partition_count(self, topic: str) -> int | None:
         t = self.topics.get(topic)
@@ -360,8 +355,6 @@ class ClusterState:
         p = parts[coordinator_partition(key, len(parts))]
         b = self.brokers.get(p.leader)
         if b is None:
-            if not self.brokers and p.leader == self.config.node_id:  # no listener registered (unit tests)
-                return BrokerInfo(p.leader, self.config.host, self.config.port, self.config.rack)
             raise KafkaError(ErrorCode.COORDINATOR_NOT_AVAILABLE, "The coordinator is not available.")
         return b
 
@@ -380,15 +373,6 @@ class ClusterState:
     def _is_fenced(self, node_id: int) -> bool:
         b = self.brokers.get(node_id)
         return b is not None and b.fenced
-
-    def _replica_sets(self):
-        """(topic or None, replica set) of every partition: topics', then the coordinator partitions."""
-        for t in self.topics.values():
-            for p in t.partitions:
-                yield t, p
-        for parts in self._coordinator_parts.values():
-            for p in parts:
-                yield None, p
 
     def set_leader(self, p: CoordinatorPartition | PartitionState, leader: int) -> None:
         """A leader change: the epoch always moves on; a new leader starts its epoch at the log end."""
@@ -412,27 +396,21 @@ class ClusterState:
             n = len(self._coordinator_parts[GROUP_KEY])
             self.groups.coordinator_moved(lambda group_id: coordinator_partition(group_id, n) in moved)
 
-    def _coordinator_moved(self, p: CoordinatorPartition, coordinators: dict[int, set[int]]) -> None:
-        for key_type, parts in self._coordinator_parts.items():
-            for i, q in enumerate(parts):
-                if q is p:
-                    coordinators.setdefault(key_type, set()).add(i)
-                    return
-
     def _update_replicas(self, node_id: int, step: Callable[[PartitionState | CoordinatorPartition], bool]) -> None:
         """Apply ``step`` to every partition (topics' and coordinators') that broker ``node_id`` replicates;
         it returns whether the partition's leader changed. Then the changes are published."""
         self._update_controller()
         topics: dict[str, Topic] = {}
-        coordinators: dict[int, set[int]] = {}
-        for t, p in self._replica_sets():
-            if node_id not in p.replicas:
-                continue
-            moved = step(p)
-            if t is not None:
-                topics[t.name] = t
-            elif moved:
-                self._coordinator_moved(p, coordinators)
+        for t in self.topics.values():
+            for p in t.partitions:
+                if node_id in p.replicas:
+                    step(p)
+                    topics[t.name] = t
+        coordinators: dict[int, set[int]] = {}  # key type -> coordinator partitions whose leader moved
+        for key_type, parts in self._coordinator_parts.items():
+            for i, p in enumerate(parts):
+                if node_id in p.replicas and step(p):
+                    coordinators.setdefault(key_type, set()).add(i)
         self._changed(topics, coordinators)
 
     def broker_stopped(self, node_id: int, fence: bool = True) -> None:
@@ -632,12 +610,16 @@ class ClusterState:
             if rf <= 0:
                 raise KafkaError(ErrorCode.INVALID_REPLICATION_FACTOR,
                                  "Replication factor must be larger than 0, or -1 to use the default value.")
-            live = len(self._placement_brokers())
-            if rf > live:
-                raise KafkaError(ErrorCode.INVALID_REPLICATION_FACTOR,
-                                 f"Unable to replicate the partition {rf} time(s): The target replication "
-                                 f"factor of {rf} cannot be reached because only {live} broker(s) are registered.")
+            self._check_replication_factor(rf)
         return count, rf, self.validate_configs(configs)
+
+    def _check_replication_factor(self, rf: int) -> None:
+        """INVALID_REPLICATION_FACTOR when fewer brokers than ``rf`` can take new replicas (not fenced)."""
+        live = len(self._placement_brokers())
+        if rf > live:
+            raise KafkaError(ErrorCode.INVALID_REPLICATION_FACTOR,
+                             f"Unable to replicate the partition {rf} time(s): The target replication "
+                             f"factor of {rf} cannot be reached because only {live} broker(s) are registered.")
 
     def broker_ids(self) -> list[int]:
         """Node ids of every broker of the cluster (fenced ones too)."""
@@ -714,11 +696,8 @@ class ClusterState:
                                      f"Invalid replica assignment {replicas}")
         check_partition_budget(count - old)
         rf = len(t.partitions[0].replicas)
-        if assignments is None and rf > len(self._placement_brokers()):
-            raise KafkaError(ErrorCode.INVALID_REPLICATION_FACTOR,
-                             f"Unable to replicate the partition {rf} time(s): The target replication factor of "
-                             f"{rf} cannot be reached because only {len(self._placement_brokers())} broker(s) are "
-                             "registered.")
+        if assignments is None:
+            self._check_replication_factor(rf)
         if validate_only:
             return
         now = self.clock.now_ms()
