@@ -33,11 +33,8 @@ from kafka import KafkaProducer
 
 from compat_tests.clients import kafkajs
 from compat_tests.clients.brokers import BrokerProcess
-from compat_tests.clients.pyclients import WAIT_S
+from compat_tests.clients.pyclients import FAST_RETRIES, WAIT_S, poll_until
 from kafkasim.control.client import ControlClient, quote
-
-FAST = {"retry.backoff.ms": 20, "retry.backoff.max.ms": 100,
-        "reconnect.backoff.ms": 20, "reconnect.backoff.max.ms": 100}  # librdkafka: retry without long waits
 
 
 class Served:
@@ -95,16 +92,6 @@ def topic_name() -> str:
     return f"t-{uuid.uuid4().hex[:12]}"
 
 
-def poll_until(predicate: Callable[[], Any], what: str, timeout_s: float = WAIT_S) -> Any:
-    deadline = time.monotonic() + timeout_s
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() >= deadline:
-            raise AssertionError(f"timed out after {timeout_s}s waiting for {what}")
-        time.sleep(0.02)  # polling interval under a deadline, not synchronisation
-
 
 def deliver(producer: Producer, topic: str, value: bytes) -> tuple[KafkaError | None, Message]:
     reports: list[tuple[KafkaError | None, Message]] = []
@@ -148,7 +135,7 @@ def test_control_http_not_leader_on_produce_confluent_is_delivered_once(
     topic = topic_name()
     s.create_topic(topic)
     producer = ck_producer({"bootstrap.servers": s.bootstrap, "client.id": "http-not-leader-ck", "linger.ms": 0,
-                            "message.timeout.ms": int(WAIT_S * 1000), **FAST})
+                            "message.timeout.ms": int(WAIT_S * 1000), **FAST_RETRIES})
     assert delivered_offset(producer, topic, b"warm-up") == 0
     rule = s.add_fault(action="error", api="Produce", topic=topic, error="NOT_LEADER_OR_FOLLOWER", count=1)
     assert delivered_offset(producer, topic, b"once") == 1
@@ -162,7 +149,7 @@ def test_control_http_close_after_produce_idempotent_retry_is_stored_once(
     topic = topic_name()
     s.create_topic(topic)
     producer = ck_producer({"bootstrap.servers": s.bootstrap, "client.id": "http-lost-ack", "enable.idempotence": True,
-                            "acks": "all", "linger.ms": 0, "message.timeout.ms": int(WAIT_S * 1000), **FAST})
+                            "acks": "all", "linger.ms": 0, "message.timeout.ms": int(WAIT_S * 1000), **FAST_RETRIES})
     assert delivered_offset(producer, topic, b"warm-up") == 0  # the producer has its id
     lost_ack = s.add_fault(action="close_after", api="Produce", topic=topic, count=1)
     connections = s.add_fault(action="throttle", api="ApiVersions", client_id="http-lost-ack", throttle_ms=0)
@@ -181,7 +168,7 @@ def test_control_http_delay_beyond_the_timeout_times_the_client_out(
     topic = topic_name()
     s.create_topic(topic)
     slow = ck_producer({"bootstrap.servers": s.bootstrap, "client.id": "http-slow", "linger.ms": 0,
-                        "request.timeout.ms": 500, "message.timeout.ms": 1000, **FAST})
+                        "request.timeout.ms": 500, "message.timeout.ms": 1000, **FAST_RETRIES})
     assert delivered_offset(slow, topic, b"warm-up") == 0
     delay = s.add_fault(action="delay", api="Produce", client_id="http-slow", delay_ms=4000)
     started = time.monotonic()

@@ -21,6 +21,7 @@ These tests need kafkasim's own controls; with --kafka-bootstrap they are skippe
 from __future__ import annotations
 
 import asyncio
+import functools
 import gc
 import logging
 import threading
@@ -34,7 +35,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from confluent_kafka import Consumer, KafkaError, Producer
 from kafka import KafkaConsumer, KafkaProducer
 
-from compat_tests.clients.pyclients import close_confluent_producer, require_kafkasim
+from compat_tests.clients.pyclients import FAST_RETRIES, close_confluent_producer, poll_until, require_kafkasim
 from kafkasim import Cluster
 
 TOPIC = "orders"
@@ -42,22 +43,13 @@ PARTITIONS = 3
 VICTIM = 1  # the broker that leads every partition of TOPIC and is stopped
 PER_PHASE = 150  # acknowledged records to wait for in each phase: before, during and after the outage
 DEADLINE_S = 45.0
-FAST = {"retry.backoff.ms": 20, "retry.backoff.max.ms": 200,
-        "reconnect.backoff.ms": 20, "reconnect.backoff.max.ms": 200}  # librdkafka: retry without long waits
+wait_until = functools.partial(poll_until, timeout_s=DEADLINE_S)  # failovers get a longer deadline
 
 
 @pytest.fixture(autouse=True)
 def _needs_kafkasim(request: pytest.FixtureRequest) -> None:
     require_kafkasim(request)
 
-
-def wait_until(cond: Callable[[], bool], what: str, timeout_s: float = DEADLINE_S,
-               explain: Callable[[], str] = lambda: "") -> None:
-    deadline = time.monotonic() + timeout_s
-    while not cond():
-        if time.monotonic() >= deadline:
-            raise AssertionError(f"timed out after {timeout_s:g}s waiting for {what}. {explain()}")
-        time.sleep(0.02)
 
 
 def group_led_by(cluster: Cluster, node_id: int, prefix: str) -> str:
@@ -150,10 +142,10 @@ class ConfluentClients:
         self.stop_producing = threading.Event()
         self.stop_consuming = threading.Event()
         self.producer = Producer({"bootstrap.servers": bootstrap, "acks": "all", "enable.idempotence": True,
-                                  "linger.ms": 2, **FAST})
+                                  "linger.ms": 2, **FAST_RETRIES})
         self.consumers = [Consumer({"bootstrap.servers": bootstrap, "group.id": group, "auto.offset.reset": "earliest",
                                     "session.timeout.ms": 10000, "heartbeat.interval.ms": 500,
-                                    "auto.commit.interval.ms": 200, **FAST, **(consumer_config or {})})
+                                    "auto.commit.interval.ms": 200, **FAST_RETRIES, **(consumer_config or {})})
                           for _ in range(2)]
         for c in self.consumers:
             c.subscribe([TOPIC])
@@ -420,7 +412,7 @@ def test_router_between_two_clusters_survives_a_broker_stop(make_cluster: Callab
     sink.create_topic("events-sink", 3)
     total = 600
     producer = Producer({"bootstrap.servers": fronting.bootstrap_servers, "acks": "all", "enable.idempotence": True,
-                         **FAST})
+                         **FAST_RETRIES})
     acked: list[bytes] = []
     for i in range(total):
         producer.produce("events", key=b"k%d" % (i % 7), value=b"e%05d" % i,
@@ -432,10 +424,10 @@ def test_router_between_two_clusters_survives_a_broker_stop(make_cluster: Callab
     stop = threading.Event()
     routed = Ledger()
     consumer = Consumer({"bootstrap.servers": fronting.bootstrap_servers, "group.id": "router",
-                         "auto.offset.reset": "earliest", "enable.auto.commit": False, **FAST})
+                         "auto.offset.reset": "earliest", "enable.auto.commit": False, **FAST_RETRIES})
     consumer.subscribe(["events"])
     out = Producer({"bootstrap.servers": sink.bootstrap_servers, "acks": "all", "enable.idempotence": True,
-                    "linger.ms": 2, **FAST})
+                    "linger.ms": 2, **FAST_RETRIES})
 
     def route() -> None:
         """Commit the fronting offsets only after the sink acknowledged (at-least-once routing)."""
@@ -484,7 +476,7 @@ def test_consumer_fetches_from_the_replica_in_its_rack(make_cluster: Callable[..
                                                        confluent_clients: Callable[..., ConfluentClients]) -> None:
     cluster = make_cluster(brokers=3, racks=("a", "b", "c"), replica_selector_class="rack-aware")
     cluster.call(lambda: cluster.state.create_topic("near", assignments={0: [1, 2, 3]}))
-    producer = Producer({"bootstrap.servers": cluster.bootstrap_servers, **FAST})
+    producer = Producer({"bootstrap.servers": cluster.bootstrap_servers, **FAST_RETRIES})
     for i in range(20):
         producer.produce("near", value=b"n%d" % i)
     producer.flush(10)
@@ -492,7 +484,7 @@ def test_consumer_fetches_from_the_replica_in_its_rack(make_cluster: Callable[..
     fetches: list[int] = []
     cluster.faults.add("throttle", api="Fetch", broker=3, throttle_ms=0)  # counts fetches served by broker 3
     consumer = Consumer({"bootstrap.servers": cluster.bootstrap_servers, "group.id": "near", "client.rack": "c",
-                         "auto.offset.reset": "earliest", "fetch.wait.max.ms": 50, **FAST})
+                         "auto.offset.reset": "earliest", "fetch.wait.max.ms": 50, **FAST_RETRIES})
     try:
         consumer.subscribe(["near"])
         got: list[bytes] = []
@@ -551,7 +543,7 @@ def test_transactions_survive_their_coordinator_stopping(make_cluster: Callable[
     cluster.call(lambda: cluster.state.create_topic("audit", assignments={0: [VICTIM, 2, 3]}))
     txn_id = next(t for t in (f"wal-{i}" for i in range(1000)) if cluster.coordinator(transactional_id=t) == VICTIM)
     producer = Producer({"bootstrap.servers": cluster.bootstrap_servers, "transactional.id": txn_id,
-                         "transaction.timeout.ms": 30000, **FAST})
+                         "transaction.timeout.ms": 30000, **FAST_RETRIES})
     committed: list[bytes] = []
     try:
         producer.init_transactions(30)
@@ -569,7 +561,7 @@ def test_transactions_survive_their_coordinator_stopping(make_cluster: Callable[
     finally:
         close_confluent_producer(producer)
     consumer = Consumer({"bootstrap.servers": cluster.bootstrap_servers, "group.id": "wal-reader",
-                         "isolation.level": "read_committed", "auto.offset.reset": "earliest", **FAST})
+                         "isolation.level": "read_committed", "auto.offset.reset": "earliest", **FAST_RETRIES})
     got: dict[str, list[bytes]] = {TOPIC: [], "audit": []}
     try:
         consumer.subscribe([TOPIC, "audit"])

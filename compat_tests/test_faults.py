@@ -38,7 +38,7 @@ from aiokafka import AIOKafkaProducer
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
 from kafka import KafkaProducer
 
-from compat_tests.clients.pyclients import WAIT_S
+from compat_tests.clients.pyclients import FAST_RETRIES, WAIT_S, poll_until
 from kafkasim.errors import ErrorCode
 from kafkasim.protocol.api import ApiKey
 from kafkasim.protocol.messages import fetch as f
@@ -48,8 +48,6 @@ from kafkasim.server.faults import FaultRule
 from kafkasim.testing.wire import WireClient
 
 FETCH_VERSION = 12  # names topics (v13+ use topic ids)
-FAST = {"retry.backoff.ms": 20, "retry.backoff.max.ms": 100,
-        "reconnect.backoff.ms": 20, "reconnect.backoff.max.ms": 100}  # librdkafka: retry without long waits
 
 
 # ----------------------------------------------------------------------------------------------- fixtures
@@ -78,17 +76,6 @@ def ck_consumer() -> Iterator[Callable[[dict[str, Any]], Consumer]]:
 
 # ------------------------------------------------------------------------------------------------ helpers
 
-
-def poll_until(predicate: Callable[[], Any], what: str, timeout_s: float = WAIT_S) -> Any:
-    """The first truthy ``predicate()`` before the deadline; fails with ``what`` otherwise."""
-    deadline = time.monotonic() + timeout_s
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() >= deadline:
-            raise AssertionError(f"timed out after {timeout_s}s waiting for {what}")
-        time.sleep(0.01)  # polling interval under a deadline, not synchronisation
 
 
 def counter(cluster: Any, api: str, client_id: str) -> FaultRule:
@@ -157,7 +144,7 @@ def test_faults_not_leader_on_produce_confluent_refreshes_metadata_and_retries(
     cluster.create_topic(topic_name, 1)
     client_id = "faults-not-leader-ck"
     producer = ck_producer({"bootstrap.servers": cluster.bootstrap_servers, "client.id": client_id,
-                            "linger.ms": 0, "message.timeout.ms": int(WAIT_S * 1000), **FAST})
+                            "linger.ms": 0, "message.timeout.ms": int(WAIT_S * 1000), **FAST_RETRIES})
     assert delivered_offset(producer, topic_name, b"warm-up") == 0  # connected, metadata known
     not_leader = cluster.faults.add("error", api="Produce", topic=topic_name, error="NOT_LEADER_OR_FOLLOWER",
                                     count=2)
@@ -200,7 +187,7 @@ def test_faults_close_after_produce_confluent_idempotent_retry_is_stored_once(
     client_id = "faults-lost-ack-ck"
     producer = ck_producer({"bootstrap.servers": cluster.bootstrap_servers, "client.id": client_id,
                             "enable.idempotence": True, "acks": "all", "linger.ms": 0,
-                            "message.timeout.ms": int(WAIT_S * 1000), **FAST})
+                            "message.timeout.ms": int(WAIT_S * 1000), **FAST_RETRIES})
     assert delivered_offset(producer, topic_name, b"warm-up") == 0  # the producer has its id
     lost_ack = cluster.faults.add("close_after", api="Produce", topic=topic_name, count=1)
     connections = counter(cluster, "ApiVersions", client_id)  # librdkafka opens each connection with one
@@ -239,7 +226,7 @@ def test_faults_close_after_produce_without_idempotence_stores_a_duplicate_as_ka
     cluster.create_topic(topic_name, 1)
     producer = ck_producer({"bootstrap.servers": cluster.bootstrap_servers, "client.id": "faults-lost-ack-plain",
                             "enable.idempotence": False, "acks": 1, "linger.ms": 0,
-                            "message.timeout.ms": int(WAIT_S * 1000), **FAST})
+                            "message.timeout.ms": int(WAIT_S * 1000), **FAST_RETRIES})
     assert delivered_offset(producer, topic_name, b"warm-up") == 0
     lost_ack = cluster.faults.add("close_after", api="Produce", topic=topic_name, count=1)
 
@@ -257,7 +244,7 @@ def test_faults_delay_beyond_request_timeout_times_out_the_producer_and_others_a
     # librdkafka waits for a Produce answer until the lesser of socket.timeout.ms and the first message's
     # remaining message.timeout.ms (request.timeout.ms is the broker's acks wait): here 1 s, the delay is 2 s.
     slow = ck_producer({"bootstrap.servers": cluster.bootstrap_servers, "client.id": "faults-slow",
-                        "linger.ms": 0, "request.timeout.ms": 500, "message.timeout.ms": 1000, **FAST})
+                        "linger.ms": 0, "request.timeout.ms": 500, "message.timeout.ms": 1000, **FAST_RETRIES})
     assert delivered_offset(slow, topic_name, b"warm-up") == 0
     delay = cluster.faults.add("delay", api="Produce", client_id="faults-slow", delay_ms=2000)
 
@@ -388,7 +375,7 @@ def test_faults_rules_change_while_connected_and_a_dropped_produce_times_out_and
     client_id = "faults-drop"
     producer = ck_producer({"bootstrap.servers": cluster.bootstrap_servers, "client.id": client_id,
                             "enable.idempotence": True, "linger.ms": 0, "socket.timeout.ms": 500,
-                            "message.timeout.ms": int(WAIT_S * 1000), **FAST})
+                            "message.timeout.ms": int(WAIT_S * 1000), **FAST_RETRIES})
     assert delivered_offset(producer, topic_name, b"warm-up") == 0
 
     drop = cluster.faults.add("drop", api="Produce", client_id=client_id, count=1)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import time
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -18,11 +18,8 @@ from confluent_kafka import Consumer, Producer
 from prometheus_client.parser import text_string_to_metric_families
 
 from compat_tests.clients.brokers import BrokerProcess
-from compat_tests.clients.pyclients import WAIT_S, close_confluent_producer, require_kafkasim
+from compat_tests.clients.pyclients import FAST_RETRIES, WAIT_S, close_confluent_producer, poll_until, require_kafkasim
 from kafkasim.control.client import ControlClient
-
-FAST = {"retry.backoff.ms": 20, "retry.backoff.max.ms": 100,
-        "reconnect.backoff.ms": 20, "reconnect.backoff.max.ms": 100}
 
 
 @pytest.fixture(autouse=True)
@@ -63,25 +60,18 @@ def total(samples: dict[str, dict[tuple, float]], name: str, **labels: str) -> f
     return sum(v for k, v in samples.get(name, {}).items() if set(labels.items()) <= set(k))
 
 
-def poll_until(fn: Callable[[], bool], what: str) -> None:
-    deadline = time.monotonic() + WAIT_S
-    while not fn():
-        if time.monotonic() >= deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.05)
-
 
 def test_metrics_count_requests_bytes_offsets_and_lag(served: BrokerProcess) -> None:
     url = served.control_url
     assert url is not None
     before = scrape(url)  # the first scrape turns error counting on
     assert value(before, "kafkasim_broker_running", broker="1") == 1.0
-    producer = Producer({"bootstrap.servers": served.bootstrap_servers, "acks": "all", **FAST})
+    producer = Producer({"bootstrap.servers": served.bootstrap_servers, "acks": "all", **FAST_RETRIES})
     for i in range(30):
         producer.produce("orders", key=b"k%d" % i, value=b"v" * 100)
     assert producer.flush(10) == 0
     consumer = Consumer({"bootstrap.servers": served.bootstrap_servers, "group.id": "billing",
-                         "auto.offset.reset": "earliest", "enable.auto.commit": False, **FAST})
+                         "auto.offset.reset": "earliest", "enable.auto.commit": False, **FAST_RETRIES})
     try:
         consumer.subscribe(["orders"])
         got = 0
@@ -118,7 +108,7 @@ def test_metrics_count_injected_errors_and_fault_firings(served: BrokerProcess) 
     scrape(url)
     rule = api.post("/clusters/default/faults", {"action": "error", "api": "Produce",
                                                   "error": "NOT_LEADER_OR_FOLLOWER", "count": 1})
-    producer = Producer({"bootstrap.servers": served.bootstrap_servers, "acks": "all", **FAST})
+    producer = Producer({"bootstrap.servers": served.bootstrap_servers, "acks": "all", **FAST_RETRIES})
     try:
         producer.produce("payments", value=b"x", partition=0)
         assert producer.flush(10) == 0  # retried after the injected error

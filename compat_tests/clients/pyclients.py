@@ -64,6 +64,26 @@ def codec_payloads() -> list[tuple[bytes | None, bytes]]:
     return pairs
 
 
+#: librdkafka settings that retry and reconnect without long waits (brokers that fail on purpose)
+FAST_RETRIES = {"retry.backoff.ms": 20, "retry.backoff.max.ms": 100,
+                "reconnect.backoff.ms": 20, "reconnect.backoff.max.ms": 100}
+
+
+def poll_until(predicate: Callable[[], T], what: str, timeout_s: float = WAIT_S,
+               explain: Callable[[], str] | None = None) -> T:
+    """The first truthy ``predicate()`` before the deadline; else fail naming ``what`` (and ``explain()``: what
+    was there instead)."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() >= deadline:
+            detail = f". {explain()}" if explain is not None else ""
+            raise AssertionError(f"timed out after {timeout_s:g}s waiting for {what}{detail}")
+        time.sleep(0.02)  # polling interval under a deadline, not synchronisation
+
+
 def retry_until(fn: Callable[[], T], ok: Callable[[T], bool], timeout_s: float = WAIT_S) -> T:
     """Call ``fn`` until ``ok(result)`` or the deadline; return the last result.
 
