@@ -13,7 +13,7 @@ flexible.
 
 from __future__ import annotations
 
-from kafkasim.errors import ErrorCode, KafkaError
+from kafkasim.errors import ErrorCode
 from kafkasim.handlers import handler
 from kafkasim.protocol.api import ApiKey
 from kafkasim.protocol.messages import elect_leaders as el
@@ -28,21 +28,10 @@ def elect_leaders(ctx, req: el.ElectLeadersRequest) -> el.ElectLeadersResponse:
     election = req.election_type if ctx.api_version >= 1 else PREFERRED
     if election not in (PREFERRED, UNCLEAN):
         return el.ElectLeadersResponse(error_code=ErrorCode.INVALID_REQUEST)
-    every = req.topic_partitions is None
-    wanted = ([(t.name, [p.index for p in t.partitions]) for t in state.topics.values()] if every
-              else [(t.topic, t.partitions) for t in req.topic_partitions])
-    results = []
-    for topic, partitions in wanted:
-        out = []
-        for index in partitions:
-            r = el.ElectLeadersResponsePartitionResult(partition_id=index, error_message=None)
-            try:
-                state.elect_leader(topic, index, election == UNCLEAN)
-            except KafkaError as exc:
-                if every and exc.code == ErrorCode.ELECTION_NOT_NEEDED:
-                    continue
-                r.error_code, r.error_message = exc.code, exc.message
-            out.append(r)
-        if out or not every:
-            results.append(el.ElectLeadersResponseReplicaElectionResult(topic=topic, partition_result=out))
-    return el.ElectLeadersResponse(replica_election_results=results)
+    wanted = None if req.topic_partitions is None else [(t.topic, t.partitions) for t in req.topic_partitions]
+    return el.ElectLeadersResponse(replica_election_results=[
+        el.ElectLeadersResponseReplicaElectionResult(topic=topic, partition_result=[
+            el.ElectLeadersResponsePartitionResult(partition_id=index, error_code=exc.code if exc else 0,
+                                                   error_message=exc.message if exc else None)
+            for index, exc in results])
+        for topic, results in state.elect_leaders(wanted, election == UNCLEAN)])

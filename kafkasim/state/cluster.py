@@ -518,6 +518,30 @@ class ClusterState:
             self.set_leader(p, preferred)
         self._changed({topic: self.topics[topic]}, {})
 
+    def elect_leaders(self, wanted: Iterable[tuple[str, Iterable[int]]] | None, unclean: bool
+                      ) -> list[tuple[str, list[tuple[int, KafkaError | None]]]]:
+        """``elect_leader`` for partitions given per topic, or (None) for every partition of every topic; per
+        topic, each partition with the error that stopped its election (None: it got a new leader). For every
+        partition, those that needed no election are left out, and topics left with none, as Kafka does."""
+        every = wanted is None
+        if every:
+            wanted = [(t.name, range(len(t.partitions))) for t in self.topics.values()]
+        out = []
+        for topic, indexes in wanted:  # type: ignore[union-attr]
+            results: list[tuple[int, KafkaError | None]] = []
+            for index in indexes:
+                try:
+                    self.elect_leader(topic, index, unclean)
+                except KafkaError as exc:
+                    if every and exc.code == ErrorCode.ELECTION_NOT_NEEDED:
+                        continue
+                    results.append((index, exc))
+                else:
+                    results.append((index, None))
+            if results or not every:
+                out.append((topic, results))
+        return out
+
     def leader_partition(self, topic: str, index: int, node_id: int | None) -> PartitionState:
         """The partition, when broker ``node_id`` leads it (None: any broker); else NOT_LEADER_OR_FOLLOWER, as
         Kafka answers a request for a partition sent to a broker that does not lead it."""

@@ -10,7 +10,6 @@ from collections.abc import Callable, Sequence
 from typing import Any, Protocol, TypeVar
 
 from kafkasim.config import BrokerConfig
-from kafkasim.errors import KafkaError
 from kafkasim.server.cluster import ClusterServer
 from kafkasim.server.faults import Faults
 from kafkasim.state.cluster import (
@@ -193,16 +192,9 @@ class Cluster:
         """A preferred-leader election (as ``kafka-leader-election --election-type PREFERRED``) for the
         partitions of ``topic`` (every topic when None); returns the partitions whose leader moved."""
         def run() -> list[tuple[str, int]]:
-            moved = []
-            topics = [self.state.topic(topic)] if topic is not None else list(self.state.topics.values())
-            for t in topics:
-                for p in t.partitions:
-                    try:
-                        self.state.elect_leader(t.name, p.index, unclean=False)
-                    except KafkaError:
-                        continue
-                    moved.append((t.name, p.index))
-            return moved
+            wanted = None if topic is None else [(topic, range(len(self.state.topic(topic).partitions)))]
+            return [(t, index) for t, results in self.state.elect_leaders(wanted, unclean=False)
+                    for index, exc in results if exc is None]
 
         return self.call(run)
 
