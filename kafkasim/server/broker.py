@@ -105,8 +105,6 @@ class Broker:
             conn.close()
         if server is not None:
             await server.wait_closed()
-        for conn in list(self._connections):
-            conn.close()
 
 
 class RequestCtx:
