@@ -33,7 +33,7 @@ from typing import Any
 from aiohttp import web
 
 from kafkasim.errors import ErrorCode, KafkaError
-from kafkasim.protocol.api import ApiKey
+from kafkasim.protocol.api import ApiKey, api_name
 from kafkasim.testing.cluster import BrokerStatus, Cluster, GroupInfo, PartitionStatus, ThreadedCluster
 from kafkasim.testing.records import RecordInfo, WaitTimeout
 
@@ -87,14 +87,9 @@ ROUTES: list[tuple[str, str, str]] = [
 ]
 
 
-def kafka_api_name(key: ApiKey) -> str:
-    """Kafka's name of an API: LIST_OFFSETS -> ListOffsets."""
-    return "".join(w.capitalize() for w in key.name.split("_"))
-
-
 #: what a fault rule's ``api`` may be: Kafka's names (ListOffsets), the enum's (LIST_OFFSETS, as rules list
 #: them) or the key; its ``error``: Kafka's error names or codes (openapi.json enumerates the same)
-API_NAMES = sorted({k.name for k in ApiKey} | {kafka_api_name(k) for k in ApiKey})
+API_NAMES = sorted({k.name for k in ApiKey} | {api_name(k) for k in ApiKey})
 API_KEYS = sorted(int(k) for k in ApiKey)
 ERROR_NAMES = sorted(e.name for e in ErrorCode)
 ERROR_CODES = sorted(int(e) for e in ErrorCode)
