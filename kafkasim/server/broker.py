@@ -16,7 +16,7 @@ import logging
 import socket
 import struct
 from collections import deque
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from kafkasim.errors import ErrorCode
 from kafkasim.handlers import CLOSE, HANDLERS, NO_RESPONSE
@@ -30,7 +30,9 @@ from kafkasim.server.stats import BrokerStats
 from kafkasim.state.cluster import PartitionState
 
 if TYPE_CHECKING:
-    from kafkasim.server.cluster import ClusterServer
+    from kafkasim.config import BrokerConfig
+    from kafkasim.server.faults import Faults
+    from kafkasim.state.cluster import ClusterState
 
 log = logging.getLogger(__name__)
 _SIZE = struct.Struct(">i")
@@ -38,10 +40,23 @@ _DECODE_ERRORS = (MalformedError, struct.error, IndexError, UnicodeDecodeError, 
 _conn_ids = itertools.count(1)
 
 
+class BrokerHost(Protocol):
+    """What a broker needs of its cluster (``server.cluster.ClusterServer`` is the one implementation): the
+    shared state, faults and served versions, and the long-poll wait on appends."""
+
+    config: BrokerConfig
+    state: ClusterState
+    faults: Faults
+    #: per API key: (advertised min, served min, max)
+    versions: dict[int, tuple[int, int, int]]
+
+    async def wait_for_append(self, partitions: list[PartitionState], timeout_s: float) -> None: ...
+
+
 class Broker:
     """One virtual broker of a cluster: its node id, rack and listener, and the connections it accepted."""
 
-    def __init__(self, cluster: ClusterServer, node_id: int, port: int = 0, rack: str | None = None) -> None:
+    def __init__(self, cluster: BrokerHost, node_id: int, port: int = 0, rack: str | None = None) -> None:
         self.cluster = cluster
         self.config = cluster.config
         self.node_id = node_id

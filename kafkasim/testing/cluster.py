@@ -124,7 +124,7 @@ class Cluster:
     @property
     def clock(self) -> ClusterClock:
         """Broker time; ``clock.advance(...)`` moves it when the cluster was made with ``clock="virtual"``."""
-        return ClusterClock(self)
+        return ClusterClock(self.state.clock, lambda fn: self.call(fn) if self._started else fn())
 
     @property
     def cluster_id(self) -> str:
