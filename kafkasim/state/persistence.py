@@ -22,9 +22,6 @@ import uuid
 from typing import TYPE_CHECKING, Any
 
 from kafkasim.protocol.records import CONTROL_ABORT
-
-# imported by ClusterState.open() only, so the cluster module is complete by then
-from kafkasim.state.cluster import INTERNAL_TOPICS, PartitionState, Topic
 from kafkasim.state.groups import Group, GroupState, Member, OffsetEntry
 from kafkasim.state.metadata_log import (
     CLUSTER_ID,
@@ -38,6 +35,7 @@ from kafkasim.state.metadata_log import (
     offset_key,
     parse_offset_key,
 )
+from kafkasim.state.partitions import INTERNAL_TOPICS, PartitionState, Topic, set_leader
 from kafkasim.state.transactions import Transaction, TxnState
 
 if TYPE_CHECKING:
@@ -145,12 +143,12 @@ class Persistence:
             parts = [_restored_partition(name, i, entry, configured, elect)
                      for i, entry in enumerate(value["partitions"])]
             t = Topic(name, topic_id, parts, dict(value["configs"]), internal=name in INTERNAL_TOPICS)
-            state._apply_log_config(t)
+            state.topic_configs.apply_log_config(t)
             for p in parts:
                 p.log = store.open_log(name, p.index, t.log_config, now,
                                        on_batch=lambda *h, p=p: _rebuild_partition(p, *h))
                 if p.index in elect:  # its leader is not a broker of this start: the epoch moves on
-                    state.set_leader(p, elect[p.index])
+                    set_leader(p, elect[p.index])
                 for pid in p.producers.entries:
                     max_pid = max(max_pid, pid)
             state.topics[name] = t
