@@ -19,7 +19,7 @@ import base64
 import json
 import logging
 import uuid
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from kafkasim.protocol.records import CONTROL_ABORT
 from kafkasim.state.groups import Group, GroupState, Member, OffsetEntry
@@ -39,7 +39,13 @@ from kafkasim.state.partitions import INTERNAL_TOPICS, PartitionState, Topic, se
 from kafkasim.state.transactions import Transaction, TxnState
 
 if TYPE_CHECKING:
-    from kafkasim.state.cluster import ClusterState
+    from kafkasim.config import BrokerConfig
+    from kafkasim.state.clock import Clock
+    from kafkasim.state.groups import GroupCoordinator
+    from kafkasim.state.producers import ProducerIds
+    from kafkasim.state.topic_configs import TopicConfigs
+    from kafkasim.state.transactions import TransactionCoordinator
+    from kafkasim.storage.segments import DiskStore
 
 log = logging.getLogger(__name__)
 
@@ -54,10 +60,25 @@ def _unb64(text: str) -> bytes:
     return base64.b64decode(text)
 
 
+class PersistedState(Protocol):
+    """What persistence keeps and restores of the cluster's state (ClusterState has it all)."""
+
+    cluster_id: str
+    config: BrokerConfig
+    clock: Clock
+    store: DiskStore
+    topics: dict[str, Topic]
+    topics_by_id: dict[bytes, Topic]
+    topic_configs: TopicConfigs
+    groups: GroupCoordinator
+    producer_ids: ProducerIds
+    transactions: TransactionCoordinator
+
+
 class Persistence:
     """Writes state changes to the metadata log and rebuilds the state from a data directory."""
 
-    def __init__(self, state: ClusterState, mlog: MetadataLog) -> None:
+    def __init__(self, state: PersistedState, mlog: MetadataLog) -> None:
         self.state = state
         self.mlog = mlog
         state.groups.on_offsets = self.offsets
