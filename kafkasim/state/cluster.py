@@ -50,6 +50,23 @@ class GroupOffset(NamedTuple):
 class ClusterState:
     """The state of one cluster: brokers, topics and their logs, leaders and coordinators."""
 
+    #: The parts' operations that callers reach through ClusterState, by part. Each is bound once, as this
+    #: object's own attribute: the hot path (append, read, partition lookups) pays no extra call.
+    _SERVED = {
+        "broker_registry": ("brokers_by_id", "live_brokers", "broker_ids", "set_rack", "next_fence_deadline"),
+        "topic_registry": ("topic", "topic_by_id", "partition", "leader_partition", "new_topic_size", "create_topic",
+                           "auto_create", "delete_topic", "create_partitions"),
+        "topic_configs": ("topic_config", "describe_broker_configs"),
+        "leadership": ("register_broker", "broker_stopped", "broker_started", "fence_expired_brokers", "move_leader",
+                       "elect_leader", "elect_leaders", "preferred_read_replica", "coordinator", "coordinates",
+                       "check_coordinator"),
+        "logs": ("append", "appended", "read", "list_offset", "delete_records"),
+    }
+    # slots: past 30 attributes a plain instance dict makes every ``state.x`` lookup slower
+    __slots__ = ("config", "clock", "cluster_id", "store", "append_listeners", "producer_ids", "persistence",
+                 "broker_registry", "brokers", "topic_configs", "topic_registry", "topics", "topics_by_id", "groups",
+                 "leadership", "logs", "transactions", *(name for names in _SERVED.values() for name in names))
+
     def __init__(self, config: BrokerConfig, clock: Clock | None = None,
                  store: MemoryStore | DiskStore | None = None) -> None:
         self.config = config
@@ -84,51 +101,17 @@ class ClusterState:
                         consumer_session_timeout_ms=config.group_consumer_session_timeout_ms,
                         consumer_heartbeat_interval_ms=config.group_consumer_heartbeat_interval_ms),
             clock, topics.partition_count, self.topics.keys)
-        self.leadership = leaders = Leadership(config, clock, brokers, topics, self.append_listeners,
-                                               self._topic_changed, self.groups.coordinator_moved)
+        self.leadership = Leadership(config, clock, brokers, topics, self.append_listeners, self._topic_changed,
+                                     self.groups.coordinator_moved)
         self.logs = logs = LogOperations(clock, store, topics, configs, self.append_listeners)
         self.transactions = TransactionCoordinator(clock, self.producer_ids, config.transaction_max_timeout_ms,
                                                    logs.write_markers, self.groups.end_txn_offsets)
         logs.transactions = self.transactions
 
-        # The parts' operations, bound once as this object's own: callers keep calling ClusterState, and the
-        # hot path (append, read, partition lookups) pays no extra call.
-        self.brokers_by_id = brokers.brokers_by_id
-        self.live_brokers = brokers.live_brokers
-        self.broker_ids = brokers.broker_ids
-        self.set_rack = brokers.set_rack
-        self.next_fence_deadline = brokers.next_fence_deadline
-
-        self.topic = topics.topic
-        self.topic_by_id = topics.topic_by_id
-        self.partition = topics.partition
-        self.leader_partition = topics.leader_partition
-        self.new_topic_size = topics.new_topic_size
-        self.create_topic = topics.create_topic
-        self.auto_create = topics.auto_create
-        self.delete_topic = topics.delete_topic
-        self.create_partitions = topics.create_partitions
-
-        self.topic_config = configs.topic_config
-        self.describe_broker_configs = configs.describe_broker_configs
-
-        self.register_broker = leaders.register_broker
-        self.broker_stopped = leaders.broker_stopped
-        self.broker_started = leaders.broker_started
-        self.fence_expired_brokers = leaders.fence_expired_brokers
-        self.move_leader = leaders.move_leader
-        self.elect_leader = leaders.elect_leader
-        self.elect_leaders = leaders.elect_leaders
-        self.preferred_read_replica = leaders.preferred_read_replica
-        self.coordinator = leaders.coordinator
-        self.coordinates = leaders.coordinates
-        self.check_coordinator = leaders.check_coordinator
-
-        self.append = logs.append
-        self.appended = logs.appended
-        self.read = logs.read
-        self.list_offset = logs.list_offset
-        self.delete_records = logs.delete_records
+        for part, names in self._SERVED.items():
+            served = getattr(self, part)
+            for name in names:
+                setattr(self, name, getattr(served, name))
 
     @property
     def controller_id(self) -> int:
