@@ -11,7 +11,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from kafkasim.state.cluster import GROUP_KEY, TRANSACTION_KEY, ClusterState, PartitionState
+from kafkasim.state.cluster import ClusterState
+from kafkasim.state.leadership import GROUP_KEY, TRANSACTION_KEY
+from kafkasim.state.partitions import PartitionState
 
 NO_RESPONSE = object()
 CLOSE = object()

@@ -31,7 +31,7 @@ from kafkasim.protocol.messages.fetch import (
     FetchResponseNodeEndpoint,
     FetchResponsePartitionData,
 )
-from kafkasim.state.cluster import PartitionState
+from kafkasim.state.partitions import PartitionState
 
 READ_COMMITTED = 1
 

@@ -20,7 +20,7 @@ from kafkasim.protocol.messages.list_offsets import (
     ListOffsetsResponseListOffsetsPartitionResponse,
     ListOffsetsResponseListOffsetsTopicResponse,
 )
-from kafkasim.state.cluster import EARLIEST_LOCAL_TIMESTAMP, MAX_TIMESTAMP
+from kafkasim.state.log_ops import EARLIEST_LOCAL_TIMESTAMP, MAX_TIMESTAMP
 
 
 def error_response(req: ListOffsetsRequest, version: int, code: int) -> ListOffsetsResponse:

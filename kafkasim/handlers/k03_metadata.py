@@ -24,7 +24,8 @@ from kafkasim.protocol.messages.metadata import (
     MetadataResponseMetadataResponseTopic,
 )
 from kafkasim.protocol.primitives import ZERO_UUID
-from kafkasim.state.cluster import NO_LEADER, ClusterState, Topic
+from kafkasim.state.cluster import ClusterState
+from kafkasim.state.partitions import NO_LEADER, Topic
 
 NOT_REQUESTED = -2147483648
 # READ, WRITE, CREATE, DELETE, ALTER, DESCRIBE, DESCRIBE_CONFIGS, ALTER_CONFIGS

@@ -15,7 +15,7 @@ from kafkasim.errors import ErrorCode
 from kafkasim.handlers import handler
 from kafkasim.protocol.api import ApiKey
 from kafkasim.protocol.messages import offset_fetch as of
-from kafkasim.state.cluster import GROUP_KEY
+from kafkasim.state.leadership import GROUP_KEY
 
 
 def _lookup(ctx, group_id: str, topics, require_stable: bool

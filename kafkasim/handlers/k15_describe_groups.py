@@ -21,7 +21,6 @@ from kafkasim.protocol.messages.describe_groups import (
     DescribeGroupsResponseDescribedGroup,
     DescribeGroupsResponseDescribedGroupMember,
 )
-from kafkasim.state.cluster import GROUP_KEY
 from kafkasim.state.consumer_groups import ConsumerGroup, ConsumerGroupState
 from kafkasim.state.groups import (
     CONSUMER_PROTOCOL,
@@ -29,6 +28,7 @@ from kafkasim.state.groups import (
     encode_consumer_assignment,
     encode_consumer_subscription,
 )
+from kafkasim.state.leadership import GROUP_KEY
 
 _CLASSIC_STATE = {ConsumerGroupState.EMPTY: GroupState.EMPTY, ConsumerGroupState.ASSIGNING:
                   GroupState.PREPARING_REBALANCE, ConsumerGroupState.RECONCILING: GroupState.COMPLETING_REBALANCE,

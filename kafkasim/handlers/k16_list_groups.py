@@ -11,7 +11,7 @@ from __future__ import annotations
 from kafkasim.handlers import handler
 from kafkasim.protocol.api import ApiKey
 from kafkasim.protocol.messages.list_groups import ListGroupsRequest, ListGroupsResponse, ListGroupsResponseListedGroup
-from kafkasim.state.cluster import GROUP_KEY
+from kafkasim.state.leadership import GROUP_KEY
 
 CLASSIC = "classic"
 CONSUMER = "consumer"

@@ -23,7 +23,7 @@ from kafkasim.protocol.messages.create_topics import (
     CreateTopicsResponseCreatableTopicConfigs,
     CreateTopicsResponseCreatableTopicResult,
 )
-from kafkasim.state.cluster import check_partition_budget
+from kafkasim.state.topics import check_partition_budget
 
 
 def error_response(req: CreateTopicsRequest, version: int, code: int) -> CreateTopicsResponse:

@@ -17,7 +17,7 @@ from kafkasim.handlers import handler
 from kafkasim.handlers.k22_init_producer_id import fenced_code
 from kafkasim.protocol.api import ApiKey
 from kafkasim.protocol.messages import add_partitions_to_txn as ap
-from kafkasim.state.cluster import TRANSACTION_KEY
+from kafkasim.state.leadership import TRANSACTION_KEY
 
 
 def _results(errors: dict[tuple[str, int], int]) -> list[ap.AddPartitionsToTxnResponseAddPartitionsToTxnTopicResult]:

@@ -16,7 +16,7 @@ from kafkasim.protocol.messages.delete_groups import (
     DeleteGroupsResponse,
     DeleteGroupsResponseDeletableGroupResult,
 )
-from kafkasim.state.cluster import GROUP_KEY
+from kafkasim.state.leadership import GROUP_KEY
 
 
 @handler(ApiKey.DELETE_GROUPS, (0, 2))

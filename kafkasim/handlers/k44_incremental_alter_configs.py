@@ -21,7 +21,7 @@ from kafkasim.protocol.messages.incremental_alter_configs import (
     IncrementalAlterConfigsResponse,
     IncrementalAlterConfigsResponseAlterConfigsResourceResponse,
 )
-from kafkasim.state.cluster import ConfigOp
+from kafkasim.state.topic_configs import ConfigOp
 
 
 def alter_each(resources: list, result_cls: type, alter_topic: Callable[[Any], None]) -> list:

@@ -12,7 +12,7 @@ from kafkasim.errors import KafkaError
 from kafkasim.handlers import handler
 from kafkasim.protocol.api import ApiKey
 from kafkasim.protocol.messages import describe_transactions as dt
-from kafkasim.state.cluster import TRANSACTION_KEY
+from kafkasim.state.leadership import TRANSACTION_KEY
 
 
 def _describe(ctx, txn_id: str) -> dt.DescribeTransactionsResponseTransactionState:

@@ -15,7 +15,7 @@ from kafkasim.errors import ErrorCode
 from kafkasim.handlers import handler
 from kafkasim.protocol.api import ApiKey
 from kafkasim.protocol.messages import list_transactions as lt
-from kafkasim.state.cluster import TRANSACTION_KEY
+from kafkasim.state.leadership import TRANSACTION_KEY
 from kafkasim.state.transactions import TxnState
 
 _STATES = {s.value for s in TxnState}

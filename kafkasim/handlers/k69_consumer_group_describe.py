@@ -13,7 +13,7 @@ from kafkasim.handlers import handler
 from kafkasim.handlers.k15_describe_groups import GROUP_OPERATIONS
 from kafkasim.protocol.api import ApiKey
 from kafkasim.protocol.messages import consumer_group_describe as cgd
-from kafkasim.state.cluster import GROUP_KEY
+from kafkasim.state.leadership import GROUP_KEY
 
 CONSUMER_MEMBER = 1
 

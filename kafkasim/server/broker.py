@@ -27,7 +27,7 @@ from kafkasim.protocol.frame import FrameReader, peek_request_header, read_reque
 from kafkasim.protocol.primitives import MalformedError
 from kafkasim.server.faults import FaultRule
 from kafkasim.server.stats import BrokerStats
-from kafkasim.state.cluster import PartitionState
+from kafkasim.state.partitions import PartitionState
 
 if TYPE_CHECKING:
     from kafkasim.config import BrokerConfig

@@ -19,7 +19,8 @@ from kafkasim.handlers import served_versions
 from kafkasim.server.broker import Broker
 from kafkasim.server.faults import Faults
 from kafkasim.state.clock import ManualClock
-from kafkasim.state.cluster import ClusterState, PartitionState
+from kafkasim.state.cluster import ClusterState
+from kafkasim.state.partitions import PartitionState
 
 log = logging.getLogger(__name__)
 

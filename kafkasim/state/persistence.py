@@ -19,12 +19,9 @@ import base64
 import json
 import logging
 import uuid
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from kafkasim.protocol.records import CONTROL_ABORT
-
-# imported by ClusterState.open() only, so the cluster module is complete by then
-from kafkasim.state.cluster import INTERNAL_TOPICS, PartitionState, Topic
 from kafkasim.state.groups import Group, GroupState, Member, OffsetEntry
 from kafkasim.state.metadata_log import (
     CLUSTER_ID,
@@ -38,10 +35,17 @@ from kafkasim.state.metadata_log import (
     offset_key,
     parse_offset_key,
 )
+from kafkasim.state.partitions import INTERNAL_TOPICS, PartitionState, Topic, set_leader
 from kafkasim.state.transactions import Transaction, TxnState
 
 if TYPE_CHECKING:
-    from kafkasim.state.cluster import ClusterState
+    from kafkasim.config import BrokerConfig
+    from kafkasim.state.clock import Clock
+    from kafkasim.state.groups import GroupCoordinator
+    from kafkasim.state.producers import ProducerIds
+    from kafkasim.state.topic_configs import TopicConfigs
+    from kafkasim.state.transactions import TransactionCoordinator
+    from kafkasim.storage.segments import DiskStore
 
 log = logging.getLogger(__name__)
 
@@ -56,10 +60,25 @@ def _unb64(text: str) -> bytes:
     return base64.b64decode(text)
 
 
+class PersistedState(Protocol):
+    """What persistence keeps and restores of the cluster's state (ClusterState has it all)."""
+
+    cluster_id: str
+    config: BrokerConfig
+    clock: Clock
+    store: DiskStore
+    topics: dict[str, Topic]
+    topics_by_id: dict[bytes, Topic]
+    topic_configs: TopicConfigs
+    groups: GroupCoordinator
+    producer_ids: ProducerIds
+    transactions: TransactionCoordinator
+
+
 class Persistence:
     """Writes state changes to the metadata log and rebuilds the state from a data directory."""
 
-    def __init__(self, state: ClusterState, mlog: MetadataLog) -> None:
+    def __init__(self, state: PersistedState, mlog: MetadataLog) -> None:
         self.state = state
         self.mlog = mlog
         state.groups.on_offsets = self.offsets
@@ -145,12 +164,12 @@ class Persistence:
             parts = [_restored_partition(name, i, entry, configured, elect)
                      for i, entry in enumerate(value["partitions"])]
             t = Topic(name, topic_id, parts, dict(value["configs"]), internal=name in INTERNAL_TOPICS)
-            state._apply_log_config(t)
+            state.topic_configs.apply_log_config(t)
             for p in parts:
                 p.log = store.open_log(name, p.index, t.log_config, now,
                                        on_batch=lambda *h, p=p: _rebuild_partition(p, *h))
                 if p.index in elect:  # its leader is not a broker of this start: the epoch moves on
-                    state.set_leader(p, elect[p.index])
+                    set_leader(p, elect[p.index])
                 for pid in p.producers.entries:
                     max_pid = max(max_pid, pid)
             state.topics[name] = t

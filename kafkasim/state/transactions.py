@@ -181,6 +181,18 @@ class TransactionCoordinator:
         return (txn is not None and txn.epoch == epoch and txn.state == TxnState.ONGOING
                 and (topic, partition) in txn.partitions)
 
+    def check_append(self, producer_id: int, epoch: int, topic: str, partition: int) -> None:
+        """A transactional batch for this partition: INVALID_PRODUCER_EPOCH from a producer older than its
+        transaction's epoch, INVALID_TXN_STATE outside a transaction that added the partition."""
+        txn = self.by_producer.get(producer_id)
+        if txn is not None and epoch < txn.epoch:
+            raise KafkaError(ErrorCode.INVALID_PRODUCER_EPOCH,
+                             f"Producer {producer_id}'s epoch {epoch} is older than the current {txn.epoch}")
+        if producer_id < 0 or not self.ongoing(producer_id, epoch, topic, partition):
+            raise KafkaError(ErrorCode.INVALID_TXN_STATE,
+                             f"Transactional records for {topic}-{partition} from producer {producer_id} outside a "
+                             "transaction that added the partition")
+
     def check_offset_commit(self, transactional_id: str, producer_id: int, epoch: int, group_id: str,
                             fenced_code: int = ErrorCode.PRODUCER_FENCED) -> None:
         """TxnOffsetCommit: the producer's transaction must be open and include the group."""

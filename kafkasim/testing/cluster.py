@@ -12,16 +12,12 @@ from typing import Any, Protocol, TypeVar
 from kafkasim.config import BrokerConfig
 from kafkasim.server.cluster import ClusterServer
 from kafkasim.server.faults import Faults
-from kafkasim.state.cluster import (
-    GROUP_KEY,
-    TRANSACTION_KEY,
-    ClusterState,
-    GroupOffset,
-    PartitionState,
-    check_partition_budget,
-)
+from kafkasim.state.cluster import ClusterState, GroupOffset
 from kafkasim.state.consumer_groups import ConsumerGroupState
 from kafkasim.state.groups import CONSUMER_PROTOCOL, GroupState, consumer_assignment
+from kafkasim.state.leadership import GROUP_KEY, TRANSACTION_KEY
+from kafkasim.state.partitions import PartitionState
+from kafkasim.state.topics import check_partition_budget
 from kafkasim.testing.clock import ClusterClock
 from kafkasim.testing.records import RecordInfo, RecordsWait, WaitTimeout, read_records
 

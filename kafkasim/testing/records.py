@@ -20,7 +20,8 @@ from kafkasim.protocol.records import BatchHeader, iter_batches, iter_records
 from kafkasim.state.producers import last_sequence
 
 if TYPE_CHECKING:
-    from kafkasim.state.cluster import ClusterState, PartitionState
+    from kafkasim.state.cluster import ClusterState
+    from kafkasim.state.partitions import PartitionState
 
 ISOLATION_LEVELS = ("read_uncommitted", "read_committed")
 TxnState = Literal["committed", "aborted", "open"]

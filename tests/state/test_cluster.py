@@ -12,14 +12,10 @@ from kafkasim.errors import ErrorCode, KafkaError
 from kafkasim.protocol.compression import Codec
 from kafkasim.protocol.records import ATTRIBUTES_OFFSET, CRC_OFFSET, Record, build_batch, iter_records, read_header
 from kafkasim.state.clock import Clock
-from kafkasim.state.cluster import (
-    EARLIEST_TIMESTAMP,
-    LATEST_TIMESTAMP,
-    MAX_TIMESTAMP,
-    ClusterState,
-    ConfigOp,
-    PartitionState,
-)
+from kafkasim.state.cluster import ClusterState
+from kafkasim.state.log_ops import EARLIEST_TIMESTAMP, LATEST_TIMESTAMP, MAX_TIMESTAMP
+from kafkasim.state.partitions import PartitionState
+from kafkasim.state.topic_configs import ConfigOp
 
 NOW = 1_700_000_000_000
 SET, DELETE, APPEND, SUBTRACT = 0, 1, 2, 3

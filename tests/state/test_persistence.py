@@ -15,7 +15,8 @@ from kafkasim.config import BrokerConfig
 from kafkasim.errors import ErrorCode, KafkaError
 from kafkasim.protocol.records import Record, build_batch, iter_records
 from kafkasim.state.clock import Clock
-from kafkasim.state.cluster import ClusterState, ConfigOp
+from kafkasim.state.cluster import ClusterState
+from kafkasim.state.topic_configs import ConfigOp
 from kafkasim.storage.segments import METADATA_DIR, CorruptLogError, DiskStore, segment_name
 
 NOW = 1_700_000_000_000

@@ -11,7 +11,9 @@ from kafkasim.config import BrokerConfig
 from kafkasim.errors import ErrorCode, KafkaError
 from kafkasim.protocol.records import Record, build_batch
 from kafkasim.state.clock import ManualClock
-from kafkasim.state.cluster import GROUP_KEY, NO_LEADER, TRANSACTION_KEY, ClusterState
+from kafkasim.state.cluster import ClusterState
+from kafkasim.state.leadership import GROUP_KEY, TRANSACTION_KEY
+from kafkasim.state.partitions import NO_LEADER
 from kafkasim.state.placement import coordinator_partition, java_string_hash, place_replicas, rack_alternated
 
 NOW = 1_700_000_000_000

@@ -33,7 +33,8 @@ from kafkasim.protocol.records import (
     read_header,
 )
 from kafkasim.state.clock import ManualClock
-from kafkasim.state.cluster import AbortedTxn, ClusterState, PartitionState
+from kafkasim.state.cluster import ClusterState
+from kafkasim.state.partitions import AbortedTxn, PartitionState
 from kafkasim.state.transactions import MAX_EPOCH, TxnState
 from kafkasim.storage.log import Log, LogConfig
 from kafkasim.storage.memory import MemoryStore
