@@ -8,14 +8,17 @@ and the caches derived from them. The rules that change them live in :mod:`kafka
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
+from kafkasim.protocol.records import BatchHeader, iter_batches
 from kafkasim.state.producers import PartitionProducers
 from kafkasim.storage.log import Log, LogConfig
 
 INTERNAL_TOPICS = frozenset({"__consumer_offsets", "__transaction_state"})
 NO_LEADER = -1
+_SCAN_BYTES = 1 << 20  # bytes per log read while scanning (whole batches; at least one)
 
 
 @dataclass(slots=True)
@@ -137,3 +140,20 @@ def set_leader(p: CoordinatorPartition | PartitionState, leader: int) -> None:
         p.note_leader_epoch(p.leader_epoch + 1, leader != NO_LEADER)
     p.leader = leader
     p.leader_epoch += 1
+
+
+def scan_batches(p: PartitionState, start: int, end: int) -> Iterator[tuple[BatchHeader, memoryview]]:
+    """(header, batch) of the data batches holding offsets in [start, end), in offset order: how everything
+    off the hot path that reads a log's records (inspection, the schema registry's replay) walks it."""
+    offset = start
+    while offset < end:
+        views, _size = p.log.read(offset, _SCAN_BYTES, True)
+        if not views:
+            return
+        for view in views:
+            for h, b in iter_batches(view):
+                if h.base_offset >= end:
+                    return
+                offset = h.last_offset + 1
+                if not h.is_control and h.last_offset >= start:
+                    yield h, b

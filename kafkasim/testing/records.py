@@ -13,10 +13,10 @@ error a Kafka client would get); bad arguments raise ValueError.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterator
 from typing import TYPE_CHECKING, Literal
 
-from kafkasim.protocol.records import BatchHeader, iter_batches, iter_records
+from kafkasim.protocol.records import iter_records
+from kafkasim.state.partitions import scan_batches
 from kafkasim.state.producers import last_sequence
 
 if TYPE_CHECKING:
@@ -25,8 +25,6 @@ if TYPE_CHECKING:
 
 ISOLATION_LEVELS = ("read_uncommitted", "read_committed")
 TxnState = Literal["committed", "aborted", "open"]
-
-_READ_BYTES = 1 << 20  # bytes per log read while scanning (whole batches; at least one)
 
 
 class WaitTimeout(AssertionError):
@@ -89,22 +87,6 @@ def _partitions(state: ClusterState, topic: str, partition: int | None) -> list[
     return [state.partition(topic, partition)]
 
 
-def _scan(p: PartitionState, start: int, end: int) -> Iterator[tuple[BatchHeader, memoryview]]:
-    """(header, batch) of the data batches holding offsets in [start, end), in offset order."""
-    offset = start
-    while offset < end:
-        views, _size = p.log.read(offset, _READ_BYTES, True)
-        if not views:
-            return
-        for view in views:
-            for h, b in iter_batches(view):
-                if h.base_offset >= end:
-                    return
-                offset = h.last_offset + 1
-                if not h.is_control and h.last_offset >= start:
-                    yield h, b
-
-
 def read_records(state: ClusterState, topic: str, partition: int | None = None, start: int | None = None,
                  end: int | None = None, key: bytes | str | None = None,
                  header: tuple[str, bytes | str | None] | None = None, isolation: str = "read_uncommitted",
@@ -137,7 +119,7 @@ def read_records(state: ClusterState, topic: str, partition: int | None = None, 
         aborted: dict[int, list[tuple[int, int]]] = {}
         for a in p.aborted:
             aborted.setdefault(a.producer_id, []).append((a.first_offset, a.last_offset))
-        for h, b in _scan(p, lo, hi):
+        for h, b in scan_batches(p, lo, hi):
             txn = h.is_transactional
             pid = h.producer_id
             ranges = aborted.get(pid, ()) if txn else ()
