@@ -1,0 +1,197 @@
+"""The schema registry with Confluent's own clients over HTTP, and its serializers producing to and consuming
+from kafkasim over TCP: confluent-kafka's SchemaRegistryClient, AvroSerializer/AvroDeserializer and
+JSONSerializer/JSONDeserializer, the three subject name strategies, references; Confluent's error codes
+for what the registry refuses; the state in ``_schemas`` surviving a restart of a data directory."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from confluent_kafka import Consumer
+from confluent_kafka.schema_registry import Schema, SchemaReference, SchemaRegistryClient, SchemaRegistryError
+from confluent_kafka.schema_registry.avro import AvroDeserializer, AvroSerializer
+from confluent_kafka.schema_registry.json_schema import JSONDeserializer, JSONSerializer
+from confluent_kafka.serialization import MessageField, SerializationContext
+
+from compat_tests.clients.pyclients import poll_until
+from kafkasim.testing import Cluster
+
+pytestmark = pytest.mark.usefixtures("require_kafkasim")
+
+USER_V1 = {"type": "record", "name": "User", "namespace": "events",
+           "fields": [{"name": "name", "type": "string"}, {"name": "age", "type": "int"}]}
+#: BACKWARD compatible with v1: the new field has a default
+USER_V2 = {**USER_V1, "fields": [*USER_V1["fields"], {"name": "email", "type": ["null", "string"], "default": None}]}
+#: not BACKWARD compatible with v1: a new field without a default
+USER_BAD = {**USER_V1, "fields": [*USER_V1["fields"], {"name": "city", "type": "string"}]}
+
+
+@pytest.fixture
+def registry_cluster(make_cluster: Callable[..., Any]) -> Any:
+    return make_cluster(schema_registry=True)
+
+
+@pytest.fixture
+def sr(registry_cluster: Any) -> SchemaRegistryClient:
+    return SchemaRegistryClient({"url": registry_cluster.schema_registry_url})
+
+
+def avro(schema: dict[str, Any]) -> Schema:
+    return Schema(json.dumps(schema), "AVRO")
+
+
+def consume_values(bootstrap: str, topic: str, count: int) -> list[bytes]:
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": f"g-{topic}", "auto.offset.reset": "earliest"})
+    try:
+        consumer.subscribe([topic])
+        got: list[bytes] = []
+
+        def more() -> bool:
+            msg = consumer.poll(0.2)
+            if msg is not None and msg.error() is None:
+                got.append(msg.value())
+            return len(got) >= count
+
+        poll_until(more, f"{count} records of {topic}")
+        return got
+    finally:
+        consumer.close()
+
+
+def test_schema_registry_register_and_read_back(sr: SchemaRegistryClient) -> None:
+    schema_id = sr.register_schema("users-value", avro(USER_V1))
+    assert sr.register_schema("users-value", avro(USER_V1)) == schema_id  # the same schema: the same id
+    fetched = sr.get_schema(schema_id)
+    assert json.loads(fetched.schema_str) == USER_V1
+    latest = sr.get_latest_version("users-value")
+    assert (latest.schema_id, latest.version, latest.subject) == (schema_id, 1, "users-value")
+    assert sr.get_subjects() == ["users-value"]
+    assert sr.get_versions("users-value") == [1]
+    assert sr.lookup_schema("users-value", avro(USER_V1)).version == 1
+    # the same schema under another subject shares the id, as in Confluent
+    assert sr.register_schema("other-value", avro(USER_V1)) == schema_id
+
+
+def test_schema_registry_compatibility_refuses_breaking_change(sr: SchemaRegistryClient) -> None:
+    sr.register_schema("users-value", avro(USER_V1))
+    assert sr.test_compatibility("users-value", avro(USER_V2)) is True
+    assert sr.test_compatibility("users-value", avro(USER_BAD)) is False
+    with pytest.raises(SchemaRegistryError) as err:
+        sr.register_schema("users-value", avro(USER_BAD))
+    assert err.value.http_status_code == 409
+    v2 = sr.register_schema("users-value", avro(USER_V2))
+    assert sr.get_latest_version("users-value").schema_id == v2
+    assert sr.get_versions("users-value") == [1, 2]
+    sr.set_compatibility("users-value", "NONE")
+    assert sr.register_schema("users-value", avro(USER_BAD)) > v2
+    assert sr.get_compatibility("users-value") == "NONE"
+
+
+def test_schema_registry_errors_are_confluents(sr: SchemaRegistryClient) -> None:
+    with pytest.raises(SchemaRegistryError) as err:
+        sr.get_latest_version("nope")
+    assert (err.value.http_status_code, err.value.error_code) == (404, 40401)
+    with pytest.raises(SchemaRegistryError) as err:
+        sr.get_schema(999)
+    assert (err.value.http_status_code, err.value.error_code) == (404, 40403)
+    with pytest.raises(SchemaRegistryError) as err:
+        sr.register_schema("bad-value", Schema('{"type": "record", "name": "X", "fields": [{"name": "a"}]}', "AVRO"))
+    assert (err.value.http_status_code, err.value.error_code) == (422, 42201)
+    sr.register_schema("users-value", avro(USER_V1))
+    with pytest.raises(SchemaRegistryError) as err:
+        sr.get_version("users-value", 7)
+    assert (err.value.http_status_code, err.value.error_code) == (404, 40402)
+
+
+def test_schema_registry_soft_and_permanent_delete(sr: SchemaRegistryClient) -> None:
+    schema_id = sr.register_schema("users-value", avro(USER_V1))
+    with pytest.raises(SchemaRegistryError) as err:
+        sr.delete_subject("users-value", permanent=True)  # not soft-deleted first
+    assert err.value.error_code == 40405
+    assert sr.delete_subject("users-value") == [1]
+    assert sr.get_subjects() == []
+    assert sr.get_schema(schema_id).schema_str  # a soft-deleted schema is still found by id
+    assert sr.delete_subject("users-value", permanent=True) == [1]
+    sr2 = SchemaRegistryClient({"url": sr._rest_client.base_urls[0]})  # no cache
+    with pytest.raises(SchemaRegistryError) as err:
+        sr2.get_schema(schema_id)
+    assert err.value.error_code == 40403
+
+
+@pytest.mark.parametrize("strategy", ["topic", "record", "topic_record"])
+def test_schema_registry_avro_serializer_round_trip(registry_cluster: Any, sr: SchemaRegistryClient,
+                                                    ck_producer: Callable[..., Any], topic_name: str,
+                                                    strategy: str) -> None:
+    from confluent_kafka.schema_registry import record_subject_name_strategy, topic_record_subject_name_strategy
+    from confluent_kafka.schema_registry import topic_subject_name_strategy
+
+    strategies = {"topic": topic_subject_name_strategy, "record": record_subject_name_strategy,
+                  "topic_record": topic_record_subject_name_strategy}
+    subject = {"topic": f"{topic_name}-value", "record": "events.User", "topic_record": f"{topic_name}-events.User"}
+    serializer = AvroSerializer(sr, json.dumps(USER_V1), conf={"subject.name.strategy": strategies[strategy]})
+    producer = ck_producer({"bootstrap.servers": registry_cluster.bootstrap_servers})
+    ctx = SerializationContext(topic_name, MessageField.VALUE)
+    events = [{"name": f"u{i}", "age": 20 + i} for i in range(5)]
+    for event in events:
+        producer.produce(topic_name, value=serializer(event, ctx))
+    assert producer.flush(10) == 0
+    assert sr.get_subjects() == [subject[strategy]]
+    values = consume_values(registry_cluster.bootstrap_servers, topic_name, len(events))
+    deserializer = AvroDeserializer(SchemaRegistryClient({"url": registry_cluster.schema_registry_url}))
+    assert [deserializer(v, ctx) for v in values] == events
+    assert all(v[0] == 0 and int.from_bytes(v[1:5], "big") == sr.get_latest_version(subject[strategy]).schema_id
+               for v in values)
+
+
+def test_schema_registry_json_schema_serializer_round_trip(registry_cluster: Any, sr: SchemaRegistryClient,
+                                                           ck_producer: Callable[..., Any], topic_name: str) -> None:
+    schema = {"$schema": "http://json-schema.org/draft-07/schema#", "title": "Order", "type": "object",
+              "properties": {"id": {"type": "integer"}, "item": {"type": "string"}}, "required": ["id"]}
+    serializer = JSONSerializer(json.dumps(schema), sr)
+    producer = ck_producer({"bootstrap.servers": registry_cluster.bootstrap_servers})
+    ctx = SerializationContext(topic_name, MessageField.VALUE)
+    orders = [{"id": 1, "item": "tea"}, {"id": 2, "item": "cake"}]
+    for order in orders:
+        producer.produce(topic_name, value=serializer(order, ctx))
+    assert producer.flush(10) == 0
+    latest = sr.get_latest_version(f"{topic_name}-value")
+    assert latest.schema.schema_type == "JSON"
+    values = consume_values(registry_cluster.bootstrap_servers, topic_name, len(orders))
+    deserializer = JSONDeserializer(None, schema_registry_client=sr)
+    assert [deserializer(v, ctx) for v in values] == orders
+
+
+def test_schema_registry_avro_references(sr: SchemaRegistryClient) -> None:
+    address = {"type": "record", "name": "Address", "namespace": "events",
+               "fields": [{"name": "city", "type": "string"}]}
+    sr.register_schema("address", avro(address))
+    person = {"type": "record", "name": "Person", "namespace": "events",
+              "fields": [{"name": "name", "type": "string"}, {"name": "home", "type": "events.Address"}]}
+    person_id = sr.register_schema("person-value", Schema(json.dumps(person), "AVRO",
+                                                          [SchemaReference("events.Address", "address", 1)]))
+    got = sr.get_schema(person_id)
+    assert [(r.name, r.subject, r.version) for r in got.references] == [("events.Address", "address", 1)]
+    with pytest.raises(SchemaRegistryError) as err:  # a version that others reference cannot be deleted
+        sr.delete_version("address", 1)
+    assert err.value.error_code == 42206
+
+
+def test_schema_registry_state_survives_restart(tmp_path: Any) -> None:
+    """Subjects, ids, configs and modes are records of _schemas: a registry on the same data directory comes
+    back with them, and new ids continue after the old ones."""
+    with Cluster(schema_registry=True, data_dir=str(tmp_path), fsync="never").run_in_thread() as first:
+        sr = SchemaRegistryClient({"url": first.schema_registry_url})
+        v1 = sr.register_schema("users-value", avro(USER_V1))
+        v2 = sr.register_schema("users-value", avro(USER_V2))
+        sr.set_compatibility("users-value", "FULL")
+        keys = [json.loads(r.key)["keytype"] for r in first.records("_schemas")]
+    assert keys == ["SCHEMA", "SCHEMA", "CONFIG"]
+    with Cluster(schema_registry=True, data_dir=str(tmp_path), fsync="never").run_in_thread() as second:
+        sr = SchemaRegistryClient({"url": second.schema_registry_url})
+        assert [v.schema_id for v in (sr.get_version("users-value", 1), sr.get_version("users-value", 2))] == [v1, v2]
+        assert sr.get_compatibility("users-value") == "FULL"
+        other = {"type": "record", "name": "Other", "fields": [{"name": "x", "type": "long"}]}
+        assert sr.register_schema("other-value", avro(other)) == max(v1, v2) + 1

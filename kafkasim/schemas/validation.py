@@ -1,0 +1,83 @@
+"""Schema-at-producer: which records of a produced batch a topic's schema validation refuses, and why.
+
+A record's key or value (as the topic asks) must be in the registry's wire format — magic byte 0, then a
+4-byte schema id that exists and is registered under the subject its strategy names (TopicNameStrategy:
+``<topic>-key``/``<topic>-value``; RecordNameStrategy: the schema's record name; TopicRecordNameStrategy:
+``<topic>-<record name>``), as Confluent Server and Redpanda check it. At level "payload" the rest must also
+decode with that schema. Null keys and values (tombstones) pass. Sans-IO: the caller decoded the records.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, NamedTuple
+
+if TYPE_CHECKING:
+    from kafkasim.schemas.registry import SchemaRegistryState
+
+
+class SchemaCheck(NamedTuple):
+    """A topic's schema validation: the subject name strategy of keys and of values (None: not checked) and
+    whether payloads must decode too."""
+
+    key_strategy: str | None
+    value_strategy: str | None
+    payload: bool
+
+
+def subject_for(strategy: str, topic: str, field: str, record_name: str | None) -> str | None:
+    """The subject a strategy names; None when it needs a record name the schema does not give."""
+    if strategy == "TopicNameStrategy":
+        return f"{topic}-{field}"
+    if record_name is None:
+        return None
+    return record_name if strategy == "RecordNameStrategy" else f"{topic}-{record_name}"
+
+
+def check_field(registry: SchemaRegistryState | None, topic: str, field: str, strategy: str, data: bytes | None,
+                payload: bool) -> str | None:
+    """Why ``data`` (a record's key or value) is refused, or None when it passes."""
+    from kafkasim.schemas import SchemaError, parse_framed
+
+    if data is None:
+        return None
+    if registry is None:
+        return f"the {field} cannot be validated: topic {topic} validates schemas but no schema registry runs"
+    if len(data) < 5 or data[0] != 0:
+        return f"the {field} is not in the schema registry's wire format (magic byte 0 and a 4-byte schema id)"
+    schema_id = int.from_bytes(data[1:5], "big")
+    sv = registry.by_id.get(schema_id)
+    if sv is None:
+        return f"the {field}'s schema id {schema_id} is not registered"
+    try:
+        parsed = registry.parsed(sv)
+    except SchemaError as exc:
+        return f"the {field}'s schema {schema_id} cannot be read: {exc}"
+    names = parsed.names()
+    subject = subject_for(strategy, topic, field, names[0] if names else None)
+    if subject is None:
+        return f"the {field}'s schema {schema_id} names no record, which {strategy} needs"
+    if not any(v.id == schema_id and not v.deleted for v in registry.subjects.get(subject, {}).values()):
+        return f"the {field}'s schema id {schema_id} is not registered under subject {subject}"
+    if payload:
+        try:
+            _id, indexes, body = parse_framed(data, parsed.schema_type == "PROTOBUF")
+            parsed.decode(bytes(body), indexes)
+        except SchemaError as exc:
+            return f"the {field} does not decode with schema {schema_id} of subject {subject}: {exc}"
+    return None
+
+
+def refused_records(registry: SchemaRegistryState | None, topic: str, check: SchemaCheck,
+                    records: Iterable[tuple[bytes | None, bytes | None]]) -> list[tuple[int, str]]:
+    """(index in the batch, reason) of every record of ``records`` ((key, value) pairs) the check refuses."""
+    refused: list[tuple[int, str]] = []
+    for i, (key, value) in enumerate(records):
+        reason = None
+        if check.key_strategy is not None:
+            reason = check_field(registry, topic, "key", check.key_strategy, key, check.payload)
+        if reason is None and check.value_strategy is not None:
+            reason = check_field(registry, topic, "value", check.value_strategy, value, check.payload)
+        if reason is not None:
+            refused.append((i, reason))
+    return refused
