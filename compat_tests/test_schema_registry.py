@@ -6,7 +6,7 @@ for what the registry refuses; the state in ``_schemas`` surviving a restart of 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -18,8 +18,6 @@ from confluent_kafka.serialization import MessageField, SerializationContext
 
 from compat_tests.clients.pyclients import poll_until
 from kafkasim.testing import Cluster
-
-pytestmark = pytest.mark.usefixtures("require_kafkasim")
 
 USER_V1 = {"type": "record", "name": "User", "namespace": "events",
            "fields": [{"name": "name", "type": "string"}, {"name": "age", "type": "int"}]}
@@ -35,8 +33,22 @@ def registry_cluster(make_cluster: Callable[..., Any]) -> Any:
 
 
 @pytest.fixture
-def sr(registry_cluster: Any) -> SchemaRegistryClient:
-    return SchemaRegistryClient({"url": registry_cluster.schema_registry_url})
+def make_sr() -> Iterator[Callable[[str], SchemaRegistryClient]]:
+    """``make_sr(url)``: a SchemaRegistryClient (its own cache), closed at teardown."""
+    made: list[SchemaRegistryClient] = []
+
+    def factory(url: str) -> SchemaRegistryClient:
+        made.append(SchemaRegistryClient({"url": url}))
+        return made[-1]
+
+    yield factory
+    for client in made:
+        client.close()
+
+
+@pytest.fixture
+def sr(registry_cluster: Any, make_sr: Callable[[str], SchemaRegistryClient]) -> SchemaRegistryClient:
+    return make_sr(registry_cluster.schema_registry_url)
 
 
 def avro(schema: dict[str, Any]) -> Schema:
@@ -106,7 +118,8 @@ def test_schema_registry_errors_are_confluents(sr: SchemaRegistryClient) -> None
     assert (err.value.http_status_code, err.value.error_code) == (404, 40402)
 
 
-def test_schema_registry_soft_and_permanent_delete(sr: SchemaRegistryClient) -> None:
+def test_schema_registry_soft_and_permanent_delete(registry_cluster: Any, sr: SchemaRegistryClient,
+                                                   make_sr: Callable[[str], SchemaRegistryClient]) -> None:
     schema_id = sr.register_schema("users-value", avro(USER_V1))
     with pytest.raises(SchemaRegistryError) as err:
         sr.delete_subject("users-value", permanent=True)  # not soft-deleted first
@@ -115,7 +128,7 @@ def test_schema_registry_soft_and_permanent_delete(sr: SchemaRegistryClient) -> 
     assert sr.get_subjects() == []
     assert sr.get_schema(schema_id).schema_str  # a soft-deleted schema is still found by id
     assert sr.delete_subject("users-value", permanent=True) == [1]
-    sr2 = SchemaRegistryClient({"url": sr._rest_client.base_urls[0]})  # no cache
+    sr2 = make_sr(registry_cluster.schema_registry_url)  # no cache
     with pytest.raises(SchemaRegistryError) as err:
         sr2.get_schema(schema_id)
     assert err.value.error_code == 40403
@@ -123,10 +136,14 @@ def test_schema_registry_soft_and_permanent_delete(sr: SchemaRegistryClient) -> 
 
 @pytest.mark.parametrize("strategy", ["topic", "record", "topic_record"])
 def test_schema_registry_avro_serializer_round_trip(registry_cluster: Any, sr: SchemaRegistryClient,
+                                                    make_sr: Callable[[str], SchemaRegistryClient],
                                                     ck_producer: Callable[..., Any], topic_name: str,
                                                     strategy: str) -> None:
-    from confluent_kafka.schema_registry import record_subject_name_strategy, topic_record_subject_name_strategy
-    from confluent_kafka.schema_registry import topic_subject_name_strategy
+    from confluent_kafka.schema_registry import (
+        record_subject_name_strategy,
+        topic_record_subject_name_strategy,
+        topic_subject_name_strategy,
+    )
 
     strategies = {"topic": topic_subject_name_strategy, "record": record_subject_name_strategy,
                   "topic_record": topic_record_subject_name_strategy}
@@ -140,7 +157,7 @@ def test_schema_registry_avro_serializer_round_trip(registry_cluster: Any, sr: S
     assert producer.flush(10) == 0
     assert sr.get_subjects() == [subject[strategy]]
     values = consume_values(registry_cluster.bootstrap_servers, topic_name, len(events))
-    deserializer = AvroDeserializer(SchemaRegistryClient({"url": registry_cluster.schema_registry_url}))
+    deserializer = AvroDeserializer(make_sr(registry_cluster.schema_registry_url))
     assert [deserializer(v, ctx) for v in values] == events
     assert all(v[0] == 0 and int.from_bytes(v[1:5], "big") == sr.get_latest_version(subject[strategy]).schema_id
                for v in values)
@@ -179,18 +196,19 @@ def test_schema_registry_avro_references(sr: SchemaRegistryClient) -> None:
     assert err.value.error_code == 42206
 
 
-def test_schema_registry_state_survives_restart(tmp_path: Any) -> None:
+def test_schema_registry_state_survives_restart(tmp_path: Any, make_sr: Callable[[str], SchemaRegistryClient]
+                                               ) -> None:
     """Subjects, ids, configs and modes are records of _schemas: a registry on the same data directory comes
     back with them, and new ids continue after the old ones."""
     with Cluster(schema_registry=True, data_dir=str(tmp_path), fsync="never").run_in_thread() as first:
-        sr = SchemaRegistryClient({"url": first.schema_registry_url})
+        sr = make_sr(first.schema_registry_url)
         v1 = sr.register_schema("users-value", avro(USER_V1))
         v2 = sr.register_schema("users-value", avro(USER_V2))
         sr.set_compatibility("users-value", "FULL")
         keys = [json.loads(r.key)["keytype"] for r in first.records("_schemas")]
     assert keys == ["SCHEMA", "SCHEMA", "CONFIG"]
     with Cluster(schema_registry=True, data_dir=str(tmp_path), fsync="never").run_in_thread() as second:
-        sr = SchemaRegistryClient({"url": second.schema_registry_url})
+        sr = make_sr(second.schema_registry_url)
         assert [v.schema_id for v in (sr.get_version("users-value", 1), sr.get_version("users-value", 2))] == [v1, v2]
         assert sr.get_compatibility("users-value") == "FULL"
         other = {"type": "record", "name": "Other", "fields": [{"name": "x", "type": "long"}]}

@@ -112,6 +112,40 @@ TOPIC_CONFIGS: dict[str, ConfigDef] = {c.name: c for c in [
 ]}
 
 
+#: subject name strategies of the schema validation configs: Confluent's class names, or their short names
+_STRATEGY_PACKAGE = "io.confluent.kafka.serializers.subject."
+SUBJECT_NAME_STRATEGIES = ("TopicNameStrategy", "RecordNameStrategy", "TopicRecordNameStrategy")
+_STRATEGY_CHOICES = (*SUBJECT_NAME_STRATEGIES, *(_STRATEGY_PACKAGE + s for s in SUBJECT_NAME_STRATEGIES))
+#: kafkasim's own level of schema validation: "id" (Confluent Server's and Redpanda's: the record is framed
+#: with an id registered under its subject) or "payload" (the record also decodes with that schema)
+SCHEMA_VALIDATION_LEVELS = ("id", "payload")
+
+#: Schema-at-producer topic configs (Confluent Server's names; kafkasim.schema.validation.level is kafkasim's).
+#: Apache Kafka has no such configs: DescribeConfigs lists them only for a topic that sets them.
+SCHEMA_CONFIGS: dict[str, ConfigDef] = {c.name: c for c in [
+    _d("confluent.key.schema.validation", T.BOOLEAN, False),
+    _d("confluent.value.schema.validation", T.BOOLEAN, False),
+    _d("confluent.key.subject.name.strategy", T.STRING, _STRATEGY_PACKAGE + "TopicNameStrategy", _STRATEGY_CHOICES),
+    _d("confluent.value.subject.name.strategy", T.STRING, _STRATEGY_PACKAGE + "TopicNameStrategy", _STRATEGY_CHOICES),
+    _d("kafkasim.schema.validation.level", T.STRING, "id", SCHEMA_VALIDATION_LEVELS),
+]}
+#: Redpanda's spellings of the same configs
+CONFIG_ALIASES = {
+    "redpanda.key.schema.id.validation": "confluent.key.schema.validation",
+    "redpanda.value.schema.id.validation": "confluent.value.schema.validation",
+    "redpanda.key.subject.name.strategy": "confluent.key.subject.name.strategy",
+    "redpanda.value.subject.name.strategy": "confluent.value.subject.name.strategy",
+}
+
+
+def topic_config_def(name: str) -> ConfigDef | None:
+    """The definition of a topic config by any accepted name (Redpanda's aliases give Confluent's)."""
+    cdef = TOPIC_CONFIGS.get(name)
+    if cdef is None:
+        cdef = SCHEMA_CONFIGS.get(CONFIG_ALIASES.get(name, name))
+    return cdef
+
+
 def validate_config_value(cdef: ConfigDef, value: str | None) -> str:
     """Return the normalised value or raise ValueError with Kafka-like wording."""
     if value is None:
@@ -209,6 +243,11 @@ class BrokerConfig:
     fsync: str = "interval"  # always | interval | never (see FSYNC_POLICIES)
     flush_interval_ms: int = 1000  # with fsync "interval": how often appended data is fsynced
     log_retention_check_interval_ms: int = 300000  # log.retention.check.interval.ms (retention and compaction)
+    schema_registry_port: int | None = None  # the schema registry's HTTP port (0: a free one); None: no registry
+    schema_registry_auth: str | None = None  # "user:password": the registry requires HTTP basic auth with it
+    #: schema-at-producer for every topic that does not say otherwise (internal ones excepted): "none", or a
+    #: level of SCHEMA_VALIDATION_LEVELS for record values (confluent.value.schema.validation's default)
+    schema_validation: str = "none"
 
     def __post_init__(self) -> None:
         if self.clock not in ("wall", "virtual"):
@@ -249,6 +288,12 @@ class BrokerConfig:
             raise ValueError("num_partitions must be at least 1")
         if self.socket_request_max_bytes < 1024:
             raise ValueError("socket_request_max_bytes must be at least 1024")
+        if self.schema_registry_port is not None and not 0 <= self.schema_registry_port <= 65535:
+            raise ValueError(f"schema_registry_port out of range: {self.schema_registry_port}")
+        if self.schema_validation not in ("none", *SCHEMA_VALIDATION_LEVELS):
+            raise ValueError(f"schema_validation must be none, id or payload, got {self.schema_validation!r}")
+        if self.schema_registry_auth is not None and ":" not in self.schema_registry_auth:
+            raise ValueError("schema_registry_auth must be USER:PASSWORD")
         if self.group_initial_rebalance_delay_ms < 0:
             raise ValueError("group_initial_rebalance_delay_ms must not be negative")
         if not 0 < self.group_min_session_timeout_ms <= self.group_max_session_timeout_ms:
@@ -272,7 +317,12 @@ class BrokerConfig:
             return str(self.message_max_bytes)
         if name == "min.insync.replicas":
             return str(self.min_insync_replicas)
-        return TOPIC_CONFIGS[name].default
+        if name == "confluent.value.schema.validation" and self.schema_validation != "none":
+            return "true"
+        if name == "kafkasim.schema.validation.level" and self.schema_validation != "none":
+            return self.schema_validation
+        cdef = TOPIC_CONFIGS.get(name)
+        return (cdef or SCHEMA_CONFIGS[name]).default
 
     def broker_configs(self, node_id: int, rack: str | None) -> dict[str, tuple[str, ConfigType]]:
         """Broker configs as DescribeConfigs reports them for the BROKER resource of broker ``node_id``."""

@@ -145,10 +145,13 @@ class ErrorCode(IntEnum):
 class KafkaError(Exception):
     """A Kafka-level failure with the error code a response should carry."""
 
-    def __init__(self, code: ErrorCode, message: str | None = None) -> None:
+    def __init__(self, code: ErrorCode, message: str | None = None,
+                 record_errors: list[tuple[int, str]] | None = None) -> None:
         super().__init__(message or code.name)
         self.code = code
         self.message = message
+        #: a refused batch's bad records: (index in the batch, message), Produce v8's record_errors
+        self.record_errors = record_errors or []
 
     def __repr__(self) -> str:
         return f"KafkaError({self.code.name}, {self.message!r})"

@@ -3,14 +3,16 @@
 Behaviour: each partition's records must be exactly one RecordBatch v2; it is validated from its header
 (magic, lengths, CRC32C, count vs lastOffsetDelta), checked against the topic's max.message.bytes and
 timestamp bounds, given offsets by rewriting its base offset in place and stored as sent (a topic whose
-compression.type names another codec gets the batch recompressed first, off the hot path, as in Kafka). acks 0, 1 and
+compression.type names another codec gets the batch recompressed first, off the hot path, as in Kafka). A topic
+with schema validation (confluent.value.schema.validation ...) has its records read and checked against the schema
+registry; a refused batch answers INVALID_RECORD with each bad record in record_errors. acks 0, 1 and
 -1 (all) are served: with one log shared by all replicas, an appended batch is fully replicated; acks=all
 answers NOT_ENOUGH_REPLICAS when fewer replicas than min.insync.replicas are in sync (brokers stopped). A
 partition this broker does not lead answers NOT_LEADER_OR_FOLLOWER (with the current leader, v10+). With
 acks=0 nothing is answered, and a failed partition closes the connection, as Kafka does so the client
 refreshes its metadata. Any other acks value answers INVALID_REQUIRED_ACKS.
 Version notes: v0-2 are advertised for librdkafka (KAFKA-18659) like Kafka 4, but not served. v5 adds
-log_start_offset; v8 error_message; v10+ current_leader and node_endpoints (KIP-951) with
+log_start_offset; v8 error_message; v8 record_errors (the records schema-at-producer refused, by index); v10+ current_leader and node_endpoints (KIP-951) with
 NOT_LEADER_OR_FOLLOWER, so the client goes to the new leader without a metadata round trip; v12 is v11
 (transaction v2 is not advertised); v13 (topic ids) is not served yet.
 """
@@ -23,6 +25,7 @@ from kafkasim.protocol.api import ApiKey
 from kafkasim.protocol.messages.produce import (
     ProduceRequest,
     ProduceResponse,
+    ProduceResponseBatchIndexAndErrorMessage,
     ProduceResponseLeaderIdAndEpoch,
     ProduceResponseNodeEndpoint,
     ProduceResponsePartitionProduceResponse,
@@ -58,6 +61,9 @@ def produce(ctx, req: ProduceRequest):
                 r.error_code = exc.code
                 r.error_message = exc.message
                 r.base_offset = -1
+                if exc.record_errors and ctx.api_version >= 8:
+                    r.record_errors = [ProduceResponseBatchIndexAndErrorMessage(batch_index=i, batch_index_error_message=m)
+                                       for i, m in exc.record_errors]
                 if exc.code == ErrorCode.NOT_LEADER_OR_FOLLOWER and ctx.api_version >= 10:
                     p = state.partition(t.name, pd.index)
                     r.current_leader = ProduceResponseLeaderIdAndEpoch(leader_id=p.leader, leader_epoch=p.leader_epoch)

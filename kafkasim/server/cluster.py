@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from typing import TYPE_CHECKING
 
 from kafkasim.config import BrokerConfig
 from kafkasim.handlers import served_versions
@@ -21,6 +22,10 @@ from kafkasim.server.faults import Faults
 from kafkasim.state.clock import ManualClock
 from kafkasim.state.cluster import ClusterState
 from kafkasim.state.partitions import PartitionState
+
+if TYPE_CHECKING:
+    from kafkasim.server.schema_registry import SchemaRegistryServer
+    from kafkasim.state.schema_store import SchemaStore
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +51,9 @@ class ClusterServer:
         self._fence_timer: asyncio.TimerHandle | None = None
         self._timers: dict[str, asyncio.TimerHandle] = {}
         self._flushing = False  # a background fsync is running
+        self.schema_store: SchemaStore | None = None
+        #: the schema registry's HTTP listener, while the cluster runs with one
+        self.schema_registry: SchemaRegistryServer | None = None
         self._started = False
 
     @property
@@ -86,8 +94,32 @@ class ClusterServer:
                     self.state.abort_timed_out_transactions, "transaction timeouts")
         if self.state.store.fsync == "interval":
             self._every(self.config.flush_interval_ms, self._flush_logs, "log flush")
+        if self.config.schema_registry_port is not None:
+            await self._start_schema_registry()
+
+    async def _start_schema_registry(self) -> None:
+        """The registry's state follows ``_schemas``; its HTTP listener serves it (aiohttp: imported only here)."""
+        from kafkasim.server.schema_registry import SchemaRegistryServer
+        from kafkasim.state.schema_store import SchemaStore
+
+        store = SchemaStore(self.state)
+        server = SchemaRegistryServer(store.registry, self.config.host, self.config.schema_registry_port,
+                                      self.config.schema_registry_auth)
+        try:
+            await server.start()
+        except BaseException:
+            store.close()
+            await self.stop()
+            raise
+        self.state.schema_registry = store.registry
+        self.schema_store, self.schema_registry = store, server
 
     async def stop(self) -> None:
+        if self.schema_registry is not None:
+            await self.schema_registry.stop()
+            self.schema_store.close()  # type: ignore[union-attr]
+            self.state.schema_registry = None
+            self.schema_registry = self.schema_store = None
         clock = self.state.clock
         if isinstance(clock, ManualClock) and self._on_clock_advance in clock.on_advance:
             clock.on_advance.remove(self._on_clock_advance)

@@ -34,6 +34,7 @@ from kafkasim.state.transactions import TransactionCoordinator
 from kafkasim.storage.memory import MemoryStore
 
 if TYPE_CHECKING:  # the disk store and persistence are imported only with a data directory (start-up time)
+    from kafkasim.schemas.registry import SchemaRegistryState
     from kafkasim.state.persistence import Persistence
     from kafkasim.storage.segments import DiskStore
 
@@ -65,7 +66,8 @@ class ClusterState:
     # slots: past 30 attributes a plain instance dict makes every ``state.x`` lookup slower
     __slots__ = ("config", "clock", "cluster_id", "store", "append_listeners", "producer_ids", "persistence",
                  "broker_registry", "brokers", "topic_configs", "topic_registry", "topics", "topics_by_id", "groups",
-                 "leadership", "logs", "transactions", *(name for names in _SERVED.values() for name in names))
+                 "leadership", "logs", "transactions",
+                 *(name for names in _SERVED.values() for name in names))
 
     def __init__(self, config: BrokerConfig, clock: Clock | None = None,
                  store: MemoryStore | DiskStore | None = None) -> None:
@@ -161,6 +163,16 @@ class ClusterState:
             self.persistence.maintain()
 
     # ------------------------------------------------------------------ lifecycle
+
+    @property
+    def schema_registry(self) -> SchemaRegistryState | None:
+        """The schema registry's subjects and ids, while the cluster serves one (schema-at-producer checks
+        appends against it)."""
+        return self.logs.schema_registry
+
+    @schema_registry.setter
+    def schema_registry(self, registry: SchemaRegistryState | None) -> None:
+        self.logs.schema_registry = registry
 
     def open(self) -> None:
         """Open the store: with a data directory, recover the logs and replay the metadata log."""

@@ -21,6 +21,7 @@ from kafkasim.protocol.records import (
     set_log_append_time,
     validate_produced,
 )
+from kafkasim.schemas.validation import SchemaCheck, refused_records
 from kafkasim.state.clock import Clock
 from kafkasim.state.partitions import PartitionState
 from kafkasim.state.topic_configs import TopicConfigs
@@ -29,6 +30,7 @@ from kafkasim.storage.cleaner import CompactionSettings, apply_retention, compac
 from kafkasim.storage.log import Log
 
 if TYPE_CHECKING:
+    from kafkasim.schemas.registry import SchemaRegistryState
     from kafkasim.state.transactions import TransactionCoordinator
     from kafkasim.storage.memory import MemoryStore
     from kafkasim.storage.segments import DiskStore
@@ -59,6 +61,8 @@ class LogOperations:
         self.topics = topics.topics
         self.append_listeners = append_listeners
         self.transactions: TransactionCoordinator | None = None
+        #: the registry schema-at-producer checks against, while the cluster serves one
+        self.schema_registry: SchemaRegistryState | None = None
         # bound once: the append path calls them for every partition of every Produce
         self.leader_partition = topics.leader_partition
         self._append_settings = configs.append_settings
@@ -111,6 +115,8 @@ class LogOperations:
             if keyless:
                 raise KafkaError(ErrorCode.INVALID_RECORD,
                                  f"Compacted topic cannot accept message without key in topic partition {topic}-{index}.")
+        if settings.schemas is not None:  # schema-at-producer: the one check that reads records on this path
+            self._check_schemas(topic, index, records, settings.schemas)
         codec = settings.codec
         if codec is not None and codec != h.compression:
             try:
@@ -139,6 +145,18 @@ class LogOperations:
         for listener in self.append_listeners:
             listener(p)
         return AppendResult(base, now if log_append else -1, p.log.log_start_offset)
+
+    def _check_schemas(self, topic: str, index: int, records, check: SchemaCheck) -> None:
+        try:
+            pairs = [(r.key, r.value) for r in iter_records(records)]
+        except MalformedError as exc:
+            raise KafkaError(ErrorCode.CORRUPT_MESSAGE, f"cannot read the batch: {exc}") from None
+        refused = refused_records(self.schema_registry, topic, check, pairs)
+        if refused:
+            first = refused[0][1]
+            raise KafkaError(ErrorCode.INVALID_RECORD,
+                             f"{len(refused)} of {len(pairs)} records in the append to {topic}-{index} failed schema "
+                             f"validation: record {refused[0][0]}: {first}", refused)
 
     def read(self, p: PartitionState, offset: int, max_bytes: int, min_one: bool, upto: int | None = None
              ) -> tuple[list[memoryview], int]:

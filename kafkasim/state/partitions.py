@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import NamedTuple
 
 from kafkasim.protocol.records import BatchHeader, iter_batches
+from kafkasim.schemas.validation import SchemaCheck
 from kafkasim.state.producers import PartitionProducers
 from kafkasim.storage.log import Log, LogConfig
 
@@ -132,6 +133,7 @@ class AppendSettings(NamedTuple):
     codec: int | None  # compression.type as a codec id; None keeps what the producer sent
     compacted: bool  # cleanup.policy has compact: every record needs a key
     min_insync_replicas: int  # acks=all needs this many in-sync replicas
+    schemas: SchemaCheck | None  # schema-at-producer: what the records' keys and values must be framed with
 
 
 def set_leader(p: CoordinatorPartition | PartitionState, leader: int) -> None:

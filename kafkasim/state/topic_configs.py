@@ -8,9 +8,19 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import NamedTuple
 
-from kafkasim.config import TOPIC_CONFIGS, BrokerConfig, ConfigSource, ConfigType, validate_config_value
+from kafkasim.config import (
+    CONFIG_ALIASES,
+    SCHEMA_CONFIGS,
+    TOPIC_CONFIGS,
+    BrokerConfig,
+    ConfigSource,
+    ConfigType,
+    topic_config_def,
+    validate_config_value,
+)
 from kafkasim.errors import ErrorCode, KafkaError
 from kafkasim.protocol.compression import Codec
+from kafkasim.schemas.validation import SchemaCheck
 from kafkasim.state.brokers import BrokerInfo
 from kafkasim.state.partitions import AppendSettings, Topic
 
@@ -50,11 +60,11 @@ class TopicConfigs:
     def validate_configs(self, configs: dict[str, str | None]) -> dict[str, str]:
         out: dict[str, str] = {}
         for k, v in configs.items():
-            cdef = TOPIC_CONFIGS.get(k)
+            cdef = topic_config_def(k)
             if cdef is None:
                 raise KafkaError(ErrorCode.INVALID_CONFIG, f"Unknown topic config name: {k}")
             try:
-                out[k] = validate_config_value(cdef, v)
+                out[cdef.name] = validate_config_value(cdef, v)
             except ValueError as exc:
                 raise KafkaError(ErrorCode.INVALID_CONFIG, str(exc)) from None
         return out
@@ -81,14 +91,31 @@ class TopicConfigs:
                 int(self.topic_config(t, "message.timestamp.before.max.ms")),
                 COMPRESSION_TYPES.get(self.topic_config(t, "compression.type")),
                 "compact" in self.topic_config(t, "cleanup.policy").split(","),
-                int(self.topic_config(t, "min.insync.replicas")))
+                int(self.topic_config(t, "min.insync.replicas")),
+                self._schema_check(t))
         return s
 
+    def _schema_check(self, t: Topic) -> SchemaCheck | None:
+        """What schema-at-producer asks of the topic's records; None: nothing (the topics of Kafka and of the
+        registry, named with a leading underscore, take no broker-wide default)."""
+        def strategy(field: str) -> str | None:
+            if self.topic_config(t, f"confluent.{field}.schema.validation") != "true":
+                return None
+            return self.topic_config(t, f"confluent.{field}.subject.name.strategy").rpartition(".")[2]
+
+        if t.name.startswith("_") and not any(k in t.configs for k in SCHEMA_CONFIGS):
+            return None
+        key, value = strategy("key"), strategy("value")
+        if key is None and value is None:
+            return None
+        return SchemaCheck(key, value, self.topic_config(t, "kafkasim.schema.validation.level") == "payload")
+
     def describe_topic_configs(self, t: Topic, keys: Iterable[str] | None) -> list[ConfigEntry]:
-        wanted = list(TOPIC_CONFIGS) if keys is None else list(keys)
+        wanted = [*TOPIC_CONFIGS, *(k for k in SCHEMA_CONFIGS if k in t.configs)] if keys is None else [
+            CONFIG_ALIASES.get(k, k) for k in keys]
         out = []
         for k in wanted:
-            cdef = TOPIC_CONFIGS.get(k)
+            cdef = topic_config_def(k)
             if cdef is None:
                 continue  # Kafka omits unknown keys
             if k in t.configs:
@@ -115,16 +142,16 @@ class TopicConfigs:
             if op.name in seen:
                 raise KafkaError(ErrorCode.INVALID_REQUEST, f"Error due to duplicate config keys: {op.name}")
             seen.add(op.name)
-            cdef = TOPIC_CONFIGS.get(op.name)
+            cdef = topic_config_def(op.name)
             if cdef is None:
                 raise KafkaError(ErrorCode.INVALID_CONFIG, f"Unknown topic config name: {op.name}")
             if op.op == 0:
                 try:
-                    new[op.name] = validate_config_value(cdef, op.value)
+                    new[cdef.name] = validate_config_value(cdef, op.value)
                 except ValueError as exc:
                     raise KafkaError(ErrorCode.INVALID_CONFIG, str(exc)) from None
             elif op.op == 1:
-                new.pop(op.name, None)
+                new.pop(cdef.name, None)
             elif op.op in (2, 3):
                 if cdef.type != ConfigType.LIST:
                     raise KafkaError(ErrorCode.INVALID_CONFIG,

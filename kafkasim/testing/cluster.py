@@ -96,10 +96,15 @@ class Cluster:
     ``async with Cluster() as c:`` inside an event loop, or ``with Cluster().run_in_thread() as c:`` from
     synchronous code; both give ``c.bootstrap_servers``. Keyword arguments are :class:`BrokerConfig`
     fields (``brokers``, ``racks``, ``port``, ``auto_create_topics``, ``num_partitions``, ...); ``name``
-    tells clusters of one process apart (the control API's cluster names).
+    tells clusters of one process apart (the control API's cluster names). ``schema_registry=True`` serves a
+    Confluent-compatible schema registry beside the brokers (``schema_registry_url``), on a free port, or on
+    ``schema_registry_port``.
     """
 
-    def __init__(self, config: BrokerConfig | None = None, *, name: str | None = None, **overrides: Any) -> None:
+    def __init__(self, config: BrokerConfig | None = None, *, name: str | None = None,
+                 schema_registry: bool = False, **overrides: Any) -> None:
+        if schema_registry and overrides.get("schema_registry_port") is None:
+            overrides["schema_registry_port"] = 0
         base = config or BrokerConfig()
         self.config = dataclasses.replace(base, **overrides) if overrides else base
         self.name = name
@@ -116,6 +121,14 @@ class Cluster:
         if not self._started:
             raise RuntimeError("the cluster is not running")
         return self.server.bootstrap
+
+    @property
+    def schema_registry_url(self) -> str:
+        """http://host:port of the cluster's schema registry (``Cluster(schema_registry=True)``)."""
+        if self.server.schema_registry is None:
+            raise RuntimeError("the cluster serves no schema registry: start it with Cluster(schema_registry=True)"
+                               if self.config.schema_registry_port is None else "the cluster is not running")
+        return self.server.schema_registry.url
 
     @property
     def clock(self) -> ClusterClock:
