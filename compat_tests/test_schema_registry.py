@@ -213,3 +213,81 @@ def test_schema_registry_state_survives_restart(tmp_path: Any, make_sr: Callable
         assert sr.get_compatibility("users-value") == "FULL"
         other = {"type": "record", "name": "Other", "fields": [{"name": "x", "type": "long"}]}
         assert sr.register_schema("other-value", avro(other)) == max(v1, v2) + 1
+
+
+# ---------------------------------------------------------------------------------------------- schema-at-producer
+
+
+def framed(schema_id: int, payload: bytes) -> bytes:
+    return b"\x00" + schema_id.to_bytes(4, "big") + payload
+
+
+def avro_bytes(schema: dict[str, Any], value: dict[str, Any]) -> bytes:
+    import io
+
+    from fastavro import parse_schema, schemaless_writer
+
+    buf = io.BytesIO()
+    schemaless_writer(buf, parse_schema(schema), value)
+    return buf.getvalue()
+
+
+def ck_send(producer: Any, topic: str, value: bytes) -> Any:
+    """Produce one record with confluent-kafka and return its delivery error (None: stored)."""
+    outcome: list[Any] = []
+    producer.produce(topic, value=value, on_delivery=lambda err, msg: outcome.append(err))
+    producer.flush(10)
+    assert len(outcome) == 1
+    return outcome[0]
+
+
+@pytest.mark.parametrize("level", ["id", "payload"])
+def test_schema_validation_refuses_unregistered_values(make_cluster: Callable[..., Any],
+                                                       make_sr: Callable[[str], SchemaRegistryClient],
+                                                       ck_producer: Callable[..., Any], topic_name: str,
+                                                       level: str) -> None:
+    from confluent_kafka import KafkaError
+    from confluent_kafka.admin import AdminClient, NewTopic
+
+    cluster = make_cluster(schema_registry=True)
+    sr = make_sr(cluster.schema_registry_url)
+    admin = AdminClient({"bootstrap.servers": cluster.bootstrap_servers})
+    configs = {"confluent.value.schema.validation": "true", "kafkasim.schema.validation.level": level}
+    for future in admin.create_topics([NewTopic(topic_name, 1, 1, config=configs)]).values():
+        future.result(10)
+    good_id = sr.register_schema(f"{topic_name}-value", avro(USER_V1))
+    other_id = sr.register_schema("elsewhere-value", Schema(json.dumps({"type": "string"}), "AVRO"))
+    producer = ck_producer({"bootstrap.servers": cluster.bootstrap_servers, "linger.ms": 0, "retries": 0})
+
+    valid = framed(good_id, avro_bytes(USER_V1, {"name": "a", "age": 1}))
+    assert ck_send(producer, topic_name, valid) is None
+    refused = {"unframed": b"plain text", "unknown id": framed(999, b"x"), "another subject's id": framed(other_id, b"\x02a")}
+    if level == "payload":
+        refused["undecodable payload"] = framed(good_id, b"\xff")
+    for what, value in refused.items():
+        err = ck_send(producer, topic_name, value)
+        assert err is not None and err.code() == KafkaError.INVALID_RECORD, what
+    if level == "id":  # the id is checked, not the payload
+        assert ck_send(producer, topic_name, framed(good_id, b"\xff")) is None
+    stored = [r.value for r in cluster.records(topic_name)]
+    assert stored == [valid] + ([framed(good_id, b"\xff")] if level == "id" else [])
+
+
+def test_schema_validation_record_errors_reach_kafka_python(make_cluster: Callable[..., Any],
+                                                            make_sr: Callable[[str], SchemaRegistryClient],
+                                                            topic_name: str) -> None:
+    """kafka-python sends Produce v8+ and reports the refused batch as InvalidRecordError; the broker's answer
+    names the refused record (batch index and reason)."""
+    import kafka.errors as Errors
+    from kafka import KafkaProducer
+
+    cluster = make_cluster(schema_registry=True, schema_validation="id")
+    make_sr(cluster.schema_registry_url).register_schema(f"{topic_name}-value", avro(USER_V1))
+    producer = KafkaProducer(bootstrap_servers=cluster.bootstrap_servers, retries=0, request_timeout_ms=10_000)
+    try:
+        with pytest.raises(Errors.InvalidRecordError):
+            producer.send(topic_name, value=b"not framed").get(10)
+        assert producer.send("_internal-ish", value=b"not framed").get(10).offset == 0  # a leading "_": exempt
+    finally:
+        producer.close(timeout=5)
+    assert cluster.records(topic_name) == []
