@@ -219,6 +219,34 @@ def iter_records(batch, limit: int = DEFAULT_LIMIT) -> Iterator[Record]:
         yield Record(h.base_offset + off_delta, ts, key, value, headers)
 
 
+def iter_keys_values(batch, limit: int = DEFAULT_LIMIT) -> Iterator[tuple[memoryview | None, memoryview | None]]:
+    """(key, value) of each record of one batch, as views into its (decompressed) body: what schema validation
+    reads, without building records or reading headers (each record's length says where the next begins)."""
+    h = read_header(batch)
+    body = memoryview(batch)[HEADER_SIZE:h.size]
+    if h.compression:
+        body = memoryview(decompress(h.compression, body, limit))
+    end_of_body = len(body)
+    p = 0
+    for _ in range(h.records_count):
+        length, p = read_varint(body, p)
+        end = p + length
+        if length < 0 or end > end_of_body:
+            raise MalformedError("record length exceeds the batch")
+        p += 1  # attributes
+        _, p = read_varlong(body, p)  # timestamp delta
+        _, p = read_varint(body, p)  # offset delta
+        n, p = read_varint(body, p)
+        key = None if n < 0 else body[p:p + n]
+        p += max(n, 0)
+        n, p = read_varint(body, p)
+        value = None if n < 0 else body[p:p + n]
+        if p + max(n, 0) > end:
+            raise MalformedError("record field exceeds the record")
+        p = end
+        yield key, value
+
+
 def _blob(v: bytes | None) -> bytes:
     if v is None:
         return write_varint(-1)

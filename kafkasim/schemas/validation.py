@@ -34,18 +34,32 @@ def subject_for(strategy: str, topic: str, field: str, record_name: str | None) 
     return record_name if strategy == "RecordNameStrategy" else f"{topic}-{record_name}"
 
 
-def check_field(registry: SchemaRegistryState | None, topic: str, field: str, strategy: str, data: bytes | None,
-                payload: bool) -> str | None:
-    """Why ``data`` (a record's key or value) is refused, or None when it passes."""
-    from kafkasim.schemas import SchemaError, parse_framed
-
+def check_field(registry: SchemaRegistryState | None, topic: str, field: str, strategy: str,
+                data: bytes | memoryview | None, payload: bool, verdicts: dict | None = None) -> str | None:
+    """Why ``data`` (a record's key or value) is refused, or None when it passes. ``verdicts`` remembers the
+    verdict on each header across the records of one batch (they mostly share one schema id)."""
     if data is None:
         return None
+    header = bytes(data[:5])
+    if verdicts is not None and not payload:
+        known = verdicts.get((field, header), verdicts)
+        if known is not verdicts:
+            return known
+    reason = _check(registry, topic, field, strategy, data, header, payload)
+    if verdicts is not None and not payload:
+        verdicts[(field, header)] = reason
+    return reason
+
+
+def _check(registry: SchemaRegistryState | None, topic: str, field: str, strategy: str, data: bytes | memoryview,
+           header: bytes, payload: bool) -> str | None:
+    from kafkasim.schemas import SchemaError, parse_framed
+
     if registry is None:
         return f"the {field} cannot be validated: topic {topic} validates schemas but no schema registry runs"
-    if len(data) < 5 or data[0] != 0:
+    if len(header) < 5 or header[0] != 0:
         return f"the {field} is not in the schema registry's wire format (magic byte 0 and a 4-byte schema id)"
-    schema_id = int.from_bytes(data[1:5], "big")
+    schema_id = int.from_bytes(header[1:5], "big")
     sv = registry.by_id.get(schema_id)
     if sv is None:
         return f"the {field}'s schema id {schema_id} is not registered"
@@ -69,15 +83,17 @@ def check_field(registry: SchemaRegistryState | None, topic: str, field: str, st
 
 
 def refused_records(registry: SchemaRegistryState | None, topic: str, check: SchemaCheck,
-                    records: Iterable[tuple[bytes | None, bytes | None]]) -> list[tuple[int, str]]:
+                    records: Iterable[tuple[bytes | memoryview | None, bytes | memoryview | None]]
+                    ) -> list[tuple[int, str]]:
     """(index in the batch, reason) of every record of ``records`` ((key, value) pairs) the check refuses."""
     refused: list[tuple[int, str]] = []
+    verdicts: dict = {}
     for i, (key, value) in enumerate(records):
         reason = None
         if check.key_strategy is not None:
-            reason = check_field(registry, topic, "key", check.key_strategy, key, check.payload)
+            reason = check_field(registry, topic, "key", check.key_strategy, key, check.payload, verdicts)
         if reason is None and check.value_strategy is not None:
-            reason = check_field(registry, topic, "value", check.value_strategy, value, check.payload)
+            reason = check_field(registry, topic, "value", check.value_strategy, value, check.payload, verdicts)
         if reason is not None:
             refused.append((i, reason))
     return refused

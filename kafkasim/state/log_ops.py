@@ -15,6 +15,7 @@ from kafkasim.protocol.primitives import MalformedError
 from kafkasim.protocol.records import (
     BatchError,
     control_batch,
+    iter_keys_values,
     iter_records,
     read_header,
     recompress,
@@ -148,7 +149,7 @@ class LogOperations:
 
     def _check_schemas(self, topic: str, index: int, records, check: SchemaCheck) -> None:
         try:
-            pairs = [(r.key, r.value) for r in iter_records(records)]
+            pairs = list(iter_keys_values(records))
         except MalformedError as exc:
             raise KafkaError(ErrorCode.CORRUPT_MESSAGE, f"cannot read the batch: {exc}") from None
         refused = refused_records(self.schema_registry, topic, check, pairs)
