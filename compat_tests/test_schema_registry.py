@@ -291,3 +291,28 @@ def test_schema_validation_record_errors_reach_kafka_python(make_cluster: Callab
     finally:
         producer.close(timeout=5)
     assert cluster.records(topic_name) == []
+
+
+@pytest.mark.kafkajs
+def test_schema_registry_kafkajs_confluent_schema_registry(registry_cluster: Any, sr: SchemaRegistryClient,
+                                                           topic_name: str) -> None:
+    """@kafkajs/confluent-schema-registry registers, encodes and decodes against kafkasim's registry, and its
+    incompatible second schema is refused with 409."""
+    import shutil
+    import subprocess
+
+    from compat_tests.clients import kafkajs
+
+    reason = kafkajs.unavailable_reason()
+    if reason is None and not (kafkajs.NODE_DIR / "node_modules" / "@kafkajs" / "confluent-schema-registry").is_dir():
+        reason = "@kafkajs/confluent-schema-registry is not installed; run scripts/install_test_deps"
+    if reason is not None or shutil.which("node") is None:
+        pytest.skip(reason or "node is not on PATH")
+    proc = subprocess.run(["node", str(kafkajs.NODE_DIR / "schema_registry.js"), registry_cluster.bootstrap_servers,
+                           registry_cluster.schema_registry_url, topic_name], capture_output=True, text=True,
+                          timeout=60, cwd=kafkajs.NODE_DIR)
+    assert proc.returncode == 0, proc.stderr
+    result = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert result["decoded"] == [{"user": f"u{i}", "at": 1000 + i} for i in (1, 2, 3)]
+    assert result["incompatible_status"] == 409
+    assert sr.get_latest_version(f"{topic_name}-value").schema_id == result["id"]
