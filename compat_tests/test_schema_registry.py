@@ -161,6 +161,8 @@ def test_schema_registry_avro_serializer_round_trip(registry_cluster: Any, sr: S
     assert [deserializer(v, ctx) for v in values] == events
     assert all(v[0] == 0 and int.from_bytes(v[1:5], "big") == sr.get_latest_version(subject[strategy]).schema_id
                for v in values)
+    assert [r.value_decoded for r in registry_cluster.records(topic_name, decode=True)] == events
+    assert all(r.value_decoded is None for r in registry_cluster.records(topic_name))  # not asked
 
 
 def test_schema_registry_json_schema_serializer_round_trip(registry_cluster: Any, sr: SchemaRegistryClient,

@@ -290,6 +290,22 @@ class SchemaRegistryState:
             self._parsed[sv.id] = schema
         return schema
 
+    def decode(self, data: bytes | None) -> object:
+        """A key or value in the registry's wire format as JSON values, decoded with its schema; None when it is
+        not framed with a known id or does not decode (inspection shows the raw bytes then)."""
+        from kafkasim.schemas import parse_framed
+
+        if data is None or len(data) < 5 or data[0] != 0:
+            return None
+        sv = self.by_id.get(int.from_bytes(data[1:5], "big"))
+        if sv is None:
+            return None
+        try:
+            _id, indexes, body = parse_framed(data, sv.schema_type == "PROTOBUF")
+            return self.parsed(sv).decode(bytes(body), indexes)
+        except SchemaError:
+            return None
+
     # -- configs and modes --------------------------------------------------------------------------
     def config(self, subject: str | None = None, default_to_global: bool = False) -> dict[str, Any]:
         if subject is None:

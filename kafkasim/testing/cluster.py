@@ -281,10 +281,19 @@ class Cluster:
     def records(self, topic: str, partition: int | None = None, *, start: int | None = None,
                 end: int | None = None, key: bytes | str | None = None,
                 header: tuple[str, bytes | str | None] | None = None, isolation: str = "read_uncommitted",
-                limit: int | None = None) -> list[RecordInfo]:
-        """The stored records of a topic, decoded (see :func:`kafkasim.testing.records.read_records`)."""
-        return self.call(lambda: read_records(self.state, topic, partition, start, end, key, header, isolation,
-                                              limit))
+                limit: int | None = None, decode: bool = False) -> list[RecordInfo]:
+        """The stored records of a topic, decoded (see :func:`kafkasim.testing.records.read_records`). With
+        ``decode``, keys and values framed for the cluster's schema registry are also decoded with their schema
+        (``key_decoded``, ``value_decoded``), so a test asserts on an event's fields without a deserializer."""
+        def read() -> list[RecordInfo]:
+            found = read_records(self.state, topic, partition, start, end, key, header, isolation, limit)
+            registry = self.state.schema_registry
+            if not decode or registry is None:
+                return found
+            return [dataclasses.replace(r, key_decoded=registry.decode(r.key), value_decoded=registry.decode(r.value))
+                    for r in found]
+
+        return self.call(read)
 
     def wait_for_records(self, topic: str, count: int | None = None, *, key: bytes | str | None = None,
                          header: tuple[str, bytes | str | None] | None = None, partition: int | None = None,

@@ -49,6 +49,10 @@ class RecordInfo:
     sequence: int  # the batch's base sequence + the record's offset delta (wrapping as Kafka's); -1 when none
     transactional: bool
     txn_state: TxnState | None  # None for non-transactional records
+    #: with ``decode=True``: the key and value decoded with their registered schema (JSON values); None when
+    #: not asked, not framed with a registered schema id, or not decodable with it
+    key_decoded: object = None
+    value_decoded: object = None
 
     def header(self, name: str) -> bytes | None:
         """The value of the last header called ``name`` (None when there is none, or its value is null)."""
