@@ -318,3 +318,39 @@ def test_schema_registry_kafkajs_confluent_schema_registry(registry_cluster: Any
     assert result["decoded"] == [{"user": f"u{i}", "at": 1000 + i} for i in (1, 2, 3)]
     assert result["incompatible_status"] == 409
     assert sr.get_latest_version(f"{topic_name}-value").schema_id == result["id"]
+
+
+def order_message_class() -> Any:
+    """A protobuf message class built at run time (no protoc): shop.Order {int64 id = 1; string item = 2;}."""
+    from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
+
+    fdp = descriptor_pb2.FileDescriptorProto(name="shop/order.proto", package="shop", syntax="proto3")
+    order = fdp.message_type.add(name="Order")
+    order.field.add(name="id", number=1, type=descriptor_pb2.FieldDescriptorProto.TYPE_INT64,
+                    label=descriptor_pb2.FieldDescriptorProto.LABEL_OPTIONAL)
+    order.field.add(name="item", number=2, type=descriptor_pb2.FieldDescriptorProto.TYPE_STRING,
+                    label=descriptor_pb2.FieldDescriptorProto.LABEL_OPTIONAL)
+    pool = descriptor_pool.DescriptorPool()
+    pool.Add(fdp)
+    return message_factory.GetMessageClass(pool.FindMessageTypeByName("shop.Order"))
+
+
+def test_schema_registry_protobuf_serializer_round_trip(registry_cluster: Any, sr: SchemaRegistryClient,
+                                                        ck_producer: Callable[..., Any], topic_name: str) -> None:
+    """confluent-kafka's ProtobufSerializer registers its schema as a base64 FileDescriptorProto; its
+    deserializer reads it back (format=serialized) and the broker decodes the payload with it."""
+    from confluent_kafka.schema_registry.protobuf import ProtobufDeserializer, ProtobufSerializer
+
+    order = order_message_class()
+    serializer = ProtobufSerializer(order, sr, {"use.deprecated.format": False})
+    producer = ck_producer({"bootstrap.servers": registry_cluster.bootstrap_servers})
+    ctx = SerializationContext(topic_name, MessageField.VALUE)
+    for i in (1, 2):
+        producer.produce(topic_name, value=serializer(order(id=i, item=f"item{i}"), ctx))
+    assert producer.flush(10) == 0
+    assert sr.get_latest_version(f"{topic_name}-value").schema.schema_type == "PROTOBUF"
+    values = consume_values(registry_cluster.bootstrap_servers, topic_name, 2)
+    deserializer = ProtobufDeserializer(order, {"use.deprecated.format": False}, schema_registry_client=sr)
+    assert [(m.id, m.item) for m in (deserializer(v, ctx) for v in values)] == [(1, "item1"), (2, "item2")]
+    assert [r.value_decoded for r in registry_cluster.records(topic_name, decode=True)] == [
+        {"id": 1, "item": "item1"}, {"id": 2, "item": "item2"}]

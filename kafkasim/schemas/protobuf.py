@@ -1,5 +1,6 @@
 """Protobuf schemas: ``.proto`` text parsed by proto-schema-parser (a real grammar; syntax errors refuse the
-schema), imports resolved by reference name, payloads walked field by field over the wire format.
+schema), or a base64 FileDescriptorProto read by the protobuf package (the form confluent-kafka's Python
+serializer registers); imports resolved by reference name, payloads walked field by field over the wire format.
 
 The model kept of a schema is what compatibility and decoding need: its package and syntax, and each message
 (nested ones by full name) with its fields (number, name, type, label, oneof). Compatibility follows
@@ -285,22 +286,94 @@ class _Model:
                 fields[number] = f._replace(type=found)
 
 
-def parse_protobuf(text: str, references: dict[str, str]) -> ProtobufSchema:
-    from proto_schema_parser.generator import Generator
+#: FieldDescriptorProto.Type -> the scalar's name (11 message and 14 enum are named by type_name)
+_DESCRIPTOR_TYPES = {1: "double", 2: "float", 3: "int64", 4: "uint64", 5: "int32", 6: "fixed64", 7: "fixed32",
+                     8: "bool", 9: "string", 12: "bytes", 13: "uint32", 15: "sfixed32", 16: "sfixed64", 17: "sint32",
+                     18: "sint64"}
+_LABELS = {1: "", 2: "required", 3: "repeated"}
 
-    tree = _parse_file(text)
+
+def _descriptor(text: str) -> Any | None:
+    """The FileDescriptorProto a base64 schema text holds (confluent-kafka's Python serializer registers its
+    schemas so), or None when the text is not base64 (it is .proto source then)."""
+    import base64
+    import binascii
+
+    stripped = text.strip()
+    if not stripped or any(c.isspace() for c in stripped):
+        return None
+    try:
+        raw = base64.b64decode(stripped, validate=True)
+    except (binascii.Error, ValueError):
+        return None
+    try:
+        from google.protobuf import descriptor_pb2
+        from google.protobuf.message import DecodeError
+    except ImportError:
+        raise SchemaError("serialized Protobuf schemas need the protobuf package: pip install kafkasim[protobuf]"
+                          ) from None
+    fdp = descriptor_pb2.FileDescriptorProto()
+    try:
+        fdp.ParseFromString(raw)
+    except (DecodeError, RuntimeError, ValueError) as exc:
+        raise SchemaError(f"not a serialized FileDescriptorProto: {exc}") from None
+    return fdp
+
+
+def _add_descriptor(model: _Model, fdp: Any) -> tuple[str, str, list[str]]:
+    """Messages and enums of a FileDescriptorProto into ``model``; (syntax, package, top-level messages)."""
+    package = fdp.package
+
+    def add_message(message: Any, scope: str) -> str | None:
+        full = f"{scope}.{message.name}" if scope else message.name
+        if message.options.map_entry:
+            return None
+        nested = [n for n in (add_message(m, full) for m in message.nested_type) if n is not None]
+        for enum in message.enum_type:
+            model.enums.add(f"{full}.{enum.name}")
+        maps = {f"{full}.{m.name}" for m in message.nested_type if m.options.map_entry}
+        fields: dict[int, ProtoField] = {}
+        for f in message.field:
+            type_name = f.type_name.lstrip(".")
+            kind = "map" if type_name in maps else _DESCRIPTOR_TYPES.get(f.type, type_name)
+            real_oneof = f.HasField("oneof_index") and not f.proto3_optional
+            oneof = message.oneof_decl[f.oneof_index].name if real_oneof else None
+            label = "optional" if f.proto3_optional else _LABELS.get(f.label, "")
+            fields[f.number] = ProtoField(f.number, f.name, kind, label, oneof)
+        model.messages[full] = ProtoMessage(full, fields, nested)
+        return full
+
+    top = [n for n in (add_message(m, package) for m in fdp.message_type) if n is not None]
+    for enum in fdp.enum_type:
+        model.enums.add(f"{package}.{enum.name}" if package else enum.name)
+    return fdp.syntax or "proto2", package, top
+
+
+def parse_protobuf(text: str, references: dict[str, str]) -> ProtobufSchema:
     model = _Model()
     for name, source in references.items():
         try:
-            model.add_file(_parse_file(source))
+            fdp = _descriptor(source)
+            if fdp is not None:
+                _add_descriptor(model, fdp)
+            else:
+                model.add_file(_parse_file(source))
         except SchemaError as exc:
             raise SchemaError(f"reference {name}: {exc}") from None
-    syntax, package, top = model.add_file(tree)
+    fdp = _descriptor(text)
+    if fdp is not None:
+        syntax, package, top = _add_descriptor(model, fdp)
+        generated = text.strip()
+    else:
+        from proto_schema_parser.generator import Generator
+
+        tree = _parse_file(text)
+        syntax, package, top = model.add_file(tree)
+        try:
+            generated = Generator().generate(tree)
+        except Exception:  # noqa: BLE001 - the normalized form is a nicety: the text itself is the fallback
+            generated = text.strip()
     model.resolve()
     if not top:
         raise SchemaError("the schema defines no message")
-    try:
-        generated = Generator().generate(tree)
-    except Exception:  # noqa: BLE001 - the normalized form is a nicety: the text itself is the fallback
-        generated = text.strip()
     return ProtobufSchema(text, syntax, package, model.messages, top, model.enums, generated)
