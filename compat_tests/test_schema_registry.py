@@ -354,3 +354,35 @@ def test_schema_registry_protobuf_serializer_round_trip(registry_cluster: Any, s
     assert [(m.id, m.item) for m in (deserializer(v, ctx) for v in values)] == [(1, "item1"), (2, "item2")]
     assert [r.value_decoded for r in registry_cluster.records(topic_name, decode=True)] == [
         {"id": 1, "item": "item1"}, {"id": 2, "item": "item2"}]
+
+
+def test_schema_registry_serve_flags_basic_auth_and_validation(tmp_path: Any, ck_producer: Callable[..., Any]) -> None:
+    """``kafkasim serve --schema-registry-port 0 --schema-registry-auth u:p --schema-validation id``: the ready
+    line names the registry, the registry wants basic auth (Confluent's client sends basic.auth.user.info), and
+    values that carry no registered schema id are refused."""
+    from confluent_kafka import KafkaError
+
+    from compat_tests.clients.brokers import BrokerProcess
+
+    broker = BrokerProcess(None, tmp_path / "serve.log", "--schema-registry-port", "0", "--schema-registry-auth",
+                           "app:secret", "--schema-validation", "id")
+    broker.start()
+    try:
+        url = broker.schema_registry_url
+        assert url is not None and url.startswith("http://127.0.0.1:")
+        anonymous = SchemaRegistryClient({"url": url})
+        with pytest.raises(SchemaRegistryError) as err:
+            anonymous.get_subjects()
+        assert (err.value.http_status_code, err.value.error_code) == (401, 40101)
+        anonymous.close()
+        sr = SchemaRegistryClient({"url": url, "basic.auth.user.info": "app:secret"})
+        schema_id = sr.register_schema("events-value", avro(USER_V1))
+        sr.close()
+        producer = ck_producer({"bootstrap.servers": broker.bootstrap_servers, "retries": 0})
+        good = framed(schema_id, avro_bytes(USER_V1, {"name": "a", "age": 1}))
+        assert ck_send(producer, "events", good) is None
+        err = ck_send(producer, "events", b"unframed")
+        assert err is not None and err.code() == KafkaError.INVALID_RECORD
+    finally:
+        broker.terminate()
+        broker.close()

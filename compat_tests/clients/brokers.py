@@ -47,7 +47,8 @@ class BrokerProcess:
 
     Its stderr (the broker's log) goes to ``log_path`` across restarts; :meth:`log_tail` helps explain a
     failure. ``data_dir`` None serves from memory; ``args`` go to ``serve`` (``--control-port 0`` makes
-    :attr:`control_url` the URL of its control API, from the ready line).
+    :attr:`control_url` the URL of its control API, ``--schema-registry-port 0`` :attr:`schema_registry_url`
+    that of its schema registry, from the ready line).
     """
 
     def __init__(self, data_dir: Path | None, log_path: Path, *args: str) -> None:
@@ -58,6 +59,7 @@ class BrokerProcess:
         self.proc: subprocess.Popen[bytes] | None = None
         self.starts = 0
         self.control_url: str | None = None
+        self.schema_registry_url: str | None = None
 
     @property
     def bootstrap_servers(self) -> str:
@@ -106,6 +108,7 @@ class BrokerProcess:
         fields = dict(part.split("=", 1) for part in line.split()[2:])  # bootstrap=..., control=...
         assert fields["bootstrap"].split(",")[0] == f"127.0.0.1:{port}", line
         self.control_url = fields.get("control")
+        self.schema_registry_url = fields.get("schema_registry")
 
     def _read_ready_line(self, deadline: float) -> str | None:
         """The first stdout line, or None when the process exits first; TimeoutError at the deadline."""
