@@ -14,10 +14,10 @@ from compat_tests.clients.pyclients import WAIT_S, require_kafkasim, retry_until
 
 
 @pytest.fixture
-def fast_cluster(request: pytest.FixtureRequest, make_cluster: Callable[..., object]) -> object:
+def fast_cluster(request: pytest.FixtureRequest) -> object:
     """kafkasim with a short KIP-848 heartbeat interval, so members learn of rebalances quickly."""
-    require_kafkasim(request)
-    return make_cluster(group_consumer_heartbeat_interval_ms=200, group_consumer_session_timeout_ms=3000)
+    require_kafkasim(request)  # the tests read the group from kafkasim's state (describe_group, group_offsets)
+    return request.getfixturevalue("make_cluster")(group_consumer_heartbeat_interval_ms=200, group_consumer_session_timeout_ms=3000)
 
 
 @pytest.fixture

@@ -33,6 +33,8 @@ from kafka.admin import NewTopic as KPNewTopic
 from compat_tests.clients.brokers import RestartableCluster
 from compat_tests.clients.pyclients import WAIT_S, close_confluent_producer, now_ms, require_kafkasim
 
+pytestmark = pytest.mark.kafkasim_only  # kafkasim's memory and disk stores, with a retention check every 100 ms
+
 CHECK_INTERVAL_MS = 100
 HOUR_MS = 3_600_000
 
