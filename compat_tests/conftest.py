@@ -29,6 +29,7 @@ from typing import Any
 import pytest
 from confluent_kafka import Producer
 
+from compat_tests.clients.java import JavaClients, JavaSession
 from compat_tests.clients.pyclients import close_confluent_producer
 from compat_tests.reference import kafka as reference
 
@@ -198,3 +199,20 @@ def ck_producer() -> Iterator[Callable[[dict[str, Any]], Producer]]:
     for producer in made:
         close_confluent_producer(producer)
 
+
+@pytest.fixture(scope="session")
+def java_session(tmp_path_factory: pytest.TempPathFactory) -> Iterator[JavaSession]:
+    """The Java client driver of this test session (one JVM per worker, started on first use; a test that
+    killed it gets a new one); stopped when the session ends."""
+    session = JavaSession(tmp_path_factory.mktemp("java-driver"))
+    yield session
+    session.stop()
+
+
+@pytest.fixture
+def java(java_session: JavaSession, bootstrap_servers: str) -> Iterator[JavaClients]:
+    """The Java clients of this test, against the broker under test; all closed at teardown. Skips with
+    the reason when there is no java or the driver is not built."""
+    clients = JavaClients(java_session.get(), bootstrap_servers)
+    yield clients
+    clients.close()
