@@ -64,6 +64,12 @@ TEST_SETTINGS: dict[str, str] = {
     "num.partitions": "1",
     "auto.create.topics.enable": "true",
     "delete.topic.enable": "true",
+    # KIP-848 groups: the short heartbeat and session that compat_tests/test_groups_consumer_protocol.py gives
+    # kafkasim (Kafka's defaults, 5 s and 45 s, would make each rebalance seconds long); the minimums must allow them
+    "group.consumer.min.heartbeat.interval.ms": "200",
+    "group.consumer.heartbeat.interval.ms": "200",
+    "group.consumer.min.session.timeout.ms": "3000",
+    "group.consumer.session.timeout.ms": "3000",
     # a test's group or transaction should not wait for background threads sized for production
     "num.network.threads": "2",
     "num.io.threads": "4",
