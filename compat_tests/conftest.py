@@ -18,6 +18,8 @@ The ``kafka_reference`` session fixture gives the reference broker to tests that
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 import shutil
 import tempfile
@@ -103,6 +105,8 @@ def pytest_unconfigure(config: pytest.Config) -> None:
         return
     ref_dir = config.stash[_ref_dir]
     reference.ReferenceKafka(ref_dir).stop()
+    for other in ref_dir.glob("with-*"):  # the brokers broker_with started with other settings
+        reference.ReferenceKafka(other).stop()
     if os.environ.get("KAFKASIM_REFERENCE_KEEP"):
         print(f"kafka reference broker's directory (log, config, data) kept: {ref_dir}")
     else:
@@ -145,6 +149,36 @@ def kafka_reference(pytestconfig: pytest.Config) -> reference.Running:
         return reference.ReferenceKafka(pytestconfig.stash[_ref_dir]).ensure_started()
     except reference.ReferenceUnavailable as exc:
         pytest.skip(f"no Apache Kafka reference broker: {exc}")
+
+
+# kafkasim's settings (BrokerConfig fields) as Kafka's broker configs, for broker_with on the reference broker
+_KAFKA_NAMES = {"auto_create_topics": "auto.create.topics.enable"}
+
+
+@pytest.fixture
+def broker_with(request: pytest.FixtureRequest) -> Callable[..., str]:
+    """``broker_with(**settings)``: the bootstrap of a broker with these settings (kafkasim's BrokerConfig
+    names, e.g. ``auto_create_topics=False``). Against kafkasim: a fresh kafkasim. With --against kafka: a
+    reference broker with the same Kafka configs, one per distinct setting for the whole run (shared by the
+    workers, stopped at the end). With --kafka-bootstrap, whose broker cannot be reconfigured: a skip."""
+    config = request.config
+    if not config.getoption("--kafka-bootstrap"):
+        make_cluster = request.getfixturevalue("make_cluster")
+        return lambda **settings: str(make_cluster(**settings).bootstrap_servers)
+    if config.getoption("--against") != "kafka":
+        pytest.skip("needs a broker with its own settings; not available with --kafka-bootstrap")
+
+    def start(**settings: Any) -> str:
+        kafka_settings = {_KAFKA_NAMES.get(k, k.replace("_", ".")): str(v).lower() if isinstance(v, bool) else str(v)
+                          for k, v in settings.items()}
+        key = hashlib.sha256(json.dumps(kafka_settings, sort_keys=True).encode()).hexdigest()[:12]
+        broker = reference.ReferenceKafka(config.stash[_ref_dir] / f"with-{key}", settings=kafka_settings)
+        try:
+            return broker.ensure_started().bootstrap
+        except reference.ReferenceUnavailable as exc:
+            pytest.fail(f"reference broker with {kafka_settings} did not start: {exc}")
+
+    return start
 
 
 def _not_against_another_broker(request: pytest.FixtureRequest, fixture: str) -> None:

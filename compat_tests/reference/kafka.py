@@ -10,9 +10,9 @@ imports nothing of kafkasim (the broker under test must not help check itself).
 - :class:`ReferenceKafka` owns one broker in a state directory: ``server.properties``, ``data/`` (log.dirs),
   ``broker.log`` and ``state.json`` (pid and bootstrap). :meth:`ReferenceKafka.ensure_started` starts the
   broker unless the directory's broker is already running (under a file lock, so several pytest workers
-  share one), :meth:`ReferenceKafka.stop` stops it (SIGTERM, then SIGKILL). The broker runs in its own
-  session, so it outlives the process that started it until someone calls ``stop``: ``scripts/kafka-reference``
-  and the compat suite's fixtures (compat_tests/conftest.py) are those someones.
+  share one), :meth:`ReferenceKafka.stop` stops it (SIGTERM, then SIGKILL). The broker is no one's
+  child (a shell that exits starts it), so it outlives the process that started it until someone calls
+  ``stop``: ``scripts/kafka-reference`` and the compat suite's fixtures (compat_tests/conftest.py) do.
 - :func:`unavailable_reason` says why no reference broker can run here (no Java 17, jars not installed), for
   skips.
 
@@ -312,9 +312,11 @@ def _alive(pid: int) -> bool:
 class ReferenceKafka:
     """The reference broker of one state directory (created if missing)."""
 
-    def __init__(self, state_dir: Path | str, version: str = KAFKA_VERSION) -> None:
+    def __init__(self, state_dir: Path | str, version: str = KAFKA_VERSION,
+                 settings: dict[str, str] | None = None) -> None:
         self.dir = Path(state_dir)
         self.version = version
+        self.settings = dict(settings or {})  # broker configs over TEST_SETTINGS, e.g. auto.create.topics.enable
         self.state_file = self.dir / "state.json"
         self.log_path = self.dir / "broker.log"
 
@@ -366,34 +368,32 @@ class ReferenceKafka:
         shutil.copytree(template, data)
         port, controller_port = free_port(), free_port()
         props = self.dir / "server.properties"
-        props.write_text(server_properties(port=port, controller_port=controller_port, log_dir=data))
+        props.write_text(server_properties(port=port, controller_port=controller_port, log_dir=data,
+                                           extra=self.settings))
         (self.dir / "log4j2.properties").write_text(LOG4J2)
         opts = os.environ.get("KAFKASIM_REFERENCE_JVM_OPTS")
         jvm_opts = opts.split() if opts else JVM_OPTS
         cmd = [java, *jvm_opts, f"-Dlog4j2.configurationFile={self.dir / 'log4j2.properties'}",
                f"-Dkafka.logs.dir={self.dir}", "-cp", classpath(self.version), "kafka.Kafka", str(props)]
         log_start = self.log_path.stat().st_size if self.log_path.exists() else 0
-        with open(self.log_path, "ab") as log:
-            proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True)
+        pid = _spawn_detached(cmd, self.log_path)
         bootstrap = f"127.0.0.1:{port}"
         while True:
-            code = proc.poll()
-            if code is not None:
+            if not _alive(pid):
                 text = self.log_path.read_bytes()[log_start:].decode(errors="replace")
                 if "Address already in use" in text or "BindException" in text:
                     raise _PortTaken()
-                raise ReferenceUnavailable(f"the reference broker exited ({code}) before it was ready:\n"
-                                           f"{text[-6000:]}")
+                raise ReferenceUnavailable(f"the reference broker exited before it was ready:\n{text[-6000:]}")
             try:
                 if probe_metadata("127.0.0.1", port, timeout=1.0) >= 1:
                     break
             except (OSError, struct.error, IndexError):
                 pass
             if time.monotonic() >= deadline:
-                _end(proc.pid)
+                _end(pid)
                 raise ReferenceUnavailable(f"the reference broker was not ready in time; log:\n{self.log_tail()}")
             time.sleep(0.1)  # poll interval of the readiness probe, not synchronisation
-        running = Running(proc.pid, bootstrap, self.version, round(time.monotonic() - t0, 2))
+        running = Running(pid, bootstrap, self.version, round(time.monotonic() - t0, 2))
         tmp = self.state_file.with_suffix(".tmp")
         tmp.write_text(json.dumps(running.__dict__))
         tmp.rename(self.state_file)
@@ -432,11 +432,21 @@ def _cache_lock(version: str) -> Iterator[None]:
             fcntl.flock(f, fcntl.LOCK_UN)
 
 
+def _spawn_detached(cmd: list[str], log_path: Path) -> int:
+    """Start ``cmd`` as no one's child: a shell starts it in the background in a new session and exits, so
+    the JVM belongs to init. It outlives whichever process (a pytest worker, scripts/kafka-reference) started
+    it, leaves no zombie and no Popen behind, and is found again by its pid. Returns its pid."""
+    script = '"$@" </dev/null >>"$0" 2>&1 & echo $!'
+    out = subprocess.run(["sh", "-c", script, str(log_path), *cmd], capture_output=True, text=True, timeout=30,
+                         check=True, start_new_session=True)
+    return int(out.stdout.strip().splitlines()[-1])
+
+
 def _end(pid: int) -> None:
-    """SIGTERM the broker's process group, wait for it, SIGKILL after STOP_TIMEOUT_S."""
+    """SIGTERM the broker's JVM, wait for it to exit, SIGKILL after STOP_TIMEOUT_S."""
     for sig, wait_s in ((signal.SIGTERM, STOP_TIMEOUT_S), (signal.SIGKILL, 10.0)):
         try:
-            os.killpg(pid, sig)
+            os.kill(pid, sig)
         except ProcessLookupError:
             return
         deadline = time.monotonic() + wait_s
