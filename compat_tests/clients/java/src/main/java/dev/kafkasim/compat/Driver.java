@@ -66,6 +66,7 @@ import org.apache.kafka.common.protocol.Errors;
 import org.apache.kafka.common.serialization.ByteArrayDeserializer;
 import org.apache.kafka.common.serialization.ByteArraySerializer;
 import org.apache.kafka.common.utils.internals.AppInfoParser;
+import org.apache.kafka.streams.KafkaStreams;
 
 /**
  * The Java client driver: reads one JSON command per line on stdin, runs it with the real Apache Kafka
@@ -177,6 +178,11 @@ public final class Driver {
             case "delete_groups": admin(c).deleteConsumerGroups(strings(c.path("groups"))).all().get(timeoutMs(c), TimeUnit.MILLISECONDS); return obj();
             case "delete_records": return deleteRecords(c);
             case "list_offsets": return listOffsets(c);
+            // Kafka Streams
+            case "streams_router": return startStreams(c, Topologies.router(c));
+            case "streams_count": return startStreams(c, Topologies.count(c));
+            case "streams_state": return obj().put("state", streams(c).state().name());
+            case "streams_close": return closeStreams(c);
             default: throw new IllegalArgumentException("unknown op " + op);
         }
     }
@@ -206,6 +212,48 @@ public final class Driver {
 
     private Admin admin(JsonNode c) { return (Admin) handle(c); }
 
+    private KafkaStreams streams(JsonNode c) { return (KafkaStreams) handle(c); }
+
+    /** Close a Streams app; "leave_group" (default true) sends LeaveGroup, so its partitions move at once
+     * rather than after its session timeout (Streams by default stays in the group on close). */
+    private JsonNode closeStreams(JsonNode c) {
+        KafkaStreams app = (KafkaStreams) handles.remove(c.path("handle").asText());
+        if (app == null) {
+            throw new IllegalArgumentException("no handle " + c.path("handle").asText());
+        }
+        var op = c.path("leave_group").asBoolean(true) ? org.apache.kafka.streams.CloseOptions.GroupMembershipOperation.LEAVE_GROUP
+                : org.apache.kafka.streams.CloseOptions.GroupMembershipOperation.REMAIN_IN_GROUP;
+        boolean closed = app.close(org.apache.kafka.streams.CloseOptions.groupMembershipOperation(op).withTimeout(timeout(c)));
+        return obj().put("closed", closed).put("state", app.state().name());
+    }
+
+    /** Start a Streams app and wait (until timeout_ms) for it to be RUNNING; an app that fails or does not
+     * get there is closed and reported as an error. */
+    private JsonNode startStreams(JsonNode c, org.apache.kafka.streams.Topology topology) throws Exception {
+        KafkaStreams app = new KafkaStreams(topology, props(c));
+        java.util.concurrent.atomic.AtomicReference<Throwable> failure = new java.util.concurrent.atomic.AtomicReference<>();
+        app.setUncaughtExceptionHandler(e -> {
+            failure.compareAndSet(null, e);
+            return org.apache.kafka.streams.errors.StreamsUncaughtExceptionHandler.StreamThreadExceptionResponse.SHUTDOWN_CLIENT;
+        });
+        app.start();
+        long deadline = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(timeoutMs(c));
+        while (app.state() != KafkaStreams.State.RUNNING) {
+            if (failure.get() != null || app.state() == KafkaStreams.State.ERROR || System.nanoTime() > deadline) {
+                KafkaStreams.State state = app.state();
+                app.close(Duration.ofSeconds(5));
+                if (failure.get() != null) {
+                    throw new IllegalStateException("streams app failed in state " + state, failure.get());
+                }
+                throw new IllegalStateException("streams app not RUNNING in time: " + state);
+            }
+            Thread.sleep(20);  // poll interval while the app joins its group and restores
+        }
+        JsonNode r = register("s", app);
+        ((ObjectNode) r).put("topology", topology.describe().toString());
+        return r;
+    }
+
     private JsonNode close(JsonNode c) throws Exception {
         AutoCloseable h = handles.remove(c.path("handle").asText());
         if (h != null) {
@@ -230,13 +278,15 @@ public final class Driver {
     }
 
     private static void closeOne(AutoCloseable h, long timeoutMs) throws Exception {
-        Duration d = Duration.ofMillis(timeoutMs);
+        Duration d = Duration.ofMillis(Math.max(timeoutMs, 10000));
         if (h instanceof KafkaProducer<?, ?> p) {
             p.close(d);
         } else if (h instanceof KafkaConsumer<?, ?> k) {
             k.close(d);
         } else if (h instanceof Admin a) {
             a.close(d);
+        } else if (h instanceof KafkaStreams s) {
+            s.close(d);
         } else {
             h.close();
         }
