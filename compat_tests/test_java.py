@@ -152,6 +152,63 @@ def test_java_consumer_group_consumes_commits_and_resumes(java: JavaClients, top
     assert [(r["partition"], r["offset"], r["value"]) for r in poll_until(java, second, 1)] == [(1, 5, "after")]
 
 
+def wait_assignments(java: JavaClients, consumers: list[str], sizes: list[int]) -> list[list[int]]:
+    """Poll every consumer (short polls, so each takes part in rebalances) until their assignments have
+    these sizes; return each one's partitions."""
+    deadline = time.monotonic() + WAIT_S * 2
+    while True:
+        got = [[tp["partition"] for tp in java.ok("poll", handle=c, count=1, timeout_ms=100)["assignment"]]
+               for c in consumers]
+        if [len(g) for g in got] == sizes or time.monotonic() > deadline:
+            assert [len(g) for g in got] == sizes, got
+            return got
+
+
+def test_java_static_member_restart_keeps_its_partitions_without_a_rebalance(java: JavaClients,
+                                                                             topic_name: str) -> None:
+    create_topic(java, topic_name, partitions=4)
+    base = {"group.id": f"g-{topic_name}", "session.timeout.ms": 10000, "heartbeat.interval.ms": 500}
+    a = java.consumer(**base, **{"group.instance.id": "a"})
+    b = java.consumer(**base, **{"group.instance.id": "b"})
+    java.ok("subscribe", handle=a, topics=[topic_name])
+    java.ok("subscribe", handle=b, topics=[topic_name])
+    a_parts, b_parts = wait_assignments(java, [a, b], [2, 2])
+    generation = java.ok("group_metadata", handle=b)["generation_id"]
+    b_events = len(java.ok("rebalance_events", handle=b)["events"])
+
+    java.ok("close", handle=a)  # a static member leaves no LeaveGroup behind: its partitions wait for it
+    again = java.consumer(**base, **{"group.instance.id": "a"})
+    java.ok("subscribe", handle=again, topics=[topic_name])
+    assert wait_assignments(java, [again, b], [2, 2]) == [a_parts, b_parts]
+    assert java.ok("group_metadata", handle=again)["generation_id"] == generation
+    assert java.ok("group_metadata", handle=b)["generation_id"] == generation
+    assert len(java.ok("rebalance_events", handle=b)["events"]) == b_events, "the other member rebalanced"
+
+
+def test_java_cooperative_sticky_second_member_takes_partitions_incrementally(java: JavaClients,
+                                                                              topic_name: str) -> None:
+    create_topic(java, topic_name, partitions=4)
+    config = {"group.id": f"g-{topic_name}",
+              "partition.assignment.strategy": "org.apache.kafka.clients.consumer.CooperativeStickyAssignor"}
+    a = java.consumer(**config)
+    java.ok("subscribe", handle=a, topics=[topic_name])
+    wait_assignments(java, [a], [4])
+    b = java.consumer(**config)
+    java.ok("subscribe", handle=b, topics=[topic_name])
+    a_parts, b_parts = wait_assignments(java, [a, b], [2, 2])
+
+    a_events = java.ok("rebalance_events", handle=a)["events"]
+    revoked = [sorted(tp["partition"] for tp in e["partitions"]) for e in a_events if e["kind"] == "revoked"]
+    # cooperative: the first member gives up only what the second one gets, and keeps the rest throughout
+    assert revoked == [sorted(b_parts)], a_events
+    assert sorted(tp["partition"] for e in a_events if e["kind"] == "assigned" for tp in e["partitions"]) == [0, 1, 2, 3]
+    assert not [e for e in a_events if e["kind"] == "lost"]
+    b_events = java.ok("rebalance_events", handle=b)["events"]
+    assert sorted(tp["partition"] for e in b_events if e["kind"] == "assigned" for tp in e["partitions"]) == (
+        sorted(b_parts))
+    assert sorted(a_parts + b_parts) == [0, 1, 2, 3]
+
+
 # ------------------------------------------------------------------------------------------------ admin
 
 

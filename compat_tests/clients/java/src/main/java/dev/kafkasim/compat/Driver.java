@@ -93,6 +93,7 @@ public final class Driver {
     private static final JsonNodeFactory NODES = JsonNodeFactory.instance;
 
     private final Map<String, AutoCloseable> handles = new LinkedHashMap<>();
+    private final Map<String, ArrayNode> rebalances = new HashMap<>();
     private int nextHandle = 1;
 
     public static void main(String[] args) throws Exception {
@@ -160,6 +161,7 @@ public final class Driver {
             case "offsets_for_times": return offsetsForTimes(c);
             case "beginning_offsets": return offsetsMap(consumer(c).beginningOffsets(partitions(c.path("partitions")), timeout(c)));
             case "end_offsets": return offsetsMap(consumer(c).endOffsets(partitions(c.path("partitions")), timeout(c)));
+            case "rebalance_events": return obj().set("events", rebalances.getOrDefault(c.path("handle").asText(), arr()));
             case "group_metadata": return obj().put("generation_id", consumer(c).groupMetadata().generationId()).put("member_id", consumer(c).groupMetadata().memberId());
             // admin
             case "admin": return register("a", Admin.create(props(c)));
@@ -336,14 +338,32 @@ public final class Driver {
 
     // ---------------------------------------------------------------------------------------- consumer
 
+    /** Subscribe with a rebalance listener that records each callback ("rebalance_events" returns them). */
     private JsonNode subscribe(JsonNode c) {
         KafkaConsumer<byte[], byte[]> k = consumer(c);
+        ArrayNode events = rebalances.computeIfAbsent(c.path("handle").asText(), h -> arr());
+        org.apache.kafka.clients.consumer.ConsumerRebalanceListener listener = new org.apache.kafka.clients.consumer.ConsumerRebalanceListener() {
+            @Override
+            public void onPartitionsRevoked(Collection<TopicPartition> ps) { events.add(event("revoked", ps)); }
+
+            @Override
+            public void onPartitionsAssigned(Collection<TopicPartition> ps) { events.add(event("assigned", ps)); }
+
+            @Override
+            public void onPartitionsLost(Collection<TopicPartition> ps) { events.add(event("lost", ps)); }
+        };
         if (c.hasNonNull("pattern")) {
-            k.subscribe(Pattern.compile(c.get("pattern").asText()));
+            k.subscribe(Pattern.compile(c.get("pattern").asText()), listener);
         } else {
-            k.subscribe(strings(c.path("topics")));
+            k.subscribe(strings(c.path("topics")), listener);
         }
         return obj();
+    }
+
+    private ObjectNode event(String kind, Collection<TopicPartition> ps) {
+        ObjectNode e = obj().put("kind", kind);
+        e.set("partitions", tps(ps));
+        return e;
     }
 
     /** Poll until "count" records arrived (default 1) or timeout_ms passed; returns what arrived. */
