@@ -179,6 +179,10 @@ public final class Driver {
             case "alter_group_offsets": admin(c).alterConsumerGroupOffsets(c.path("group_id").asText(), offsets(c.path("offsets"))).all().get(timeoutMs(c), TimeUnit.MILLISECONDS); return obj();
             case "delete_groups": admin(c).deleteConsumerGroups(strings(c.path("groups"))).all().get(timeoutMs(c), TimeUnit.MILLISECONDS); return obj();
             case "delete_records": return deleteRecords(c);
+            case "delete_group_offsets": admin(c).deleteConsumerGroupOffsets(c.path("group_id").asText(), new java.util.HashSet<>(partitions(c.path("partitions")))).all().get(timeoutMs(c), TimeUnit.MILLISECONDS); return obj();
+            case "list_transactions": return listTransactions(c);
+            case "describe_transactions": return describeTransactions(c);
+            case "describe_producers": return describeProducers(c);
             case "list_offsets": return listOffsets(c);
             // Kafka Streams
             case "streams_router": return startStreams(c, Topologies.router(c));
@@ -601,6 +605,60 @@ public final class Driver {
         ArrayNode out = arr();
         for (var e : admin(c).deleteRecords(m).lowWatermarks().entrySet()) {
             out.add(tp(e.getKey()).put("low_watermark", e.getValue().get(timeoutMs(c), TimeUnit.MILLISECONDS).lowWatermark()));
+        }
+        return obj().set("partitions", out);
+    }
+
+    private JsonNode listTransactions(JsonNode c) throws Exception {
+        var options = new org.apache.kafka.clients.admin.ListTransactionsOptions();
+        if (c.has("states")) {
+            List<org.apache.kafka.clients.admin.TransactionState> states = new ArrayList<>();
+            c.get("states").forEach(n -> states.add(org.apache.kafka.clients.admin.TransactionState.valueOf(n.asText())));
+            options.filterStates(states);
+        }
+        ArrayNode out = arr();
+        for (var t : admin(c).listTransactions(options).all().get(timeoutMs(c), TimeUnit.MILLISECONDS)) {
+            out.add(obj().put("transactional_id", t.transactionalId()).put("producer_id", t.producerId()).put("state", t.state().name()));
+        }
+        return obj().set("transactions", out);
+    }
+
+    private JsonNode describeTransactions(JsonNode c) throws Exception {
+        ArrayNode out = arr();
+        var all = admin(c).describeTransactions(strings(c.path("transactional_ids"))).all().get(timeoutMs(c), TimeUnit.MILLISECONDS);
+        for (var e : all.entrySet()) {
+            var d = e.getValue();
+            ObjectNode o = obj().put("transactional_id", e.getKey()).put("state", d.state().name()).put("producer_id", d.producerId())
+                    .put("producer_epoch", d.producerEpoch()).put("timeout_ms", d.transactionTimeoutMs()).put("coordinator", d.coordinatorId());
+            if (d.transactionStartTimeMs().isPresent()) {
+                o.put("start_time_ms", d.transactionStartTimeMs().getAsLong());
+            } else {
+                o.putNull("start_time_ms");
+            }
+            o.set("partitions", tps(d.topicPartitions()));
+            out.add(o);
+        }
+        return obj().set("transactions", out);
+    }
+
+    private JsonNode describeProducers(JsonNode c) throws Exception {
+        ArrayNode out = arr();
+        var all = admin(c).describeProducers(partitions(c.path("partitions"))).all().get(timeoutMs(c), TimeUnit.MILLISECONDS);
+        for (var e : all.entrySet()) {
+            ArrayNode producers = arr();
+            for (var ps : e.getValue().activeProducers()) {
+                ObjectNode o = obj().put("producer_id", ps.producerId()).put("producer_epoch", ps.producerEpoch())
+                        .put("last_sequence", ps.lastSequence()).put("last_timestamp", ps.lastTimestamp());
+                if (ps.currentTransactionStartOffset().isPresent()) {
+                    o.put("txn_start_offset", ps.currentTransactionStartOffset().getAsLong());
+                } else {
+                    o.putNull("txn_start_offset");
+                }
+                producers.add(o);
+            }
+            ObjectNode po = tp(e.getKey());
+            po.set("producers", producers);
+            out.add(po);
         }
         return obj().set("partitions", out);
     }
