@@ -451,3 +451,46 @@ def test_java_admin_deletes_committed_offsets_of_an_empty_group(java: JavaClient
     java.ok("delete_group_offsets", handle=admin, group_id=group, partitions=[{"topic": topic_name, "partition": 0}])
     left = java.ok("list_group_offsets", handle=admin, group_id=group)["offsets"]
     assert left == [{"topic": topic_name, "partition": 1, "offset": 1, "metadata": ""}]
+
+
+def test_java_admin_errors_are_kafkas(java: JavaClients, topic_name: str) -> None:
+    admin = create_topic(java, topic_name)
+
+    def create_error(**topic: Any) -> str:
+        error: str = java.error("create_topics", handle=admin, topics=[{"name": f"{topic_name}-x", **topic}])["type"]
+        return error
+
+    assert create_error(partitions=1, replication_factor=3) == "INVALID_REPLICATION_FACTOR"
+    assert create_error(partitions=1, configs={"retention.ms": "soon"}) == "INVALID_CONFIG"
+    assert create_error(partitions=1, configs={"no.such.config": "1"}) == "INVALID_CONFIG"
+    assert create_error(partitions=1, configs={"cleanup.policy": "sometimes"}) == "INVALID_CONFIG"
+    assert f"{topic_name}-x" not in java.ok("list_topics", handle=admin)["topics"]
+
+    alter = java.error("incremental_alter_configs", handle=admin, type="topic", name=topic_name,
+                       ops=[{"name": "retention.ms", "value": "soon", "op": "set"}])
+    assert alter["type"] == "INVALID_CONFIG"
+    unknown = f"{topic_name}-missing"
+    assert java.error("describe_configs", handle=admin, type="topic", name=unknown)["type"] == (
+        "UNKNOWN_TOPIC_OR_PARTITION")
+    assert java.error("delete_topics", handle=admin, topics=[unknown])["type"] == "UNKNOWN_TOPIC_OR_PARTITION"
+    assert java.error("create_partitions", handle=admin, topic=unknown, count=2)["type"] == (
+        "UNKNOWN_TOPIC_OR_PARTITION")
+
+
+def test_java_admin_list_offsets_by_timestamp_and_max_timestamp(java: JavaClients, topic_name: str) -> None:
+    admin = create_topic(java, topic_name)
+    stamps = past_timestamps(5, step_ms=1000)
+    order = [0, 3, 1, 4, 2]  # timestamps out of offset order: the newest record is at offset 3
+    producer = java.producer(linger_ms=0)
+    java.ok("send", handle=producer, topic=topic_name,
+            records=[{"value": f"v{i}", "timestamp": stamps[i]} for i in order])
+    tp = {"topic": topic_name, "partition": 0}
+
+    def offset(spec: str) -> tuple[int, int]:
+        [o] = java.ok("list_offsets", handle=admin, partitions=[{**tp, "spec": spec}])["offsets"]
+        return o["offset"], o["timestamp"]
+
+    assert offset("max_timestamp") == (3, stamps[4])
+    assert offset(str(stamps[2]))[0] == 1  # the first offset whose timestamp is at or after stamps[2]
+    assert offset(str(stamps[4] + 1))[0] == -1
+    assert offset("earliest")[0] == 0 and offset("latest")[0] == 5
