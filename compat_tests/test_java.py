@@ -494,3 +494,91 @@ def test_java_admin_list_offsets_by_timestamp_and_max_timestamp(java: JavaClient
     assert offset(str(stamps[2]))[0] == 1  # the first offset whose timestamp is at or after stamps[2]
     assert offset(str(stamps[4] + 1))[0] == -1
     assert offset("earliest")[0] == 0 and offset("latest")[0] == 5
+
+
+def test_java_read_committed_end_offset_is_the_last_stable_offset(java: JavaClients, topic_name: str) -> None:
+    create_topic(java, topic_name)
+    plain = java.producer(linger_ms=0)
+    java.ok("send", handle=plain, topic=topic_name, records=[{"value": f"p{i}"} for i in range(3)])
+    txn = java.producer(transactional_id=f"tx-{topic_name}", linger_ms=0)
+    java.ok("init_transactions", handle=txn)
+    java.ok("begin_transaction", handle=txn)
+    java.ok("send", handle=txn, topic=topic_name, records=[{"value": "t0"}, {"value": "t1"}])
+    java.ok("send", handle=plain, topic=topic_name, records=[{"value": "p3"}])
+    tp = {"topic": topic_name, "partition": 0}
+
+    def end_offset(isolation: str) -> int:
+        consumer = java.consumer(**{"isolation.level": isolation})
+        [o] = java.ok("end_offsets", handle=consumer, partitions=[tp])["offsets"]
+        java.ok("close", handle=consumer)
+        return int(o["offset"])
+
+    # the open transaction holds the last stable offset at its first record; the plain record after it
+    # is not readable by read_committed consumers either
+    assert (end_offset("read_committed"), end_offset("read_uncommitted")) == (3, 6)
+    assert [r["value"] for r in read_all(java, topic_name, 3, **{"isolation.level": "read_committed"})] == [
+        "p0", "p1", "p2"]
+    java.ok("commit_transaction", handle=txn)
+    # the commit marker takes offset 6; p3 (offset 5) becomes readable after t0 and t1
+    assert (end_offset("read_committed"), end_offset("read_uncommitted")) == (7, 7)
+    got = read_all(java, topic_name, 6, **{"isolation.level": "read_committed"})
+    assert [(r["offset"], r["value"]) for r in got] == [(0, "p0"), (1, "p1"), (2, "p2"), (3, "t0"), (4, "t1"),
+                                                        (5, "p3")]
+
+
+def test_java_log_append_time_topic_stamps_records_with_broker_time(java: JavaClients, topic_name: str) -> None:
+    create_topic(java, topic_name, configs={"message.timestamp.type": "LogAppendTime"})
+    old = past_timestamps(1, step_ms=3_600_000)[0]
+    before = int(time.time() * 1000)
+    producer = java.producer(linger_ms=0, compression_type="lz4")
+    [sent] = java.ok("send", handle=producer, topic=topic_name, records=[{"value": "v", "timestamp": old}])["records"]
+    after = int(time.time() * 1000)
+    assert before - 1000 <= sent["timestamp"] <= after + 1000  # the broker's clock, not the record's
+    [record] = read_all(java, topic_name, 1)
+    assert (record["timestamp_type"], record["timestamp"]) == ("LogAppendTime", sent["timestamp"])
+
+
+def test_java_oversized_record_is_refused_by_the_broker(java: JavaClients, topic_name: str) -> None:
+    create_topic(java, topic_name, configs={"max.message.bytes": "2048"})
+    producer = java.producer(linger_ms=0, max_request_size=1 << 20, retries=0)
+    error = java.error("send", handle=producer, topic=topic_name, records=[{"value": "x" * 10_000}])
+    assert (error["type"], error["class"]) == ("MESSAGE_TOO_LARGE", "RecordTooLargeException")
+    java.ok("send", handle=producer, topic=topic_name, records=[{"value": "small"}])
+
+
+def test_java_admin_append_and_subtract_list_configs(java: JavaClients, topic_name: str) -> None:
+    admin = create_topic(java, topic_name)
+
+    def policy() -> str:
+        value: str = java.ok("describe_configs", handle=admin, type="topic", name=topic_name)["configs"][
+            "cleanup.policy"]["value"]
+        return value
+
+    assert policy() == "delete"
+    java.ok("incremental_alter_configs", handle=admin, type="topic", name=topic_name,
+            ops=[{"name": "cleanup.policy", "value": "compact", "op": "append"}])
+    assert policy() == "delete,compact"
+    java.ok("incremental_alter_configs", handle=admin, type="topic", name=topic_name,
+            ops=[{"name": "cleanup.policy", "value": "delete", "op": "subtract"}])
+    assert policy() == "compact"
+
+
+def test_java_consumer_protocol_regex_subscription_and_static_member(java: JavaClients, topic_name: str) -> None:
+    admin = java.admin()
+    names = [f"{topic_name}-a", f"{topic_name}-b", f"other-{topic_name}"]
+    java.ok("create_topics", handle=admin, topics=[{"name": n, "partitions": 1} for n in names])
+    producer = java.producer(linger_ms=0)
+    for n in names:
+        java.ok("send", handle=producer, topic=n, records=[{"value": n}])
+    group = f"g-{topic_name}"
+    config = {"group.id": group, "group.protocol": "consumer", "auto.offset.reset": "earliest",
+              "group.instance.id": "only"}
+    consumer = java.consumer(**config)
+    java.ok("subscribe", handle=consumer, pattern=f"{topic_name}-.*")
+    got = poll_until(java, consumer, 2)
+    assert sorted(r["value"] for r in got) == sorted(names[:2])
+    [described] = java.ok("describe_groups", handle=admin, groups=[group])["groups"]
+    assert (described["type"], described["state"], described["assignor"]) == ("CONSUMER", "STABLE", "uniform")
+    [member] = described["members"]
+    assert member["instance_id"] == "only"
+    assert sorted(tp["topic"] for tp in member["assignment"]) == sorted(names[:2])
