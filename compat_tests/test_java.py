@@ -582,3 +582,5 @@ def test_java_consumer_protocol_regex_subscription_and_static_member(java: JavaC
     [member] = described["members"]
     assert member["instance_id"] == "only"
     assert sorted(tp["topic"] for tp in member["assignment"]) == sorted(names[:2])
+    [listed] = [g for g in java.ok("list_groups", handle=admin)["groups"] if g["group_id"] == group]
+    assert (listed["type"], listed["protocol"], listed["state"]) == ("CONSUMER", "consumer", "STABLE")
