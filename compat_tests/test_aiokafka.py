@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import aiokafka.codec
@@ -29,7 +29,6 @@ from compat_tests.clients.pyclients import (
     codec_payloads,
     now_ms,
     past_timestamps,
-    require_kafkasim,
     round_trip_records,
 )
 
@@ -98,11 +97,9 @@ def run(bootstrap_servers: str, scenario: Callable[[Clients], Awaitable[None]]) 
 
 
 @pytest.fixture
-def make_bootstrap(request: pytest.FixtureRequest) -> Iterator[Callable[..., str]]:
-    """``make_bootstrap(**cluster_config)``: start a kafkasim with that config, return its bootstrap."""
-    require_kafkasim(request)
-    make_cluster = request.getfixturevalue("make_cluster")
-    yield lambda **config: make_cluster(**config).bootstrap_servers
+def make_bootstrap(broker_with: Callable[..., str]) -> Callable[..., str]:
+    """``make_bootstrap(**cluster_config)``: a broker with that config (conftest's broker_with), its bootstrap."""
+    return broker_with
 
 
 async def consume(consumer: AIOKafkaConsumer, count: int, timeout_s: float = WAIT_S) -> list[Any]:

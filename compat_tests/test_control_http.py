@@ -36,6 +36,8 @@ from compat_tests.clients.brokers import BrokerProcess
 from compat_tests.clients.pyclients import FAST_RETRIES, WAIT_S, poll_until
 from kafkasim.control.client import ControlClient, quote
 
+pytestmark = pytest.mark.kafkasim_only  # kafkasim's control API
+
 
 class Served:
     """A ``kafkasim serve`` process and its control API (one unnamed cluster: ``/clusters/default``)."""
@@ -62,12 +64,6 @@ class Served:
 
     def create_topic(self, name: str, partitions: int = 1, **configs: str) -> None:
         self.api.post(self.c + "/topics", {"name": name, "partitions": partitions, "configs": configs})
-
-
-@pytest.fixture(autouse=True)
-def _needs_kafkasim(request: pytest.FixtureRequest) -> None:
-    if request.config.getoption("--kafka-bootstrap"):
-        pytest.skip("needs kafkasim's control API; not available with --kafka-bootstrap")
 
 
 @pytest.fixture

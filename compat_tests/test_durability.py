@@ -30,6 +30,8 @@ from compat_tests.clients.brokers import BrokerProcess, RestartableCluster
 from compat_tests.clients.groups import librdkafka_generation
 from compat_tests.clients.pyclients import WAIT_S, require_kafkasim
 
+pytestmark = pytest.mark.kafkasim_only  # kafkasim's processes killed and restarted on its data directory
+
 # ----------------------------------------------------------------------------------------------- fixtures
 
 

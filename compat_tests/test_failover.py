@@ -35,8 +35,10 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from confluent_kafka import Consumer, KafkaError, Producer
 from kafka import KafkaConsumer, KafkaProducer
 
-from compat_tests.clients.pyclients import FAST_RETRIES, close_confluent_producer, poll_until, require_kafkasim
+from compat_tests.clients.pyclients import FAST_RETRIES, close_confluent_producer, poll_until
 from kafkasim import Cluster
+
+pytestmark = pytest.mark.kafkasim_only  # several kafkasim brokers stopped, crashed and moved by kafkasim's controls
 
 TOPIC = "orders"
 PARTITIONS = 3
@@ -44,11 +46,6 @@ VICTIM = 1  # the broker that leads every partition of TOPIC and is stopped
 PER_PHASE = 150  # acknowledged records to wait for in each phase: before, during and after the outage
 DEADLINE_S = 45.0
 wait_until = functools.partial(poll_until, timeout_s=DEADLINE_S)  # failovers get a longer deadline
-
-
-@pytest.fixture(autouse=True)
-def _needs_kafkasim(request: pytest.FixtureRequest) -> None:
-    require_kafkasim(request)
 
 
 

@@ -47,17 +47,12 @@ from kafkasim.protocol.records import iter_batches, iter_records
 from kafkasim.server.faults import FaultRule
 from kafkasim.testing.wire import WireClient
 
+pytestmark = pytest.mark.kafkasim_only  # fault injection is kafkasim's own control
+
 FETCH_VERSION = 12  # names topics (v13+ use topic ids)
 
 
 # ----------------------------------------------------------------------------------------------- fixtures
-
-
-@pytest.fixture(autouse=True)
-def _needs_kafkasim(request: pytest.FixtureRequest) -> None:
-    """Fault injection is kafkasim's own control: skip before any broker is started."""
-    if request.config.getoption("--kafka-bootstrap"):
-        pytest.skip("needs kafkasim's fault injection (cluster.faults); not available with --kafka-bootstrap")
 
 
 @pytest.fixture

@@ -19,6 +19,8 @@ from kafka import KafkaProducer
 from compat_tests.clients.pyclients import WAIT_S, close_confluent_producer, past_timestamps
 from kafkasim.testing import WaitTimeout
 
+pytestmark = pytest.mark.kafkasim_only  # records and group inspection of kafkasim's state, without a client
+
 
 def unique(prefix: str) -> str:
     return f"{prefix}-{uuid.uuid4().hex[:10]}"

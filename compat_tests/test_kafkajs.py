@@ -109,12 +109,9 @@ def wait_for(probe: Callable[[], Any], what: str, timeout: float = 15.0) -> Any:
 
 
 @pytest.fixture
-def kafkasim_no_auto_create(request: pytest.FixtureRequest) -> str:
-    """Bootstrap of a kafkasim with auto topic creation off (kafkasim's own control)."""
-    if request.config.getoption("--kafka-bootstrap"):
-        pytest.skip("needs an in-process kafkasim (auto_create_topics=False); not run with --kafka-bootstrap")
-    make_cluster: Callable[..., Any] = request.getfixturevalue("make_cluster")
-    return str(make_cluster(auto_create_topics=False).bootstrap_servers)
+def kafkasim_no_auto_create(broker_with: Callable[..., str]) -> str:
+    """Bootstrap of a broker with auto topic creation off (conftest's broker_with)."""
+    return broker_with(auto_create_topics=False)
 
 
 # ---- protocol versions --------------------------------------------------------------------------

@@ -24,12 +24,9 @@ def headers_of(message: dict[str, Any]) -> list[tuple[str, str]]:
 
 
 @pytest.fixture
-def kafkasim_no_auto_create(request: pytest.FixtureRequest) -> str:
-    """Bootstrap of a kafkasim with auto topic creation off (kafkasim's own control)."""
-    if request.config.getoption("--kafka-bootstrap"):
-        pytest.skip("needs an in-process kafkasim (auto_create_topics=False); not run with --kafka-bootstrap")
-    make_cluster: Callable[..., Any] = request.getfixturevalue("make_cluster")
-    return str(make_cluster(auto_create_topics=False).bootstrap_servers)
+def kafkasim_no_auto_create(broker_with: Callable[..., str]) -> str:
+    """Bootstrap of a broker with auto topic creation off (conftest's broker_with)."""
+    return broker_with(auto_create_topics=False)
 
 
 def test_kcat_round_trip_keeps_keys_values_and_headers(bootstrap_servers: str, topic_name: str) -> None:

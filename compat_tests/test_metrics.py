@@ -18,13 +18,10 @@ from confluent_kafka import Consumer, Producer
 from prometheus_client.parser import text_string_to_metric_families
 
 from compat_tests.clients.brokers import BrokerProcess
-from compat_tests.clients.pyclients import FAST_RETRIES, WAIT_S, close_confluent_producer, poll_until, require_kafkasim
+from compat_tests.clients.pyclients import FAST_RETRIES, WAIT_S, close_confluent_producer, poll_until
 from kafkasim.control.client import ControlClient
 
-
-@pytest.fixture(autouse=True)
-def _needs_kafkasim(request: pytest.FixtureRequest) -> None:
-    require_kafkasim(request)
+pytestmark = pytest.mark.kafkasim_only  # kafkasim's /metrics on its control port
 
 
 @pytest.fixture

@@ -8,13 +8,19 @@ How segments roll matters: a segment is deleted or cleaned only as a whole, and 
 is never cleaned. A segment rolls when a batch is appended to it after it is ``segment.ms`` old, so the
 topics here use ``segment.ms=1`` and a test that needs a new segment lets a few milliseconds pass before
 its next produce (:func:`age_segment`).
+
+Against another broker the tests run once, with ``store`` "kafka": with ``--against kafka`` on a reference
+broker with the same maintenance settings (conftest's ``broker_with``: retention checks and the cleaner's
+back-off every 100 ms), never restarted; topic names get a random suffix, as the broker is shared.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
+import uuid
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -31,21 +37,42 @@ from kafka import TopicPartition as KPTopicPartition
 from kafka.admin import NewTopic as KPNewTopic
 
 from compat_tests.clients.brokers import RestartableCluster
-from compat_tests.clients.pyclients import WAIT_S, close_confluent_producer, now_ms, require_kafkasim
+from compat_tests.clients.pyclients import WAIT_S, close_confluent_producer, now_ms
 
 CHECK_INTERVAL_MS = 100
 HOUR_MS = 3_600_000
 
 
-@pytest.fixture(params=["memory", "disk"])
-def store(request: pytest.FixtureRequest) -> str:
-    return request.param
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """``store``: kafkasim's two stores, or "kafka" (once) when another broker is under test."""
+    if "store" in metafunc.fixturenames:
+        external = metafunc.config.getoption("--kafka-bootstrap")
+        metafunc.parametrize("store", ["kafka"] if external else ["memory", "disk"])
+
+
+@dataclass
+class ReferenceBroker:
+    """The broker under test when it is not a kafkasim: one that is never restarted."""
+
+    bootstrap_servers: str
+
+    def restart(self) -> ReferenceBroker:
+        raise AssertionError("a broker other than kafkasim is not restarted here")
 
 
 @pytest.fixture
 def broker(request: pytest.FixtureRequest, store: str, tmp_path: Path) -> Iterator[RestartableCluster]:
     """A running kafkasim on the ``store`` under test, log maintenance every 100 ms; stopped at teardown."""
-    require_kafkasim(request)
+    if store == "kafka":
+        broker_with = request.getfixturevalue("broker_with")  # skips against a broker it cannot configure
+        # Kafka runs its first retention check log.initial.task.delay.ms (30 s) after start; its cleaner
+        # sleeps log.cleaner.backoff.ms (15 s) when there is nothing to clean, and needs a dedupe buffer (128
+        # MiB by default) that a small heap does not spare.
+        yield ReferenceBroker(broker_with(log_retention_check_interval_ms=CHECK_INTERVAL_MS,
+                                          log_initial_task_delay_ms=CHECK_INTERVAL_MS,
+                                          log_cleaner_backoff_ms=CHECK_INTERVAL_MS,
+                                          log_cleaner_dedupe_buffer_size=16 << 20))  # type: ignore[misc]
+        return
     config: dict[str, Any] = {"log_retention_check_interval_ms": CHECK_INTERVAL_MS}
     if store == "disk":
         config.update(data_dir=str(tmp_path / "data"), fsync="always")
@@ -53,6 +80,11 @@ def broker(request: pytest.FixtureRequest, store: str, tmp_path: Path) -> Iterat
     rc.start()
     yield rc
     rc.stop()
+
+
+def unique(name: str) -> str:
+    """A topic name no other test uses, so tests can share a broker."""
+    return f"{name}-{uuid.uuid4().hex[:8]}"
 
 
 class Closer:
@@ -185,7 +217,7 @@ def ck_produce(producer: Producer, topic: str, items: list[dict[str, Any]]) -> l
 
 def test_retention_ms_deletes_expired_segments_and_consumers_reset(broker: RestartableCluster, closer: Closer) -> None:
     bootstrap = broker.bootstrap_servers
-    topic = "retention-ms"
+    topic = unique("retention-ms")
     ck_create(bootstrap, topic, **{"retention.ms": "600000", "segment.ms": "1"})
     producer = Producer({"bootstrap.servers": bootstrap, "linger.ms": 0, "acks": "all"})
     closer.add(lambda: close_confluent_producer(producer))
@@ -223,7 +255,7 @@ def test_retention_ms_deletes_expired_segments_and_consumers_reset(broker: Resta
 def test_retention_ms_expires_the_active_segment_too(broker: RestartableCluster, store: str) -> None:
     """When every record is expired the active segment goes too: log start = log end, and producing
     continues there (after a restart too, on the disk store)."""
-    topic = "retention-all"
+    topic = unique("retention-all")
     tp = AIOTopicPartition(topic, 0)
 
     async def consumer_for(bootstrap: str) -> AIOKafkaConsumer:
@@ -279,7 +311,7 @@ def test_retention_ms_expires_the_active_segment_too(broker: RestartableCluster,
 
 def test_retention_bytes_keeps_the_newest_segments(broker: RestartableCluster, store: str, closer: Closer) -> None:
     bootstrap = broker.bootstrap_servers
-    topic = "retention-bytes"
+    topic = unique("retention-bytes")
     # One ~1070-byte batch per segment. Kafka deletes the oldest segment while the log without it is still
     # at least retention.bytes: 2500 bytes keeps three segments (3 x 1070 >= 2500 > 2 x 1070).
     kp_create(kp_admin(bootstrap, closer), topic, **{"retention.bytes": "2500", "segment.ms": "1"})
@@ -360,7 +392,7 @@ def produce_history(producer: KafkaProducer, topic: str) -> list[tuple[int, byte
 def test_compaction_keeps_latest_value_per_key_and_tombstones_within_delete_retention(
         broker: RestartableCluster, store: str, closer: Closer) -> None:
     bootstrap = broker.bootstrap_servers
-    topic = "compacted"
+    topic = unique("compacted")
     kp_create(kp_admin(bootstrap, closer), topic, **COMPACTED)  # delete.retention.ms: Kafka's default, a day
     producer = kp_producer(bootstrap, closer, linger_ms=0)
     produced = produce_history(producer, topic)
@@ -396,7 +428,7 @@ def test_compaction_keeps_latest_value_per_key_and_tombstones_within_delete_rete
 
 def test_compaction_removes_tombstones_after_delete_retention_ms(broker: RestartableCluster, closer: Closer) -> None:
     bootstrap = broker.bootstrap_servers
-    topic = "compacted-tombstones"
+    topic = unique("compacted-tombstones")
     kp_create(kp_admin(bootstrap, closer), topic, **COMPACTED, **{"delete.retention.ms": "100"})
     producer = kp_producer(bootstrap, closer, linger_ms=0)
     produced = produce_history(producer, topic)
@@ -423,7 +455,7 @@ def test_compaction_removes_tombstones_after_delete_retention_ms(broker: Restart
 def test_compacted_topic_rejects_records_without_key(broker: RestartableCluster, closer: Closer) -> None:
     """INVALID_RECORD (87) for a keyless record, as each client surfaces it; nothing is appended."""
     bootstrap = broker.bootstrap_servers
-    topic = "compacted-keys"
+    topic = unique("compacted-keys")
     kp_create(kp_admin(bootstrap, closer), topic, **COMPACTED)
 
     producer = kp_producer(bootstrap, closer, linger_ms=0, retries=0)
@@ -460,7 +492,7 @@ def test_compacted_topic_rejects_records_without_key(broker: RestartableCluster,
 def test_delete_records_moves_log_start_offset_for_consumers(broker: RestartableCluster, store: str,
                                                              closer: Closer) -> None:
     bootstrap = broker.bootstrap_servers
-    topic = "delete-records"
+    topic = unique("delete-records")
     admin = kp_admin(bootstrap, closer)
     kp_create(admin, topic, partitions=3)
     producer = kp_producer(bootstrap, closer, linger_ms=0)
@@ -511,7 +543,7 @@ def test_delete_records_moves_log_start_offset_for_consumers(broker: Restartable
 
 def test_delete_records_on_compacted_topic_is_a_policy_violation(broker: RestartableCluster, closer: Closer) -> None:
     bootstrap = broker.bootstrap_servers
-    topic = "delete-records-compacted"
+    topic = unique("delete-records-compacted")
     admin = kp_admin(bootstrap, closer)
     kp_create(admin, topic, **{"cleanup.policy": "compact"})
     kp_producer(bootstrap, closer).send(topic, key=b"k", value=b"v").get(WAIT_S)

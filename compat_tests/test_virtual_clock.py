@@ -11,6 +11,8 @@ import pytest
 from confluent_kafka import Consumer, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 
+pytestmark = pytest.mark.kafkasim_only  # the virtual clock is kafkasim's own control
+
 WAIT_S = 20.0
 
 

@@ -82,6 +82,16 @@ class ProduceExchange:
     results: list[PartitionResult] | None = None  # None until the broker answers
     dropped: bool = False  # the broker's answer was withheld from the client and its connection dropped
 
+    def result_for(self, batch: ProducedBatch) -> PartitionResult:
+        """The answer for ``batch``'s partition. Found by topic and partition, not by position: the protocol
+        gives the partitions of a Produce response no order, and Kafka 4.4 answers them in an order of its
+        own (test_aiokafka_retry_after_a_lost_produce_ack_is_deduplicated against it: the answer to a
+        Produce of several partitions listed them in another order than the request); kafkasim keeps the
+        request's order."""
+        assert self.results is not None, f"{self}: the broker never answered"
+        [result] = [r for r in self.results if (r.topic, r.partition) == (batch.topic, batch.partition)]
+        return result
+
 
 @dataclass
 class _Rule:

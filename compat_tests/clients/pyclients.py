@@ -101,8 +101,9 @@ def retry_until(fn: Callable[[], T], ok: Callable[[T], bool], timeout_s: float =
 def client_fixtures(make: Callable[[str], Any]) -> tuple[Callable, Callable]:
     """The ``clients`` and ``make_clients`` fixtures for a test module's own ``Clients`` class.
 
-    ``clients``: a Clients for the broker under test. ``make_clients(**cluster_config)``: a kafkasim with
-    that config and a Clients for it. Every Clients is closed at teardown.
+    ``clients``: a Clients for the broker under test. ``make_clients(**cluster_config)``: a broker with
+    that config (conftest's ``broker_with``: a kafkasim, or a reference broker with --against kafka) and a
+    Clients for it. Every Clients is closed at teardown.
     """
 
     @pytest.fixture
@@ -112,13 +113,11 @@ def client_fixtures(make: Callable[[str], Any]) -> tuple[Callable, Callable]:
         made.close()
 
     @pytest.fixture
-    def make_clients(request: pytest.FixtureRequest) -> Iterator[Callable[..., Any]]:
-        require_kafkasim(request)
-        make_cluster = request.getfixturevalue("make_cluster")
+    def make_clients(broker_with: Callable[..., str]) -> Iterator[Callable[..., Any]]:
         made: list[Any] = []
 
         def factory(**cluster_config: Any) -> Any:
-            clients_ = make(make_cluster(**cluster_config).bootstrap_servers)
+            clients_ = make(broker_with(**cluster_config))
             made.append(clients_)
             return clients_
 

@@ -1,0 +1,1 @@
+"""The Apache Kafka reference broker (see kafka.py)."""
