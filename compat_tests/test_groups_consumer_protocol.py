@@ -211,10 +211,6 @@ def test_consumer_protocol_group_is_not_described_by_classic_describe_groups(
     """The classic DescribeGroups does not describe a KIP-848 group. Kafka 4.4.0 answers v0-5 with no error,
     state Dead, no protocol and no members (as for a group that does not exist), and v6 (KIP-1043) with
     GROUP_ID_NOT_FOUND and "Group <id> is not a classic group." (seen against the reference broker)."""
-    if not request.config.getoption("--kafka-bootstrap"):
-        request.applymarker(pytest.mark.xfail(strict=True, reason=(
-            "kafkasim bug: its DescribeGroups describes KIP-848 groups as classic ones (Stable, protocol type "
-            "consumer, protocol uniform, the members), where Kafka 4.4.0 answers Dead / GROUP_ID_NOT_FOUND")))
     from kafkasim.protocol.messages import describe_groups as dg
 
     create_and_fill(fast_cluster.bootstrap_servers, topic_name, 2, 4)

@@ -19,6 +19,8 @@ from confluent_kafka.serialization import MessageField, SerializationContext
 from compat_tests.clients.pyclients import poll_until
 from kafkasim.testing import Cluster
 
+pytestmark = pytest.mark.kafkasim_only  # the schema registry and schema-at-producer are kafkasim's own
+
 USER_V1 = {"type": "record", "name": "User", "namespace": "events",
            "fields": [{"name": "name", "type": "string"}, {"name": "age", "type": "int"}]}
 #: BACKWARD compatible with v1: the new field has a default

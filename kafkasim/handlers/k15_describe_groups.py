@@ -2,10 +2,10 @@
 
 Behaviour: state, protocol type and, for a Stable group, the chosen protocol and each member's metadata
 and assignment (as Kafka's group summary: other states list members without them). An unknown group is
-reported as Dead with no error (v0-5) or GROUP_ID_NOT_FOUND (v6, KIP-1043). A KIP-848 consumer group is
-described in classic terms, as Kafka 4 does: protocol type "consumer", its assignor as the protocol,
-Assigning/Reconciling as PreparingRebalance/CompletingRebalance, and each member's subscription and
-assignment encoded in the consumer protocol.
+reported as Dead with no error (v0-5) or GROUP_ID_NOT_FOUND (v6, KIP-1043). A KIP-848 consumer group is not
+a classic group: as Kafka 4.4 answers (checked against the reference broker), v0-5 describe it as Dead with no
+protocol and no members, v6 answers GROUP_ID_NOT_FOUND with "Group <id> is not a classic group."
+(ConsumerGroupDescribe describes it.)
 NOT_COORDINATOR comes from a broker that is not the group's coordinator.
 Version notes: v3 authorized operations; v4 group_instance_id; v5 flexible; v6 GROUP_ID_NOT_FOUND.
 """
@@ -21,29 +21,10 @@ from kafkasim.protocol.messages.describe_groups import (
     DescribeGroupsResponseDescribedGroup,
     DescribeGroupsResponseDescribedGroupMember,
 )
-from kafkasim.state.consumer_groups import ConsumerGroup, ConsumerGroupState
 from kafkasim.state.groups import (
-    CONSUMER_PROTOCOL,
     GroupState,
-    encode_consumer_assignment,
-    encode_consumer_subscription,
 )
 from kafkasim.state.leadership import GROUP_KEY
-
-_CLASSIC_STATE = {ConsumerGroupState.EMPTY: GroupState.EMPTY, ConsumerGroupState.ASSIGNING:
-                  GroupState.PREPARING_REBALANCE, ConsumerGroupState.RECONCILING: GroupState.COMPLETING_REBALANCE,
-                  ConsumerGroupState.STABLE: GroupState.STABLE, ConsumerGroupState.DEAD: GroupState.DEAD}
-
-
-def _consumer_group(g: ConsumerGroup, ops: int) -> DescribeGroupsResponseDescribedGroup:
-    return DescribeGroupsResponseDescribedGroup(
-        group_id=g.group_id, group_state=_CLASSIC_STATE[g.state].value, protocol_type=CONSUMER_PROTOCOL,
-        protocol_data=g.assignor, authorized_operations=ops, members=[
-            DescribeGroupsResponseDescribedGroupMember(
-                member_id=m.member_id, group_instance_id=m.instance_id, client_id=m.client_id,
-                client_host=m.client_host, member_metadata=encode_consumer_subscription(m.subscribed),
-                member_assignment=encode_consumer_assignment(m.assigned))
-            for m in g.members.values()])
 
 # READ, DELETE, DESCRIBE
 GROUP_OPERATIONS = sum(1 << op for op in (3, 6, 8))
@@ -58,15 +39,12 @@ def describe_groups(ctx, req: DescribeGroupsRequest) -> DescribeGroupsResponse:
             out.append(DescribeGroupsResponseDescribedGroup(error_code=ErrorCode.NOT_COORDINATOR, group_id=gid,
                                                             authorized_operations=ops))
             continue
-        cg = ctx.state.groups.consumer.groups.get(gid)
-        if cg is not None:
-            out.append(_consumer_group(cg, ops))
-            continue
         g = ctx.state.groups.group(gid)
         if g is None:
             err = ErrorCode.GROUP_ID_NOT_FOUND if ctx.api_version >= 6 else 0
+            why = "is not a classic group" if gid in ctx.state.groups.consumer.groups else "not found"
             out.append(DescribeGroupsResponseDescribedGroup(
-                error_code=err, error_message=f"Group {gid} not found." if err else None, group_id=gid,
+                error_code=err, error_message=f"Group {gid} {why}." if err else None, group_id=gid,
                 group_state=GroupState.DEAD.value, authorized_operations=ops))
             continue
         stable = g.state == GroupState.STABLE

@@ -224,6 +224,8 @@ class TransactionCoordinator:
         for group_id in txn.groups:
             self._end_offsets(group_id, txn.producer_id, commit)
         txn.state = TxnState.COMPLETE_COMMIT if commit else TxnState.COMPLETE_ABORT
+        txn.partitions = set()  # a completed transaction lists no partitions, as Kafka's DescribeTransactions
+        txn.groups = set()
         txn.updated_ms = self.clock.now_ms()
         txn.start_ms = -1
         self._changed(txn)
