@@ -24,6 +24,7 @@ from typing import Any
 from aiohttp import web
 
 from kafkasim.schemas.registry import SCHEMA_TYPES, RegistryError, SchemaRegistryState, SchemaVersion
+from kafkasim.server.http import start_site, stop_site
 
 log = logging.getLogger(__name__)
 
@@ -123,15 +124,11 @@ class SchemaRegistryServer:
         return app
 
     async def start(self) -> None:
-        from kafkasim.server.http import start_site
-
         self._runner, self._sock = await start_site(self.make_app(), self.host, self.port, SHUTDOWN_TIMEOUT_S)
         self.port = self._sock.getsockname()[1]
         log.info("schema registry on %s%s", self.url, " (basic auth)" if self.auth else "")
 
     async def stop(self) -> None:
-        from kafkasim.server.http import stop_site
-
         runner, self._runner = self._runner, None
         if runner is not None and self._sock is not None:
             await stop_site(runner, self._sock)

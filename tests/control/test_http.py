@@ -16,16 +16,16 @@ from collections.abc import Callable
 import pytest
 
 from kafkasim.control import ControlServer
-from kafkasim.control.http import (
+from kafkasim.control.common import (
     API_KEYS,
     API_NAMES,
     ERROR_CODES,
     ERROR_NAMES,
     MAX_BODY_BYTES,
     OPENAPI_PATH,
-    ROUTES,
     UNDOCUMENTED_PATHS,
 )
+from kafkasim.control.http import ROUTES
 from kafkasim.protocol.api import ApiKey
 from kafkasim.protocol.messages import metadata as md
 from kafkasim.protocol.messages import offset_commit as oc

@@ -25,7 +25,7 @@ from hypothesis import HealthCheck, settings
 from openapi_spec_validator import validate
 
 from kafkasim.control import ControlServer
-from kafkasim.control.http import MAX_WAIT_S, OPENAPI_PATH
+from kafkasim.control.common import MAX_WAIT_S, OPENAPI_PATH
 from kafkasim.testing import Cluster
 
 TOKEN = "schemathesis-token"
