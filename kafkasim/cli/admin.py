@@ -190,7 +190,7 @@ def groups_describe(bootstrap_server: str, group: str) -> None:
     from kafkasim.protocol.messages import consumer_group_describe as cgd
     from kafkasim.protocol.messages import describe_groups as dg
     from kafkasim.protocol.messages import offset_fetch as of
-    from kafkasim.state.groups import CONSUMER_PROTOCOL, consumer_assignment, lag
+    from kafkasim.state.consumer_protocol import CONSUMER_PROTOCOL, consumer_assignment, lag
 
     with _cluster(bootstrap_server) as cluster:
         try:

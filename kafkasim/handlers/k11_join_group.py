@@ -23,7 +23,7 @@ from kafkasim.protocol.messages.join_group import (
     JoinGroupResponse,
     JoinGroupResponseJoinGroupResponseMember,
 )
-from kafkasim.state.groups import JoinResult
+from kafkasim.state.group_model import JoinResult
 
 
 def resolver(fut: asyncio.Future):

@@ -16,7 +16,7 @@ from kafkasim.handlers import BY_GROUP, handler
 from kafkasim.handlers.k11_join_group import resolver
 from kafkasim.protocol.api import ApiKey
 from kafkasim.protocol.messages.sync_group import SyncGroupRequest, SyncGroupResponse
-from kafkasim.state.groups import SyncResult
+from kafkasim.state.group_model import SyncResult
 
 
 @handler(ApiKey.SYNC_GROUP, (0, 5), coordinator=BY_GROUP)

@@ -21,9 +21,7 @@ from kafkasim.protocol.messages.describe_groups import (
     DescribeGroupsResponseDescribedGroup,
     DescribeGroupsResponseDescribedGroupMember,
 )
-from kafkasim.state.groups import (
-    GroupState,
-)
+from kafkasim.state.group_model import GroupState
 from kafkasim.state.leadership import GROUP_KEY
 
 # READ, DELETE, DESCRIBE

@@ -23,7 +23,9 @@ from typing import TYPE_CHECKING, NamedTuple
 from kafkasim.config import BrokerConfig
 from kafkasim.state.brokers import BrokerRegistry
 from kafkasim.state.clock import Clock, ManualClock
-from kafkasim.state.groups import GroupConfig, GroupCoordinator, lag
+from kafkasim.state.consumer_protocol import lag
+from kafkasim.state.group_model import GroupConfig
+from kafkasim.state.groups import GroupCoordinator
 from kafkasim.state.leadership import Leadership
 from kafkasim.state.log_ops import LogOperations
 from kafkasim.state.partitions import PartitionState, Topic

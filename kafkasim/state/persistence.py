@@ -22,7 +22,7 @@ import uuid
 from typing import TYPE_CHECKING, Any, Protocol
 
 from kafkasim.protocol.records import CONTROL_ABORT
-from kafkasim.state.groups import Group, GroupState, Member, OffsetEntry
+from kafkasim.state.group_model import Group, GroupState, Member, OffsetEntry
 from kafkasim.state.metadata_log import (
     CLUSTER_ID,
     GROUP,

@@ -14,7 +14,8 @@ from kafkasim.server.cluster import ClusterServer
 from kafkasim.server.faults import Faults
 from kafkasim.state.cluster import ClusterState, GroupOffset
 from kafkasim.state.consumer_groups import ConsumerGroupState
-from kafkasim.state.groups import CONSUMER_PROTOCOL, GroupState, consumer_assignment
+from kafkasim.state.consumer_protocol import CONSUMER_PROTOCOL, consumer_assignment
+from kafkasim.state.group_model import GroupState
 from kafkasim.state.leadership import GROUP_KEY, TRANSACTION_KEY
 from kafkasim.state.partitions import PartitionState
 from kafkasim.state.topics import check_partition_budget

@@ -27,7 +27,8 @@ from kafkasim.state.consumer_groups import (
     TopicPartition,
     assign,
 )
-from kafkasim.state.groups import GroupConfig, GroupCoordinator
+from kafkasim.state.group_model import GroupConfig
+from kafkasim.state.groups import GroupCoordinator
 
 SESSION = 10_000
 REBALANCE = 30_000

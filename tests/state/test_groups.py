@@ -16,17 +16,9 @@ from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, 
 
 from kafkasim.errors import ErrorCode, KafkaError
 from kafkasim.state.clock import ManualClock
-from kafkasim.state.groups import (
-    Group,
-    GroupConfig,
-    GroupCoordinator,
-    GroupState,
-    JoinResult,
-    SyncResult,
-    consumer_assignment,
-    consumer_subscription,
-    lag,
-)
+from kafkasim.state.consumer_protocol import consumer_assignment, consumer_subscription, lag
+from kafkasim.state.group_model import Group, GroupConfig, GroupState, JoinResult, SyncResult
+from kafkasim.state.groups import GroupCoordinator
 
 SESSION = 10_000
 REBALANCE = 30_000
