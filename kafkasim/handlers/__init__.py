@@ -59,7 +59,8 @@ SKIPPED_FEATURES = [
     "Fetch sessions (KIP-227): every fetch is answered as a full, sessionless fetch (session id 0)",
     "DescribeConfigs synonyms and documentation are returned empty",
     "altering broker configs (IncrementalAlterConfigs on BROKER resources) is refused with INVALID_CONFIG",
-    "per-record errors (record_errors) in Produce responses",
+    "per-record errors (record_errors) in Produce responses for bad timestamps and oversized records (served for "
+    "keyless records on compacted topics and for schema-at-producer)",
     "transaction version 2 (KIP-890 part 2: EndTxn v5, AddPartitionsToTxn v5, implicit partition adds in Produce v12)",
     "KIP-848 regex subscriptions use Python's re rather than RE2/J",
     "OffsetCommit v10 / OffsetFetch v10 (topic ids)",

@@ -110,12 +110,16 @@ class LogOperations:
             self.transactions.check_append(h.producer_id, h.producer_epoch, topic, index)  # type: ignore[union-attr]
         if settings.compacted:
             try:
-                keyless = any(r.key is None for r in iter_records(records))
+                keyless = [i for i, (key, _value) in enumerate(iter_keys_values(records)) if key is None]
             except MalformedError as exc:
                 raise KafkaError(ErrorCode.CORRUPT_MESSAGE, f"cannot read the batch: {exc}") from None
-            if keyless:
+            if keyless:  # as Kafka's LogValidator: the batch fails, each keyless record named in record_errors
+                why = f"Compacted topic cannot accept message without key in topic partition {topic}-{index}."
+                shown = ", ".join(f"RecordError(batchIndex={i}, message='{why}')" for i in keyless[:3])
                 raise KafkaError(ErrorCode.INVALID_RECORD,
-                                 f"Compacted topic cannot accept message without key in topic partition {topic}-{index}.")
+                                 f"One or more records have been rejected due to {len(keyless)} record errors in total, "
+                                 f"and only showing the first three errors at most: [{shown}]",
+                                 [(i, why) for i in keyless])
         if settings.schemas is not None:  # schema-at-producer: the one check that reads records on this path
             self._check_schemas(topic, index, records, settings.schemas)
         codec = settings.codec
