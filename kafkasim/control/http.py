@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import hmac
 import inspect
-import socket
 import time
 from collections.abc import Awaitable, Callable
 
@@ -36,7 +35,7 @@ from kafkasim.control.common import (
 from kafkasim.control.routes_clusters import ClusterRoutes
 from kafkasim.control.routes_faults import FaultRoutes
 from kafkasim.control.routes_records import RecordRoutes
-from kafkasim.server.http import start_site, stop_site
+from kafkasim.server.http import HttpService
 from kafkasim.testing.cluster import Cluster, ThreadedCluster
 
 #: (method, path, handler name): every route of the API, by family (a new family: a module with its ROUTES and
@@ -50,7 +49,7 @@ ROUTES: list[tuple[str, str, str]] = [
 ]
 
 
-class ControlServer(ClusterRoutes, RecordRoutes, FaultRoutes):
+class ControlServer(HttpService, ClusterRoutes, RecordRoutes, FaultRoutes):
     """Serves the control API of ``clusters`` on host:port (port 0 picks a free one), on the loop the
     clusters run on. With ``token``, every request needs ``Authorization: Bearer TOKEN``.
 
@@ -63,36 +62,19 @@ class ControlServer(ClusterRoutes, RecordRoutes, FaultRoutes):
         names = [cluster_name(c) for c in clusters]
         if len(set(names)) != len(names):
             raise ValueError(f"cluster names must differ: {names}")
+        super().__init__(host, port)
         self.clusters = {cluster_name(c): c for c in clusters}
-        self.host = host
-        self.port = port
         self.token = token
         self.metrics_hook = metrics
         self._openapi = OPENAPI_PATH.read_bytes()
-        self._runner: web.AppRunner | None = None
-        self._sock: socket.socket | None = None
 
-    @property
-    def url(self) -> str:
-        host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"http://{host}:{self.port}"
+    ROUTES = ROUTES
+    max_body_bytes = MAX_BODY_BYTES
+    shutdown_timeout_s = SHUTDOWN_TIMEOUT_S
+    service_name = "control API"
 
-    def make_app(self) -> web.Application:
-        """The aiohttp application (routes, token check, JSON errors, request log)."""
-        app = web.Application(client_max_size=MAX_BODY_BYTES, middlewares=[self._middleware])
-        for method, path, name in ROUTES:
-            app.router.add_route(method, path, getattr(self, name), name=name)
-        return app
-
-    async def start(self) -> None:
-        self._runner, self._sock = await start_site(self.make_app(), self.host, self.port, SHUTDOWN_TIMEOUT_S)
-        self.port = self._sock.getsockname()[1]
-        log.info("control API on %s (%s)", self.url, "token required" if self.token else "no token")
-
-    async def stop(self) -> None:
-        runner, self._runner = self._runner, None
-        if runner is not None and self._sock is not None:
-            await stop_site(runner, self._sock)  # answers (or, after SHUTDOWN_TIMEOUT_S, closes) what is in flight
+    def start_note(self) -> str:
+        return " (token required)" if self.token else " (no token)"
 
     def run_in_thread(self) -> ThreadedCluster:
         """A context manager running the clusters and this server on a daemon thread (one loop), for tests

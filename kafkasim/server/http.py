@@ -5,9 +5,58 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import socket
+from typing import ClassVar
 
 from aiohttp import web
+
+log = logging.getLogger(__name__)
+
+
+class HttpService:
+    """An aiohttp application served on host:port (0 picks a free port) on the running loop. A subclass names
+    its ``ROUTES`` ((method, path, handler method name)), defines ``_middleware`` (errors, auth, the request log),
+    and sets its body limit and the name its start is logged with."""
+
+    ROUTES: ClassVar[list[tuple[str, str, str]]] = []
+    max_body_bytes: ClassVar[int] = 1 << 20
+    shutdown_timeout_s: ClassVar[float] = 1.0
+    #: how the log names the service when it starts ("control API", "schema registry")
+    service_name: ClassVar[str] = "HTTP service"
+
+    def __init__(self, host: str, port: int) -> None:
+        self.host = host
+        self.port = port
+        self._runner: web.AppRunner | None = None
+        self._sock: socket.socket | None = None
+
+    @property
+    def url(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self.port}"
+
+    def make_app(self) -> web.Application:
+        """The aiohttp application: the routes behind the middleware, bodies capped."""
+        app = web.Application(client_max_size=self.max_body_bytes, middlewares=[self._middleware])
+        for method, path, name in self.ROUTES:
+            app.router.add_route(method, path, getattr(self, name), name=name)
+        return app
+
+    def start_note(self) -> str:
+        """What the start's log line adds after the URL."""
+        return ""
+
+    async def start(self) -> None:
+        self._runner, self._sock = await start_site(self.make_app(), self.host, self.port, self.shutdown_timeout_s)
+        self.port = self._sock.getsockname()[1]
+        log.info("%s on %s%s", self.service_name, self.url, self.start_note())
+
+    async def stop(self) -> None:
+        """Answers (or, after the shutdown timeout, closes) what is in flight."""
+        runner, self._runner = self._runner, None
+        if runner is not None and self._sock is not None:
+            await stop_site(runner, self._sock)
 
 
 async def start_site(app: web.Application, host: str, port: int, shutdown_timeout: float

@@ -16,7 +16,6 @@ import binascii
 import hmac
 import json
 import logging
-import socket
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -24,7 +23,7 @@ from typing import Any
 from aiohttp import web
 
 from kafkasim.schemas.registry import SCHEMA_TYPES, RegistryError, SchemaRegistryState, SchemaVersion
-from kafkasim.server.http import start_site, stop_site
+from kafkasim.server.http import HttpService
 
 log = logging.getLogger(__name__)
 
@@ -97,41 +96,25 @@ def _schema_id(request: web.Request) -> int:
         raise RegistryError(404, 40403, f"Schema {text} not found") from None
 
 
-class SchemaRegistryServer:
+class SchemaRegistryServer(HttpService):
     """Serves ``registry`` on host:port (0 picks a free port). With ``auth`` ("user:password"), every request
     needs HTTP basic auth with it, as clients send ``basic.auth.user.info``."""
+
+    ROUTES = ROUTES
+    max_body_bytes = MAX_BODY_BYTES
+    shutdown_timeout_s = SHUTDOWN_TIMEOUT_S
+    service_name = "schema registry"
 
     def __init__(self, registry: SchemaRegistryState, host: str = "127.0.0.1", port: int = 0,
                  auth: str | None = None) -> None:
         if auth is not None and ":" not in auth:
             raise ValueError("schema registry auth must be USER:PASSWORD")
+        super().__init__(host, port)
         self.registry = registry
-        self.host = host
-        self.port = port
         self.auth = auth
-        self._runner: web.AppRunner | None = None
-        self._sock: socket.socket | None = None
 
-    @property
-    def url(self) -> str:
-        host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"http://{host}:{self.port}"
-
-    def make_app(self) -> web.Application:
-        app = web.Application(client_max_size=MAX_BODY_BYTES, middlewares=[self._middleware])
-        for method, path, name in ROUTES:
-            app.router.add_route(method, path, getattr(self, name), name=name)
-        return app
-
-    async def start(self) -> None:
-        self._runner, self._sock = await start_site(self.make_app(), self.host, self.port, SHUTDOWN_TIMEOUT_S)
-        self.port = self._sock.getsockname()[1]
-        log.info("schema registry on %s%s", self.url, " (basic auth)" if self.auth else "")
-
-    async def stop(self) -> None:
-        runner, self._runner = self._runner, None
-        if runner is not None and self._sock is not None:
-            await stop_site(runner, self._sock)
+    def start_note(self) -> str:
+        return " (basic auth)" if self.auth else ""
 
     # ------------------------------------------------------------------ plumbing
 
@@ -330,14 +313,6 @@ class SchemaRegistryServer:
 
 
 def _type_and_schema(sv: SchemaVersion) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    if sv.schema_type != "AVRO":
-        out["schemaType"] = sv.schema_type
-    if sv.references:
-        out["references"] = sv.references
-    if sv.metadata is not None:
-        out["metadata"] = sv.metadata
-    if sv.rule_set is not None:
-        out["ruleSet"] = sv.rule_set
-    out["schema"] = sv.schema
-    return out
+    """A version's schema as GET /schemas/ids/{id} answers it: its type (unless AVRO), references, metadata,
+    rules and text, without subject, version, id and guid."""
+    return {k: v for k, v in sv.json().items() if k not in ("subject", "version", "id", "guid")}
