@@ -4,6 +4,7 @@ payload. Every length is checked against the bytes that remain."""
 
 from __future__ import annotations
 
+from kafkasim.protocol.primitives import MalformedError, read_varint
 from kafkasim.schemas.errors import SchemaError
 
 #: more message indexes than any real schema nests: refused before looping over them
@@ -11,18 +12,11 @@ MAX_MESSAGE_INDEXES = 128
 
 
 def _zigzag_varint(data: bytes | memoryview, pos: int) -> tuple[int, int]:
-    result = shift = 0
-    while True:
-        if pos >= len(data):
-            raise SchemaError("the message indexes end inside a varint")
-        byte = data[pos]
-        pos += 1
-        result |= (byte & 0x7F) << shift
-        if not byte & 0x80:
-            return (result >> 1) ^ -(result & 1), pos
-        shift += 7
-        if shift > 63:
-            raise SchemaError("a message index varint is longer than 10 bytes")
+    """A zigzag varint of up to 10 bytes (Kafka's varlong encoding, which the message indexes use)."""
+    try:
+        return read_varint(data, pos, max_bytes=10)
+    except MalformedError as exc:
+        raise SchemaError(f"bad message index varint: {exc}") from None
 
 
 def parse_framed(data: bytes | memoryview, message_indexes: bool = False) -> tuple[int, list[int] | None, memoryview]:
