@@ -18,6 +18,7 @@ import json
 import logging
 import time
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Any
 
 from aiohttp import web
@@ -35,6 +36,8 @@ ACCEPTED_TYPES = frozenset({CONTENT_TYPE, "application/vnd.schemaregistry+json",
 MAX_BODY_BYTES = 4 << 20
 SHUTDOWN_TIMEOUT_S = 1.0
 
+#: the OpenAPI 3.1 document of these routes (a test keeps the two the same)
+OPENAPI_PATH = Path(__file__).with_name("schema_registry.openapi.json")
 #: (method, path, handler name): every route of the registry
 ROUTES: list[tuple[str, str, str]] = [
     ("GET", "/", "root"),
