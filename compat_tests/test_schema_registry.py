@@ -388,3 +388,36 @@ def test_schema_registry_serve_flags_basic_auth_and_validation(tmp_path: Any, ck
     finally:
         broker.terminate()
         broker.close()
+
+
+def test_schema_registry_records_decode_over_the_control_api_and_cli(tmp_path: Any,
+                                                                     ck_producer: Callable[..., Any]) -> None:
+    """``kafkasim records TOPIC --decode`` and ``GET .../records?decode=true`` show registry-framed Avro values
+    as JSON, against a ``kafkasim serve`` process."""
+    import subprocess
+    import sys
+    import urllib.request
+
+    from compat_tests.clients.brokers import BrokerProcess
+
+    broker = BrokerProcess(None, tmp_path / "serve.log", "--schema-registry-port", "0", "--control-port", "0")
+    broker.start()
+    try:
+        sr = SchemaRegistryClient({"url": broker.schema_registry_url})
+        serializer = AvroSerializer(sr, json.dumps(USER_V1))
+        producer = ck_producer({"bootstrap.servers": broker.bootstrap_servers})
+        producer.produce("users", value=serializer({"name": "ada", "age": 36}, SerializationContext("users",
+                                                                                                    MessageField.VALUE)))
+        assert producer.flush(10) == 0
+        sr.close()
+        url = f"{broker.control_url}/clusters/default/topics/users/records?decode=true"
+        with urllib.request.urlopen(url, timeout=10) as resp:
+            [record] = json.loads(resp.read())["records"]
+        assert (record["value_decoded"], record["key_decoded"]) == ({"name": "ada", "age": 36}, None)
+        cli = subprocess.run([sys.executable, "-m", "kafkasim", "records", "users", "--decode", "--control",
+                              broker.control_url], capture_output=True, text=True, timeout=30)
+        assert cli.returncode == 0, cli.stderr
+        assert 'value={"name":"ada","age":36}' in cli.stdout
+    finally:
+        broker.terminate()
+        broker.close()

@@ -73,14 +73,20 @@ def _name_value(item: str, option: str) -> tuple[str, str]:
 
 def _record_line(r: dict) -> str:
     import base64
+    import json
 
     raw = lambda b64: None if b64 is None else base64.b64decode(b64)  # noqa: E731
+
+    def shown(field: str) -> str:  # with --decode: a key or value its registered schema decoded, as JSON
+        decoded = r.get(f"{field}_decoded")
+        return json.dumps(decoded, separators=(",", ":")) if decoded is not None else _show(raw(r[f"{field}_base64"]))
+
     headers = " ".join(f"{h['name']}={_show(raw(h['value_base64']))}" for h in r["headers"])
     producer = (f" producer={r['producer_id']}/{r['producer_epoch']} seq={r['sequence']}"
                 if r["producer_id"] >= 0 else "")
     txn = f" txn={r['txn_state']}" if r["transactional"] else ""
     return (f"{r['topic']}-{r['partition']}@{r['offset']} {_ms(r['timestamp'])}{producer}{txn} "
-            f"key={_show(raw(r['key_base64']))} value={_show(raw(r['value_base64']))}"
+            f"key={shown('key')} value={shown('value')}"
             + (f" headers: {headers}" if headers else ""))
 
 
@@ -215,16 +221,19 @@ def clock_advance(control_url: str, token: str | None, cluster: str | None, ms: 
               show_default=True)
 @click.option("--limit", type=click.IntRange(0), help="At most this many records.")
 @click.option("--json", "as_json", is_flag=True, help="Print the API's JSON instead of one line per record.")
+@click.option("--decode", is_flag=True,
+              help="Decode keys and values framed with a schema of the cluster's schema registry (shown as JSON).")
 def records_cmd(control_url: str, token: str | None, cluster: str | None, topic: str, partition: int | None,
                 start: int | None, end: int | None, key: str | None, header: str | None, isolation: str,
-                limit: int | None, as_json: bool) -> None:
+                limit: int | None, as_json: bool, decode: bool) -> None:
     """Show the stored records of a topic: one line per record (offset, timestamp, producer, key, value,
     headers; text when printable UTF-8, else hex)."""
     import json
 
     from kafkasim.control.client import quote
 
-    query = {"partition": partition, "start": start, "end": end, "key": key, "isolation": isolation, "limit": limit}
+    query = {"partition": partition, "start": start, "end": end, "key": key, "isolation": isolation, "limit": limit,
+             "decode": "true" if decode else None}
     if header is not None:
         name, value = _name_value(header, "--header")
         query["header"] = f"{name}:{value}"

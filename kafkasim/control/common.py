@@ -193,9 +193,11 @@ def _base64(data: bytes | None) -> str | None:
     return None if data is None else base64.b64encode(data).decode("ascii")
 
 
-def record_json(r: RecordInfo) -> dict[str, Any]:
-    """A record as the API gives it: bytes as UTF-8 text (or null) and always exactly as base64."""
-    return {
+def record_json(r: RecordInfo, decoded: bool = False) -> dict[str, Any]:
+    """A record as the API gives it: bytes as UTF-8 text (or null) and always exactly as base64; with
+    ``decoded``, the key and value decoded with their registered schema too."""
+    extra = {"key_decoded": r.key_decoded, "value_decoded": r.value_decoded} if decoded else {}
+    return {**extra,
         "topic": r.topic, "partition": r.partition, "offset": r.offset, "timestamp": r.timestamp,
         "timestamp_type": r.timestamp_type,
         "key": _text(r.key), "key_base64": _base64(r.key),

@@ -33,7 +33,7 @@ class RecordRoutes(RoutesBase):
     # ------------------------------------------------------------------ records
 
     _RECORDS_PARAMS = frozenset({"partition", "start", "end", "key", "key_base64", "header", "header_base64",
-                                 "isolation", "limit"})
+                                 "isolation", "limit", "decode"})
 
     async def get_records(self, request: web.Request) -> web.Response:
         c = self._cluster(request)
@@ -58,16 +58,20 @@ class RecordRoutes(RoutesBase):
             if not sep or not name:
                 raise ApiError(400, f"{param} must be NAME:VALUE, got {text!r}")
             header = (name, _b64(value, param) if param == "header_base64" else value)
+        decode = q.get("decode", "false")
+        if decode not in ("true", "false"):
+            raise ApiError(400, f"decode must be true or false, got {decode!r}")
         topic = request.match_info["topic"]
         try:
             records = c.records(topic, ints["partition"], start=ints["start"], end=ints["end"], key=key,
-                                header=header, isolation=q.get("isolation", "read_uncommitted"), limit=ints["limit"])
+                                header=header, isolation=q.get("isolation", "read_uncommitted"), limit=ints["limit"],
+                                decode=decode == "true")
         except KafkaError as exc:
             where = f"topic {topic!r}" + ("" if ints["partition"] is None else f" partition {ints['partition']}")
             raise _kafka_error(exc, where) from None
         except ValueError as exc:
             raise ApiError(400, str(exc)) from None
-        return web.json_response({"records": [record_json(r) for r in records]})
+        return web.json_response({"records": [record_json(r, decode == "true") for r in records]})
 
     # ------------------------------------------------------------------ waits
 
