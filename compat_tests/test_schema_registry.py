@@ -421,3 +421,42 @@ def test_schema_registry_records_decode_over_the_control_api_and_cli(tmp_path: A
     finally:
         broker.terminate()
         broker.close()
+
+
+def test_schema_registry_async_client_and_aiokafka(registry_cluster: Any, topic_name: str) -> None:
+    """confluent-kafka's AsyncSchemaRegistryClient registers and reads back; aiokafka produces values framed by
+    hand with fastavro (the usual pattern with that client) to a topic with schema validation, and an unframed
+    one fails. aiokafka 0.14 has no error class for INVALID_RECORD (87): ``aiokafka.errors.for_code(87)`` is
+    UnknownError, so that is what it raises (kafka-python and confluent-kafka name the code)."""
+    import asyncio
+
+    from aiokafka import AIOKafkaProducer
+    from aiokafka.errors import KafkaError as AIOKafkaError
+    from confluent_kafka.schema_registry import AsyncSchemaRegistryClient
+
+    async def main() -> tuple[int, str, Any]:
+        async with AsyncSchemaRegistryClient({"url": registry_cluster.schema_registry_url}) as sr:
+            schema_id = await sr.register_schema(f"{topic_name}-value", avro(USER_V1))
+            fetched = (await sr.get_schema(schema_id)).schema_str
+        producer = AIOKafkaProducer(bootstrap_servers=registry_cluster.bootstrap_servers, request_timeout_ms=10_000)
+        await producer.start()
+        try:
+            await producer.send_and_wait(topic_name, framed(schema_id, avro_bytes(USER_V1, {"name": "b", "age": 2})))
+            try:
+                await producer.send_and_wait(topic_name, b"unframed")
+                refused: Any = None
+            except AIOKafkaError as exc:
+                refused = exc
+        finally:
+            await producer.stop()
+        return schema_id, fetched, refused
+
+    from confluent_kafka.admin import AdminClient, NewTopic
+
+    admin = AdminClient({"bootstrap.servers": registry_cluster.bootstrap_servers})
+    config = {"confluent.value.schema.validation": "true"}
+    admin.create_topics([NewTopic(topic_name, 1, 1, config=config)])[topic_name].result(10)
+    schema_id, fetched, refused = asyncio.run(main())
+    assert json.loads(fetched) == USER_V1
+    assert refused is not None and type(refused).__name__ == "UnknownError", refused
+    assert [r.value_decoded for r in registry_cluster.records(topic_name, decode=True)] == [{"name": "b", "age": 2}]
