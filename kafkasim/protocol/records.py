@@ -221,30 +221,60 @@ def iter_records(batch, limit: int = DEFAULT_LIMIT) -> Iterator[Record]:
 
 def iter_keys_values(batch, limit: int = DEFAULT_LIMIT) -> Iterator[tuple[memoryview | None, memoryview | None]]:
     """(key, value) of each record of one batch, as views into its (decompressed) body: what schema validation
-    reads, without building records or reading headers (each record's length says where the next begins)."""
+    reads, without building records or reading headers (each record's length says where the next begins).
+    Varints of one byte, nearly all of them, are read inline; longer ones by ``read_varint``."""
     h = read_header(batch)
     body = memoryview(batch)[HEADER_SIZE:h.size]
     if h.compression:
         body = memoryview(decompress(h.compression, body, limit))
-    end_of_body = len(body)
+    size = len(body)
+    rv = read_varint
     p = 0
-    for _ in range(h.records_count):
-        length, p = read_varint(body, p)
-        end = p + length
-        if length < 0 or end > end_of_body:
-            raise MalformedError("record length exceeds the batch")
-        p += 1  # attributes
-        _, p = read_varlong(body, p)  # timestamp delta
-        _, p = read_varint(body, p)  # offset delta
-        n, p = read_varint(body, p)
-        key = None if n < 0 else body[p:p + n]
-        p += max(n, 0)
-        n, p = read_varint(body, p)
-        value = None if n < 0 else body[p:p + n]
-        if p + max(n, 0) > end:
-            raise MalformedError("record field exceeds the record")
-        p = end
-        yield key, value
+    try:
+        for _ in range(h.records_count):
+            c = body[p]
+            if c < 0x80:
+                length, p = (c >> 1) ^ -(c & 1), p + 1
+            else:
+                length, p = rv(body, p)
+            end = p + length
+            if length < 0 or end > size:
+                raise MalformedError("record length exceeds the batch")
+            p += 1  # attributes
+            if body[p] < 0x80:  # timestamp delta
+                p += 1
+            else:
+                _, p = rv(body, p, 10)
+            if body[p] < 0x80:  # offset delta
+                p += 1
+            else:
+                _, p = rv(body, p)
+            c = body[p]
+            if c < 0x80:
+                n, p = (c >> 1) ^ -(c & 1), p + 1
+            else:
+                n, p = rv(body, p)
+            if n < 0:
+                key = None
+            elif p + n > end:
+                raise MalformedError("record field exceeds the record")
+            else:
+                key, p = body[p:p + n], p + n
+            c = body[p]
+            if c < 0x80:
+                n, p = (c >> 1) ^ -(c & 1), p + 1
+            else:
+                n, p = rv(body, p)
+            if n < 0:
+                value = None
+            elif p + n > end:
+                raise MalformedError("record field exceeds the record")
+            else:
+                value = body[p:p + n]
+            p = end
+            yield key, value
+    except IndexError:
+        raise MalformedError("a record runs past the batch") from None
 
 
 def _blob(v: bytes | None) -> bytes:
