@@ -30,6 +30,7 @@ from kafkasim.protocol.records import (
     Record,
     build_batch,
     iter_batches,
+    iter_keys_values,
     iter_records,
     read_header,
     set_base_offset,
@@ -411,3 +412,27 @@ def test_kafka_python_batch_validates_and_decodes(codec: int, records: list[Reco
     assert h.records_count == len(records)
     assert h.max_timestamp == max(r.timestamp for r in records)
     assert as_tuples(iter_records(buf)) == expected(records, 0)
+
+
+def test_iter_keys_values_gives_each_records_key_and_value() -> None:
+    records = [Record(i, 1_700_000_000_000 + i * 70_000, None if i % 3 == 0 else b"k%d" % i,
+                      None if i % 4 == 0 else b"v" * (i * 50)) for i in range(12)]
+    for codec in (Codec.NONE, Codec.GZIP):
+        got = [(k if k is None else bytes(k), v if v is None else bytes(v))
+               for k, v in iter_keys_values(memoryview(build_batch(records, codec=codec)))]
+        assert got == [(r.key, r.value) for r in records]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.binary(min_size=61, max_size=200), st.integers(0, 60), st.binary(max_size=4))
+def test_iter_keys_values_fuzz_only_malformed_errors(body: bytes, cut: int, noise: bytes) -> None:
+    """A batch whose records are garbage, cut short or padded: MalformedError, never another exception."""
+    batch = bytearray(build_batch([Record(0, 1, b"key", b"value"), Record(1, 2, None, b"x" * 40)]))
+    batch[61:] = body[: max(0, len(batch) - 61 - cut)] + noise
+    struct.pack_into(">i", batch, 8, len(batch) - 12)
+    try:
+        for key, value in iter_keys_values(memoryview(batch)):
+            assert key is None or len(key) <= len(batch)
+            assert value is None or len(value) <= len(batch)
+    except (MalformedError, BatchError):
+        pass
