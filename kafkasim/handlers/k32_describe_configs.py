@@ -31,8 +31,9 @@ def describe_configs(ctx, req: DescribeConfigsRequest) -> DescribeConfigsRespons
     state = ctx.state
     out = []
     for res in req.resources:
+        # a described resource carries error_message "" (not null), as Kafka 4.4 answers (checked against it)
         r = DescribeConfigsResponseDescribeConfigsResult(resource_type=res.resource_type,
-                                                         resource_name=res.resource_name)
+                                                         resource_name=res.resource_name, error_message="")
         out.append(r)
         try:
             if res.resource_type == ResourceType.TOPIC:

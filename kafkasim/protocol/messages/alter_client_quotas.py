@@ -61,7 +61,7 @@ class AlterClientQuotasResponseEntityData(Message):
 class AlterClientQuotasResponseEntryData(Message):
     __slots__ = ('error_code', 'error_message', 'entity', )
 
-    def __init__(self, error_code: int = 0, error_message: str | None = '', entity: list[AlterClientQuotasResponseEntityData] = _MISSING) -> None:
+    def __init__(self, error_code: int = 0, error_message: str | None = None, entity: list[AlterClientQuotasResponseEntityData] = _MISSING) -> None:
         self.error_code = error_code
         self.error_message = error_message
         self.entity = list() if entity is _MISSING else entity

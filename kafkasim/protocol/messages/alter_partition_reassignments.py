@@ -45,7 +45,7 @@ class AlterPartitionReassignmentsRequest(Message):
 class AlterPartitionReassignmentsResponseReassignablePartitionResponse(Message):
     __slots__ = ('partition_index', 'error_code', 'error_message', )
 
-    def __init__(self, partition_index: int = 0, error_code: int = 0, error_message: str | None = '') -> None:
+    def __init__(self, partition_index: int = 0, error_code: int = 0, error_message: str | None = None) -> None:
         self.partition_index = partition_index
         self.error_code = error_code
         self.error_message = error_message
@@ -62,7 +62,7 @@ class AlterPartitionReassignmentsResponseReassignableTopicResponse(Message):
 class AlterPartitionReassignmentsResponse(Message):
     __slots__ = ('throttle_time_ms', 'allow_replication_factor_change', 'error_code', 'error_message', 'responses', )
 
-    def __init__(self, throttle_time_ms: int = 0, allow_replication_factor_change: bool = True, error_code: int = 0, error_message: str | None = '', responses: list[AlterPartitionReassignmentsResponseReassignableTopicResponse] = _MISSING) -> None:
+    def __init__(self, throttle_time_ms: int = 0, allow_replication_factor_change: bool = True, error_code: int = 0, error_message: str | None = None, responses: list[AlterPartitionReassignmentsResponseReassignableTopicResponse] = _MISSING) -> None:
         self.throttle_time_ms = throttle_time_ms
         self.allow_replication_factor_change = allow_replication_factor_change
         self.error_code = error_code

@@ -47,7 +47,7 @@ class AlterUserScramCredentialsRequest(Message):
 class AlterUserScramCredentialsResponseAlterUserScramCredentialsResult(Message):
     __slots__ = ('user', 'error_code', 'error_message', )
 
-    def __init__(self, user: str = '', error_code: int = 0, error_message: str | None = '') -> None:
+    def __init__(self, user: str = '', error_code: int = 0, error_message: str | None = None) -> None:
         self.user = user
         self.error_code = error_code
         self.error_message = error_message

@@ -40,7 +40,7 @@ class CreateAclsRequest(Message):
 class CreateAclsResponseAclCreationResult(Message):
     __slots__ = ('error_code', 'error_message', )
 
-    def __init__(self, error_code: int = 0, error_message: str | None = '') -> None:
+    def __init__(self, error_code: int = 0, error_message: str | None = None) -> None:
         self.error_code = error_code
         self.error_message = error_message
 

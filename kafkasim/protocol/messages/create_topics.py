@@ -67,7 +67,7 @@ class CreateTopicsResponseCreatableTopicConfigs(Message):
 class CreateTopicsResponseCreatableTopicResult(Message):
     __slots__ = ('name', 'topic_id', 'error_code', 'error_message', 'topic_config_error_code', 'num_partitions', 'replication_factor', 'configs', )
 
-    def __init__(self, name: str = '', topic_id: bytes = ZERO_UUID, error_code: int = 0, error_message: str | None = '', topic_config_error_code: int = 0, num_partitions: int = -1, replication_factor: int = -1, configs: list[CreateTopicsResponseCreatableTopicConfigs] | None = _MISSING) -> None:
+    def __init__(self, name: str = '', topic_id: bytes = ZERO_UUID, error_code: int = 0, error_message: str | None = None, topic_config_error_code: int = 0, num_partitions: int = -1, replication_factor: int = -1, configs: list[CreateTopicsResponseCreatableTopicConfigs] | None = _MISSING) -> None:
         self.name = name
         self.topic_id = topic_id
         self.error_code = error_code

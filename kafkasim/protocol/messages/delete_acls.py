@@ -40,7 +40,7 @@ class DeleteAclsRequest(Message):
 class DeleteAclsResponseDeleteAclsMatchingAcl(Message):
     __slots__ = ('error_code', 'error_message', 'resource_type', 'resource_name', 'pattern_type', 'principal', 'host', 'operation', 'permission_type', )
 
-    def __init__(self, error_code: int = 0, error_message: str | None = '', resource_type: int = 0, resource_name: str = '', pattern_type: int = 3, principal: str = '', host: str = '', operation: int = 0, permission_type: int = 0) -> None:
+    def __init__(self, error_code: int = 0, error_message: str | None = None, resource_type: int = 0, resource_name: str = '', pattern_type: int = 3, principal: str = '', host: str = '', operation: int = 0, permission_type: int = 0) -> None:
         self.error_code = error_code
         self.error_message = error_message
         self.resource_type = resource_type
@@ -55,7 +55,7 @@ class DeleteAclsResponseDeleteAclsMatchingAcl(Message):
 class DeleteAclsResponseDeleteAclsFilterResult(Message):
     __slots__ = ('error_code', 'error_message', 'matching_acls', )
 
-    def __init__(self, error_code: int = 0, error_message: str | None = '', matching_acls: list[DeleteAclsResponseDeleteAclsMatchingAcl] = _MISSING) -> None:
+    def __init__(self, error_code: int = 0, error_message: str | None = None, matching_acls: list[DeleteAclsResponseDeleteAclsMatchingAcl] = _MISSING) -> None:
         self.error_code = error_code
         self.error_message = error_message
         self.matching_acls = list() if matching_acls is _MISSING else matching_acls

@@ -53,7 +53,7 @@ class DescribeAclsResponseDescribeAclsResource(Message):
 class DescribeAclsResponse(Message):
     __slots__ = ('throttle_time_ms', 'error_code', 'error_message', 'resources', )
 
-    def __init__(self, throttle_time_ms: int = 0, error_code: int = 0, error_message: str | None = '', resources: list[DescribeAclsResponseDescribeAclsResource] = _MISSING) -> None:
+    def __init__(self, throttle_time_ms: int = 0, error_code: int = 0, error_message: str | None = None, resources: list[DescribeAclsResponseDescribeAclsResource] = _MISSING) -> None:
         self.throttle_time_ms = throttle_time_ms
         self.error_code = error_code
         self.error_message = error_message

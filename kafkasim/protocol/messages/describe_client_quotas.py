@@ -61,7 +61,7 @@ class DescribeClientQuotasResponseEntryData(Message):
 class DescribeClientQuotasResponse(Message):
     __slots__ = ('throttle_time_ms', 'error_code', 'error_message', 'entries', )
 
-    def __init__(self, throttle_time_ms: int = 0, error_code: int = 0, error_message: str | None = '', entries: list[DescribeClientQuotasResponseEntryData] | None = _MISSING) -> None:
+    def __init__(self, throttle_time_ms: int = 0, error_code: int = 0, error_message: str | None = None, entries: list[DescribeClientQuotasResponseEntryData] | None = _MISSING) -> None:
         self.throttle_time_ms = throttle_time_ms
         self.error_code = error_code
         self.error_message = error_message

@@ -53,7 +53,7 @@ class DescribeQuorumResponseReplicaState(Message):
 class DescribeQuorumResponsePartitionData(Message):
     __slots__ = ('partition_index', 'error_code', 'error_message', 'leader_id', 'leader_epoch', 'high_watermark', 'current_voters', 'observers', )
 
-    def __init__(self, partition_index: int = 0, error_code: int = 0, error_message: str | None = '', leader_id: int = 0, leader_epoch: int = 0, high_watermark: int = 0, current_voters: list[DescribeQuorumResponseReplicaState] = _MISSING, observers: list[DescribeQuorumResponseReplicaState] = _MISSING) -> None:
+    def __init__(self, partition_index: int = 0, error_code: int = 0, error_message: str | None = None, leader_id: int = 0, leader_epoch: int = 0, high_watermark: int = 0, current_voters: list[DescribeQuorumResponseReplicaState] = _MISSING, observers: list[DescribeQuorumResponseReplicaState] = _MISSING) -> None:
         self.partition_index = partition_index
         self.error_code = error_code
         self.error_message = error_message
@@ -92,7 +92,7 @@ class DescribeQuorumResponseNode(Message):
 class DescribeQuorumResponse(Message):
     __slots__ = ('error_code', 'error_message', 'topics', 'nodes', )
 
-    def __init__(self, error_code: int = 0, error_message: str | None = '', topics: list[DescribeQuorumResponseTopicData] = _MISSING, nodes: list[DescribeQuorumResponseNode] = _MISSING) -> None:
+    def __init__(self, error_code: int = 0, error_message: str | None = None, topics: list[DescribeQuorumResponseTopicData] = _MISSING, nodes: list[DescribeQuorumResponseNode] = _MISSING) -> None:
         self.error_code = error_code
         self.error_message = error_message
         self.topics = list() if topics is _MISSING else topics

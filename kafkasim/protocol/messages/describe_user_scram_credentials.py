@@ -42,7 +42,7 @@ class DescribeUserScramCredentialsResponseCredentialInfo(Message):
 class DescribeUserScramCredentialsResponseDescribeUserScramCredentialsResult(Message):
     __slots__ = ('user', 'error_code', 'error_message', 'credential_infos', )
 
-    def __init__(self, user: str = '', error_code: int = 0, error_message: str | None = '', credential_infos: list[DescribeUserScramCredentialsResponseCredentialInfo] = _MISSING) -> None:
+    def __init__(self, user: str = '', error_code: int = 0, error_message: str | None = None, credential_infos: list[DescribeUserScramCredentialsResponseCredentialInfo] = _MISSING) -> None:
         self.user = user
         self.error_code = error_code
         self.error_message = error_message
@@ -52,7 +52,7 @@ class DescribeUserScramCredentialsResponseDescribeUserScramCredentialsResult(Mes
 class DescribeUserScramCredentialsResponse(Message):
     __slots__ = ('throttle_time_ms', 'error_code', 'error_message', 'results', )
 
-    def __init__(self, throttle_time_ms: int = 0, error_code: int = 0, error_message: str | None = '', results: list[DescribeUserScramCredentialsResponseDescribeUserScramCredentialsResult] = _MISSING) -> None:
+    def __init__(self, throttle_time_ms: int = 0, error_code: int = 0, error_message: str | None = None, results: list[DescribeUserScramCredentialsResponseDescribeUserScramCredentialsResult] = _MISSING) -> None:
         self.throttle_time_ms = throttle_time_ms
         self.error_code = error_code
         self.error_message = error_message

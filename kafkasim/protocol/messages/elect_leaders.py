@@ -37,7 +37,7 @@ class ElectLeadersRequest(Message):
 class ElectLeadersResponsePartitionResult(Message):
     __slots__ = ('partition_id', 'error_code', 'error_message', )
 
-    def __init__(self, partition_id: int = 0, error_code: int = 0, error_message: str | None = '') -> None:
+    def __init__(self, partition_id: int = 0, error_code: int = 0, error_message: str | None = None) -> None:
         self.partition_id = partition_id
         self.error_code = error_code
         self.error_message = error_message

@@ -29,7 +29,7 @@ class FindCoordinatorRequest(Message):
 class FindCoordinatorResponseCoordinator(Message):
     __slots__ = ('key', 'node_id', 'host', 'port', 'error_code', 'error_message', )
 
-    def __init__(self, key: str = '', node_id: int = 0, host: str = '', port: int = 0, error_code: int = 0, error_message: str | None = '') -> None:
+    def __init__(self, key: str = '', node_id: int = 0, host: str = '', port: int = 0, error_code: int = 0, error_message: str | None = None) -> None:
         self.key = key
         self.node_id = node_id
         self.host = host
@@ -41,7 +41,7 @@ class FindCoordinatorResponseCoordinator(Message):
 class FindCoordinatorResponse(Message):
     __slots__ = ('throttle_time_ms', 'error_code', 'error_message', 'node_id', 'host', 'port', 'coordinators', )
 
-    def __init__(self, throttle_time_ms: int = 0, error_code: int = 0, error_message: str | None = '', node_id: int = 0, host: str = '', port: int = 0, coordinators: list[FindCoordinatorResponseCoordinator] = _MISSING) -> None:
+    def __init__(self, throttle_time_ms: int = 0, error_code: int = 0, error_message: str | None = None, node_id: int = 0, host: str = '', port: int = 0, coordinators: list[FindCoordinatorResponseCoordinator] = _MISSING) -> None:
         self.throttle_time_ms = throttle_time_ms
         self.error_code = error_code
         self.error_message = error_message

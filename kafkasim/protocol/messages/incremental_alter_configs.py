@@ -46,7 +46,7 @@ class IncrementalAlterConfigsRequest(Message):
 class IncrementalAlterConfigsResponseAlterConfigsResourceResponse(Message):
     __slots__ = ('error_code', 'error_message', 'resource_type', 'resource_name', )
 
-    def __init__(self, error_code: int = 0, error_message: str | None = '', resource_type: int = 0, resource_name: str = '') -> None:
+    def __init__(self, error_code: int = 0, error_message: str | None = None, resource_type: int = 0, resource_name: str = '') -> None:
         self.error_code = error_code
         self.error_message = error_message
         self.resource_type = resource_type

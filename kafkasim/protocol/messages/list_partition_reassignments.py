@@ -54,7 +54,7 @@ class ListPartitionReassignmentsResponseOngoingTopicReassignment(Message):
 class ListPartitionReassignmentsResponse(Message):
     __slots__ = ('throttle_time_ms', 'error_code', 'error_message', 'topics', )
 
-    def __init__(self, throttle_time_ms: int = 0, error_code: int = 0, error_message: str | None = '', topics: list[ListPartitionReassignmentsResponseOngoingTopicReassignment] = _MISSING) -> None:
+    def __init__(self, throttle_time_ms: int = 0, error_code: int = 0, error_message: str | None = None, topics: list[ListPartitionReassignmentsResponseOngoingTopicReassignment] = _MISSING) -> None:
         self.throttle_time_ms = throttle_time_ms
         self.error_code = error_code
         self.error_message = error_message

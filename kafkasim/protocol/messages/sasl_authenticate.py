@@ -27,7 +27,7 @@ class SaslAuthenticateRequest(Message):
 class SaslAuthenticateResponse(Message):
     __slots__ = ('error_code', 'error_message', 'auth_bytes', 'session_lifetime_ms', )
 
-    def __init__(self, error_code: int = 0, error_message: str | None = '', auth_bytes: bytes = b'', session_lifetime_ms: int = 0) -> None:
+    def __init__(self, error_code: int = 0, error_message: str | None = None, auth_bytes: bytes = b'', session_lifetime_ms: int = 0) -> None:
         self.error_code = error_code
         self.error_message = error_message
         self.auth_bytes = auth_bytes

@@ -39,7 +39,7 @@ class UpdateFeaturesRequest(Message):
 class UpdateFeaturesResponseUpdatableFeatureResult(Message):
     __slots__ = ('feature', 'error_code', 'error_message', )
 
-    def __init__(self, feature: str = '', error_code: int = 0, error_message: str | None = '') -> None:
+    def __init__(self, feature: str = '', error_code: int = 0, error_message: str | None = None) -> None:
         self.feature = feature
         self.error_code = error_code
         self.error_message = error_message
@@ -48,7 +48,7 @@ class UpdateFeaturesResponseUpdatableFeatureResult(Message):
 class UpdateFeaturesResponse(Message):
     __slots__ = ('throttle_time_ms', 'error_code', 'error_message', 'results', )
 
-    def __init__(self, throttle_time_ms: int = 0, error_code: int = 0, error_message: str | None = '', results: list[UpdateFeaturesResponseUpdatableFeatureResult] = _MISSING) -> None:
+    def __init__(self, throttle_time_ms: int = 0, error_code: int = 0, error_message: str | None = None, results: list[UpdateFeaturesResponseUpdatableFeatureResult] = _MISSING) -> None:
         self.throttle_time_ms = throttle_time_ms
         self.error_code = error_code
         self.error_message = error_message
