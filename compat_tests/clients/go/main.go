@@ -120,6 +120,10 @@ func run(cmd *Command) (any, error) {
 		return kadmListGroups(ctx, cmd)
 	case "kadm_lag":
 		return kadmLag(ctx, cmd)
+	case "kadm_describe_groups":
+		return kadmDescribeGroups(ctx, cmd)
+	case "kadm_describe_consumer_group":
+		return kadmDescribeConsumerGroup(ctx, cmd)
 	case "kadm_delete_topics":
 		return kadmDeleteTopics(ctx, cmd)
 	case "sarama_produce":
@@ -543,6 +547,63 @@ func kadmLag(ctx context.Context, cmd *Command) (any, error) {
 	}
 	return map[string]any{"state": l.State, "protocol_type": l.ProtocolType, "members": len(l.Members),
 		"total_lag": l.Lag.Total(), "partitions": parts}, nil
+}
+
+// kadmDescribeGroups is DescribeGroups (the classic protocol's describe) of one group, its error as given.
+func kadmDescribeGroups(ctx context.Context, cmd *Command) (any, error) {
+	adm, done, err := admin(cmd)
+	if err != nil {
+		return nil, err
+	}
+	defer done()
+	described, err := adm.DescribeGroups(ctx, cmd.Group)
+	var se *kadm.ShardErrors
+	if errors.As(err, &se) {
+		return map[string]any{"error": se.Errs[0].Err.Error()}, nil
+	} else if err != nil {
+		return nil, err
+	}
+	g := described[cmd.Group]
+	out := map[string]any{"state": g.State, "protocol_type": g.ProtocolType, "protocol": g.Protocol,
+		"members": len(g.Members)}
+	if g.Err != nil {
+		out["error"] = g.Err.Error()
+	}
+	return out, nil
+}
+
+// kadmDescribeConsumerGroup is ConsumerGroupDescribe (KIP-848) of one group with its committed offsets and
+// end offsets per partition: a consumer-protocol group's lag (kadm.Lag describes with DescribeGroups only).
+func kadmDescribeConsumerGroup(ctx context.Context, cmd *Command) (any, error) {
+	adm, done, err := admin(cmd)
+	if err != nil {
+		return nil, err
+	}
+	defer done()
+	described, err := adm.DescribeConsumerGroups(ctx, cmd.Group)
+	if err != nil {
+		return nil, err
+	}
+	g := described[cmd.Group]
+	if g.Err != nil {
+		return nil, g.Err
+	}
+	commits, err := adm.FetchOffsets(ctx, cmd.Group)
+	if err != nil {
+		return nil, err
+	}
+	ends, err := adm.ListEndOffsets(ctx, topicsOf(cmd)...)
+	if err != nil {
+		return nil, err
+	}
+	parts := []map[string]any{}
+	for _, o := range commits.Sorted() {
+		end, _ := ends.Lookup(o.Topic, o.Partition)
+		parts = append(parts, map[string]any{"topic": o.Topic, "partition": o.Partition, "commit": o.At,
+			"end": end.Offset, "lag": end.Offset - o.At})
+	}
+	return map[string]any{"state": g.State, "epoch": g.Epoch, "assignor": g.AssignorName,
+		"members": len(g.Members), "partitions": parts}, nil
 }
 
 func kadmDeleteTopics(ctx context.Context, cmd *Command) (any, error) {
