@@ -12,10 +12,23 @@ from typing import Any
 
 import pytest
 
-from compat_tests.clients.golang import GoClients
+from compat_tests.clients.golang import GoClients, GoSession
 from compat_tests.clients.pyclients import WAIT_S
 
 TIMEOUT_MS = int(WAIT_S * 1000)
+
+
+@pytest.fixture
+def fast_go(request: pytest.FixtureRequest, go_session: GoSession) -> GoClients:
+    """The Go clients against the broker under test, where a kafkasim gets the short KIP-848 heartbeat
+    interval and session timeout the reference broker has (compat_tests/reference/kafka.py), so members
+    learn of a rebalance in a fifth of a second rather than on kafkasim's default 5 s heartbeat."""
+    external = request.config.getoption("--kafka-bootstrap")
+    if external:
+        return GoClients(go_session.get(), str(external))
+    cluster = request.getfixturevalue("make_cluster")(group_consumer_heartbeat_interval_ms=200,
+                                                      group_consumer_session_timeout_ms=3000)
+    return GoClients(go_session.get(), cluster.bootstrap_servers)
 
 
 def xfail_on_kafkasim(request: pytest.FixtureRequest, reason: str) -> None:
@@ -89,6 +102,21 @@ def test_kgo_consumer_group_sees_all_records_and_commits(go: GoClients, topic_na
     again = go.ok("kgo_group_consume", timeout_s=WAIT_S + 10, topic=topic_name, group=group, protocol=protocol,
                   count=3, timeout_ms=TIMEOUT_MS)["records"]
     assert sorted(r["value"] for r in again) == ["late0", "late1", "late2"]
+
+
+@pytest.mark.parametrize("protocol", ["classic", "consumer"])
+def test_kgo_group_members_split_the_partitions(fast_go: GoClients, topic_name: str, protocol: str) -> None:
+    """Two members at once: once the group settles each owns partitions of its own, and together they read
+    every record exactly once, each from its own partitions."""
+    create_topic(fast_go, topic_name, partitions=4)
+    result = fast_go.ok("kgo_group_members", timeout_s=WAIT_S + 10, topic=topic_name, group=f"g-{topic_name}",
+                   protocol=protocol, members=2, partitions=4, count=40, timeout_ms=TIMEOUT_MS)
+    assignments = result["assignments"]
+    assert all(assignments) and sorted(p for a in assignments for p in a) == [0, 1, 2, 3], assignments
+    members = [m or [] for m in result["members"]]
+    for records, owned in zip(members, assignments, strict=True):
+        assert {r["partition"] for r in records} <= set(owned)
+    assert sorted(r["value"] for m in members for r in m) == sorted(f"m{i}" for i in range(40))
 
 
 # -------------------------------------------------------------------------------------------- kgo transactions

@@ -46,6 +46,7 @@ type Command struct {
 	TransactionID string            `json:"transactional_id"`
 	Records       []Record          `json:"records"`
 	Count         int               `json:"count"`
+	Members       int               `json:"members"`
 	Partitions    int32             `json:"partitions"`
 	Configs       map[string]string `json:"configs"`
 	Compression   string            `json:"compression"`
@@ -106,6 +107,8 @@ func run(cmd *Command) (any, error) {
 		return kgoConsume(ctx, cmd)
 	case "kgo_group_consume":
 		return kgoGroupConsume(ctx, cmd)
+	case "kgo_group_members":
+		return kgoGroupMembers(ctx, cmd)
 	case "kgo_abort":
 		return kgoAbort(ctx, cmd)
 	case "kgo_transact":
@@ -326,6 +329,126 @@ func kgoGroupConsume(ctx context.Context, cmd *Command) (any, error) {
 	}
 	meta, _ := cl.GroupMetadata()
 	return map[string]any{"records": got, "member_id": meta}, nil
+}
+
+// kgoGroupMembers starts "members" kgo consumers of the group on the empty-so-far topic, waits until the
+// group is settled (every member assigned at least one partition, all "partitions" assigned once), then
+// produces count records round-robin over the partitions and reads them until together the members have
+// all. It reports each member's records and final assignment, so a test can check the split.
+func kgoGroupMembers(ctx context.Context, cmd *Command) (any, error) {
+	var mu sync.Mutex
+	total := 0
+	perMember := make([][]Record, cmd.Members)
+	assigned := make([]map[int32]bool, cmd.Members)
+	clients := make([]*kgo.Client, cmd.Members)
+	for i := range clients {
+		assigned[i] = map[int32]bool{}
+		update := func(add bool) func(context.Context, *kgo.Client, map[string][]int32) {
+			return func(_ context.Context, _ *kgo.Client, parts map[string][]int32) {
+				mu.Lock()
+				defer mu.Unlock()
+				for _, p := range parts[cmd.Topic] {
+					if add {
+						assigned[i][p] = true
+					} else {
+						delete(assigned[i], p)
+					}
+				}
+			}
+		}
+		opts := append(baseOpts(cmd), groupOpts(cmd)...)
+		opts = append(opts, kgo.DisableAutoCommit(), kgo.OnPartitionsAssigned(update(true)),
+			kgo.OnPartitionsRevoked(update(false)), kgo.OnPartitionsLost(update(false)))
+		cl, err := kgo.NewClient(opts...)
+		if err != nil {
+			return nil, err
+		}
+		defer cl.Close()
+		clients[i] = cl
+	}
+	pctx, stop := context.WithCancel(ctx)
+	defer stop()
+	var wg sync.WaitGroup
+	errs := make([]error, cmd.Members)
+	for i, cl := range clients {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for pctx.Err() == nil {
+				recs := cl.PollFetches(pctx).Records()
+				if len(recs) == 0 {
+					continue
+				}
+				if err := cl.CommitRecords(pctx, recs...); err != nil && pctx.Err() == nil {
+					errs[i] = fmt.Errorf("member %d commit: %w", i, err)
+					stop()
+					return
+				}
+				mu.Lock()
+				for _, r := range recs {
+					perMember[i] = append(perMember[i], fromKgo(r))
+				}
+				total += len(recs)
+				if total >= cmd.Count {
+					stop()
+				}
+				mu.Unlock()
+			}
+		}()
+	}
+	settled := func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		n := 0
+		for _, a := range assigned {
+			if len(a) == 0 {
+				return false
+			}
+			n += len(a)
+		}
+		return n == int(cmd.Partitions)
+	}
+	for !settled() {
+		select {
+		case <-pctx.Done():
+			wg.Wait()
+			return nil, fmt.Errorf("the group did not settle: assignments %v", assigned)
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+	producer, err := kgo.NewClient(append(baseOpts(cmd), kgo.RecordPartitioner(kgo.ManualPartitioner()))...)
+	if err != nil {
+		return nil, err
+	}
+	defer producer.Close()
+	recs := make([]*kgo.Record, cmd.Count)
+	for i := range recs {
+		recs[i] = &kgo.Record{Topic: cmd.Topic, Partition: int32(i) % cmd.Partitions, Value: []byte(fmt.Sprintf("m%d", i))}
+	}
+	if err := producer.ProduceSync(ctx, recs...).FirstErr(); err != nil {
+		stop()
+		wg.Wait()
+		return nil, err
+	}
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil {
+			return nil, err
+		}
+	}
+	if total < cmd.Count {
+		return nil, fmt.Errorf("the %d members read only %d of %d records", cmd.Members, total, cmd.Count)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	final := make([][]int32, cmd.Members)
+	for i, a := range assigned {
+		for p := range a {
+			final[i] = append(final[i], p)
+		}
+		sort.Slice(final[i], func(x, y int) bool { return final[i][x] < final[i][y] })
+	}
+	return map[string]any{"members": perMember, "assignments": final}, nil
 }
 
 // kgoAbort produces the records in one transaction and aborts it.
