@@ -75,6 +75,15 @@ def test_kgo_idempotent_produce_with_headers_consumed_back(go: GoClients, topic_
     assert all(r["headers"] == {"trace": f"t{int(r['key'][1:])}", "kind": "test"} for r in got)
 
 
+@pytest.mark.parametrize(("acks", "codec"), [("1", "gzip"), ("0", "snappy")])
+def test_kgo_non_idempotent_acks_records_are_stored(go: GoClients, topic_name: str, acks: str, codec: str) -> None:
+    create_topic(go, topic_name)
+    go.ok("kgo_produce", topic=topic_name, acks=acks, compression=codec, idempotent=False,
+          records=[{"key": f"k{i}", "value": f"v{i}"} for i in range(10)])
+    got = read_all(go, topic_name, 10)
+    assert [(r["offset"], r["key"], r["value"]) for r in got] == [(i, f"k{i}", f"v{i}") for i in range(10)]
+
+
 # ----------------------------------------------------------------------------------------- kgo consumer groups
 
 
