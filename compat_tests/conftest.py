@@ -31,6 +31,7 @@ from typing import Any
 import pytest
 from confluent_kafka import Producer
 
+from compat_tests.clients.golang import GoClients, GoSession
 from compat_tests.clients.java import JavaClients, JavaSession
 from compat_tests.clients.pyclients import close_confluent_producer
 from compat_tests.reference import kafka as reference
@@ -250,3 +251,19 @@ def java(java_session: JavaSession, bootstrap_servers: str) -> Iterator[JavaClie
     clients = JavaClients(java_session.get(), bootstrap_servers)
     yield clients
     clients.close()
+
+
+@pytest.fixture(scope="session")
+def go_session(tmp_path_factory: pytest.TempPathFactory) -> Iterator[GoSession]:
+    """The Go client driver of this test session (one process per worker, started on first use; a test that
+    killed it gets a new one); stopped when the session ends."""
+    session = GoSession(tmp_path_factory.mktemp("go-driver"))
+    yield session
+    session.stop()
+
+
+@pytest.fixture
+def go(go_session: GoSession, bootstrap_servers: str) -> GoClients:
+    """The Go clients (franz-go, sarama) against the broker under test. Skips with the reason when the Go
+    driver is not built."""
+    return GoClients(go_session.get(), bootstrap_servers)

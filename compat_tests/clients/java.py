@@ -50,7 +50,13 @@ class JavaDriverError(AssertionError):
 
 
 class JavaDriver:
-    """One driver JVM; its stderr (the clients' warnings) goes to ``log_path``."""
+    """One driver JVM; its stderr (the clients' warnings) goes to ``log_path``.
+
+    The line protocol is not Java's own: the Go driver (compat_tests/clients/golang.py) reuses this class,
+    changing only :attr:`label` and :meth:`command`.
+    """
+
+    label = "the Java driver"
 
     def __init__(self, log_path: Path) -> None:
         self.log_path = log_path
@@ -59,6 +65,7 @@ class JavaDriver:
         self._next_id = 1
         self.started_in_s: float | None = None
         self.kafka_clients: str | None = None
+        self.ready: dict[str, Any] = {}
 
     @property
     def alive(self) -> bool:
@@ -68,15 +75,19 @@ class JavaDriver:
         t0 = time.monotonic()
         with open(self.log_path, "ab") as log:
             self.proc = subprocess.Popen(
-                [shutil.which("java") or "java", *JVM_OPTS, "-cp", f"{JAR}{os.pathsep}{LIB}/*",
-                 "dev.kafkasim.compat.Driver"],
-                stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log, bufsize=0)
+                self.command(), stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log, bufsize=0)
         ready = self._read_line(time.monotonic() + START_TIMEOUT_S)
         if not ready.get("ready"):
-            raise JavaDriverError(f"the Java driver did not say it was ready: {ready}")
+            raise JavaDriverError(f"{self.label} did not say it was ready: {ready}")
+        self.ready = ready
         self.kafka_clients = ready.get("kafka_clients")
         self.started_in_s = round(time.monotonic() - t0, 2)
         return self
+
+    def command(self) -> list[str]:
+        """The driver's command line."""
+        return [shutil.which("java") or "java", *JVM_OPTS, "-cp", f"{JAR}{os.pathsep}{LIB}/*",
+                "dev.kafkasim.compat.Driver"]
 
     def call(self, op: str, timeout_s: float = 30.0, **fields: Any) -> dict[str, Any]:
         """Send one command; return the reply (``{"id", "result"}`` or ``{"id", "error"}``).
@@ -84,7 +95,7 @@ class JavaDriver:
         The driver gets ``timeout_ms`` (what its clients may wait) a few seconds inside ``timeout_s``.
         """
         if not self.alive:
-            raise JavaDriverError(f"the Java driver is not running; stderr:\n{self.log_tail()}")
+            raise JavaDriverError(f"{self.label} is not running; stderr:\n{self.log_tail()}")
         assert self.proc is not None and self.proc.stdin is not None
         cid = self._next_id
         self._next_id += 1
@@ -105,13 +116,13 @@ class JavaDriver:
                 left = deadline - time.monotonic()
                 if left <= 0:
                     self.kill()
-                    raise JavaDriverError(f"the Java driver did not answer {op} in time; stderr:\n{self.log_tail()}")
+                    raise JavaDriverError(f"{self.label} did not answer {op} in time; stderr:\n{self.log_tail()}")
                 if not sel.select(left):
                     continue
                 chunk = os.read(fd, 65536)
                 if not chunk:
                     self.kill()
-                    raise JavaDriverError(f"the Java driver exited during {op}; stderr:\n{self.log_tail()}")
+                    raise JavaDriverError(f"{self.label} exited during {op}; stderr:\n{self.log_tail()}")
                 self._buf += chunk
         line, self._buf = self._buf.split(b"\n", 1)
         result: dict[str, Any] = json.loads(line)
