@@ -209,10 +209,8 @@ def test_kadm_describe_groups_of_a_consumer_protocol_group_is_group_id_not_found
         go: GoClients, topic_name: str, request: pytest.FixtureRequest) -> None:
     """DescribeGroups is the classic protocol's describe: Kafka 4.x answers it for a KIP-848 group with
     GROUP_ID_NOT_FOUND and state Dead, which is why kadm.Lag fails on such a group and ConsumerGroupDescribe
-    is the way to describe it (the driver's kadm_describe_consumer_group, used above)."""
-    xfail_on_kafkasim(request, "DescribeGroups of an Empty KIP-848 (consumer protocol) group answers the "
-                               "group (state Empty, protocol_type '', no error); Apache Kafka 4.x answers "
-                               "GROUP_ID_NOT_FOUND with state Dead (seen with --against kafka)")
+    is the way to describe it (the driver's kadm_describe_consumer_group, used above). A regression test: kafkasim
+    answered an Empty KIP-848 group as a classic one (state Empty, no error)."""
     create_topic(go, topic_name)
     go.ok("kgo_produce", topic=topic_name, records=[{"value": "v"}])
     group = f"g-{topic_name}"

@@ -37,10 +37,11 @@ def describe_groups(ctx, req: DescribeGroupsRequest) -> DescribeGroupsResponse:
             out.append(DescribeGroupsResponseDescribedGroup(error_code=ErrorCode.NOT_COORDINATOR, group_id=gid,
                                                             authorized_operations=ops))
             continue
-        g = ctx.state.groups.group(gid)
+        consumer_group = gid in ctx.state.groups.consumer.groups  # (its offsets may sit in a classic record)
+        g = None if consumer_group else ctx.state.groups.group(gid)
         if g is None:
             err = ErrorCode.GROUP_ID_NOT_FOUND if ctx.api_version >= 6 else 0
-            why = "is not a classic group" if gid in ctx.state.groups.consumer.groups else "not found"
+            why = "is not a classic group" if consumer_group else "not found"
             out.append(DescribeGroupsResponseDescribedGroup(
                 error_code=err, error_message=f"Group {gid} {why}." if err else None, group_id=gid,
                 group_state=GroupState.DEAD.value, authorized_operations=ops))
