@@ -198,6 +198,102 @@ def new_cluster_id() -> str:
     return base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
 
 
+SECURITY_PROTOCOLS = ("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL")
+SASL_MECHANISMS = ("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512", "OAUTHBEARER")
+SSL_CLIENT_AUTH = ("none", "requested", "required")
+
+
+@dataclass(frozen=True, slots=True)
+class Listener:
+    """One listener of every broker (``listeners``): its name, security protocol, where the first broker binds
+    (broker ``i`` binds ``port + i``, or a free port when 0) and what Metadata advertises for it."""
+
+    name: str
+    protocol: str
+    host: str
+    port: int
+    advertised_host: str | None = None  # None: the bound host (a wildcard: this machine's name)
+    advertised_port: int = 0  # 0: the bound port
+    mechanisms: tuple[str, ...] = ()  # sasl.enabled.mechanisms of this listener (SASL protocols only)
+
+    @property
+    def tls(self) -> bool:
+        return self.protocol in ("SSL", "SASL_SSL")
+
+    @property
+    def sasl(self) -> bool:
+        return self.protocol in ("SASL_PLAINTEXT", "SASL_SSL")
+
+
+def _split_endpoint(text: str) -> tuple[str, str, int]:
+    """"NAME://host:port" -> (NAME, host, port); ValueError with Kafka's wording otherwise."""
+    name, sep, rest = text.strip().partition("://")
+    host, colon, port = rest.rpartition(":")
+    if not sep or not colon or not name:
+        raise ValueError(f"Unable to parse {text} to a broker endpoint")
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]
+    try:
+        number = int(port)
+    except ValueError:
+        raise ValueError(f"Unable to parse {text} to a broker endpoint") from None
+    if not 0 <= number <= 65535:
+        raise ValueError(f"Unable to parse {text} to a broker endpoint: port out of range")
+    return name.upper(), host, number
+
+
+def parse_listeners(cfg: BrokerConfig) -> tuple[Listener, ...]:
+    """The listeners of ``cfg``, validated as Kafka validates listeners and advertised.listeners."""
+    if not cfg.listeners:
+        return (Listener("PLAINTEXT", "PLAINTEXT", cfg.host, cfg.port, cfg.advertised_host),)
+    protocols: dict[str, str] = {p: p for p in SECURITY_PROTOCOLS}
+    for entry in cfg.listener_security_protocol_map:
+        name, colon, proto = entry.partition(":")
+        if not colon or proto.strip().upper() not in SECURITY_PROTOCOLS:
+            raise ValueError(f"Invalid listener.security.protocol.map entry {entry!r}: NAME:PROTOCOL, the protocol "
+                             f"one of {', '.join(SECURITY_PROTOCOLS)}")
+        protocols[name.strip().upper()] = proto.strip().upper()
+    per_listener: dict[str, tuple[str, ...]] = {}
+    for entry in cfg.sasl_listener_mechanisms:
+        name, colon, mechs = entry.partition(":")
+        if not colon:
+            raise ValueError(f"Invalid listener SASL mechanisms {entry!r}: NAME:MECHANISM,...")
+        per_listener[name.strip().upper()] = tuple(m.strip().upper() for m in mechs.split(",") if m.strip())
+    advertised: dict[str, tuple[str, int]] = {}
+    for entry in cfg.advertised_listeners:
+        name, host, port = _split_endpoint(entry)
+        advertised[name] = (host, port)
+    out: list[Listener] = []
+    for entry in cfg.listeners:
+        name, host, port = _split_endpoint(entry)
+        if name not in protocols:
+            raise ValueError(f"No security protocol defined for listener {name}")
+        if any(x.name == name for x in out):
+            raise ValueError(f"Each listener must have a different name, listeners: {','.join(cfg.listeners)}")
+        if port and cfg.brokers > 1 and port + cfg.brokers - 1 > 65535:
+            raise ValueError(f"ports of listener {name} out of range")
+        proto = protocols[name]
+        mechs = per_listener.get(name, cfg.sasl_enabled_mechanisms) if proto.startswith("SASL") else ()
+        for m in mechs:
+            if m not in SASL_MECHANISMS:
+                raise ValueError(f"Unsupported SASL mechanism {m} (kafkasim serves {', '.join(SASL_MECHANISMS)})")
+        if proto.startswith("SASL") and not mechs:
+            raise ValueError(f"listener {name}: no SASL mechanism is enabled")
+        adv_host, adv_port = advertised.get(name, (cfg.advertised_host, 0))
+        out.append(Listener(name, proto, host, port, adv_host or None, adv_port, mechs))
+    unknown = set(advertised) - {x.name for x in out}
+    if unknown:
+        raise ValueError(f"advertised.listeners listener names must be equal to or a subset of the ones defined in "
+                         f"listeners; unknown: {', '.join(sorted(unknown))}")
+    return tuple(out)
+
+
+def _as_tuple(value, sep: str = ",") -> tuple:
+    if isinstance(value, str):
+        return tuple(v.strip() for v in value.split(sep) if v.strip())
+    return tuple(value)
+
+
 @dataclass(frozen=True, slots=True)
 class BrokerConfig:
     """Settings of one kafkasim cluster and its brokers. Kafka's config name for each is in the comment.
@@ -248,6 +344,42 @@ class BrokerConfig:
     #: schema-at-producer for every topic that does not say otherwise (internal ones excepted): "none", or a
     #: level of SCHEMA_VALIDATION_LEVELS for record values (confluent.value.schema.validation's default)
     schema_validation: str = "none"
+    # ---- security (issue 16): listeners, TLS, SASL, the authorizer. Kafka's names in the comments.
+    #: listeners: "NAME://host:port" (port 0: a free one; with several brokers each listener's port + i); empty:
+    #: one PLAINTEXT listener on host:port
+    listeners: tuple[str, ...] = ()
+    advertised_listeners: tuple[str, ...] = ()  # advertised.listeners: "NAME://host:port" (port 0: the bound one)
+    #: listener.security.protocol.map: "NAME:PROTOCOL" for listener names that are not a protocol's own name
+    listener_security_protocol_map: tuple[str, ...] = ()
+    ssl_certfile: str | None = None  # the server certificate (PEM); with ssl_keyfile
+    ssl_keyfile: str | None = None  # its private key (PEM)
+    ssl_cafile: str | None = None  # ssl.truststore: CAs whose client certificates are accepted (PEM)
+    #: without a certificate file: a CA and a server certificate are generated at start and written here (None:
+    #: a temporary directory), so clients can set ssl.ca.location to DIR/ca.pem
+    ssl_generate_dir: str | None = None
+    ssl_client_auth: str = "none"  # ssl.client.auth: none | requested | required
+    ssl_principal_mapping_rules: str = "DEFAULT"  # ssl.principal.mapping.rules
+    #: sasl.enabled.mechanisms (of every SASL listener, unless sasl_listener_mechanisms names it)
+    sasl_enabled_mechanisms: tuple[str, ...] = ("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512", "OAUTHBEARER")
+    #: listener.name.NAME.sasl.enabled.mechanisms: "NAME:MECH1,MECH2" per listener
+    sasl_listener_mechanisms: tuple[str, ...] = ()
+    #: users: "NAME:PASSWORD" (PLAIN passwords and SCRAM-SHA-256/512 credentials)
+    users: tuple[str, ...] = ()
+    connections_max_reauth_ms: int = 0  # connections.max.reauth.ms (0: sessions do not expire)
+    sasl_server_max_receive_size: int = 524288  # sasl.server.max.receive.size: frames before authentication
+    connection_failed_authentication_delay_ms: int = 100  # connection.failed.authentication.delay.ms
+    sasl_oauthbearer_jwks_file: str | None = None  # sasl.oauthbearer.jwks.endpoint.url (a file): signed tokens
+    sasl_oauthbearer_expected_audience: tuple[str, ...] = ()  # sasl.oauthbearer.expected.audience
+    sasl_oauthbearer_expected_issuer: str | None = None  # sasl.oauthbearer.expected.issuer
+    sasl_oauthbearer_sub_claim_name: str = "sub"  # sasl.oauthbearer.sub.claim.name
+    sasl_oauthbearer_scope_claim_name: str = "scope"  # sasl.oauthbearer.scope.claim.name
+    sasl_oauthbearer_required_scope: tuple[str, ...] = ()  # unsecuredValidatorRequiredScope
+    sasl_oauthbearer_clock_skew_seconds: int = 30  # sasl.oauthbearer.clock.skew.seconds
+    authorizer: bool = False  # authorizer.class.name = StandardAuthorizer
+    super_users: tuple[str, ...] = ()  # super.users: principals, e.g. "User:admin"
+    allow_everyone_if_no_acl_found: bool = False  # allow.everyone.if.no.acl.found
+    #: the parsed ``listeners`` (set by __post_init__)
+    listener_specs: tuple[Listener, ...] = field(init=False, repr=False, compare=False, default=())
 
     def __post_init__(self) -> None:
         if self.clock not in ("wall", "virtual"):
@@ -294,6 +426,31 @@ class BrokerConfig:
             raise ValueError(f"schema_validation must be none, id or payload, got {self.schema_validation!r}")
         if self.schema_registry_auth is not None and ":" not in self.schema_registry_auth:
             raise ValueError("schema_registry_auth must be USER:PASSWORD")
+        for name in ("listeners", "advertised_listeners", "listener_security_protocol_map", "sasl_enabled_mechanisms",
+                     "sasl_listener_mechanisms", "sasl_oauthbearer_expected_audience",
+                     "sasl_oauthbearer_required_scope"):
+            value = getattr(self, name)
+            if not isinstance(value, tuple) or (name == "sasl_listener_mechanisms" and isinstance(value, str)):
+                object.__setattr__(self, name, _as_tuple(value, ";" if name == "sasl_listener_mechanisms" else ","))
+        object.__setattr__(self, "sasl_enabled_mechanisms", tuple(m.upper() for m in self.sasl_enabled_mechanisms))
+        object.__setattr__(self, "super_users", _as_tuple(self.super_users, ";"))
+        object.__setattr__(self, "users", (self.users,) if isinstance(self.users, str) else tuple(self.users))
+        for u in self.users:
+            if ":" not in u or not u.partition(":")[0]:
+                raise ValueError(f"users must be NAME:PASSWORD, got {u.partition(':')[0]!r}...")
+        for p in self.super_users:
+            if ":" not in p:
+                raise ValueError(f"super.users entries are principals TYPE:NAME (User:admin), got {p!r}")
+        if self.ssl_client_auth not in SSL_CLIENT_AUTH:
+            raise ValueError(f"ssl_client_auth must be one of {', '.join(SSL_CLIENT_AUTH)}")
+        if (self.ssl_certfile is None) != (self.ssl_keyfile is None):
+            raise ValueError("ssl_certfile and ssl_keyfile go together")
+        if self.connections_max_reauth_ms < 0 or self.connection_failed_authentication_delay_ms < 0:
+            raise ValueError("connections_max_reauth_ms and connection_failed_authentication_delay_ms must not be "
+                             "negative")
+        if self.sasl_server_max_receive_size < 64:
+            raise ValueError("sasl_server_max_receive_size must be at least 64")
+        object.__setattr__(self, "listener_specs", parse_listeners(self))
         if self.group_initial_rebalance_delay_ms < 0:
             raise ValueError("group_initial_rebalance_delay_ms must not be negative")
         if not 0 < self.group_min_session_timeout_ms <= self.group_max_session_timeout_ms:

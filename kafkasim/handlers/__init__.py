@@ -30,6 +30,11 @@ class RequestContext(Protocol):
     conn_id: int
     node_id: int
     versions: dict[int, tuple[int, int, int]]  # api key -> (advertised min, served min, max)
+    principal: str  # the authenticated principal, Kafka's form: "User:alice"; "User:ANONYMOUS" without SASL/mTLS
+    listener: str  # the name of the listener the request came in on (endpoints in responses are that listener's)
+
+    def throttle(self, ms: int) -> None:
+        """Mute the connection for ``ms`` of cluster time after this response (KIP-219 quota throttling)."""
 
     async def wait_for_append(self, partitions: list[PartitionState], timeout_s: float) -> None: ...
 

