@@ -79,6 +79,6 @@ def produce(ctx, req: ProduceRequest):
         return CLOSE if failed else NO_RESPONSE
     resp = ProduceResponse(responses=topics)
     if leaders:
-        resp.node_endpoints = [ProduceResponseNodeEndpoint(node_id=b.node_id, host=b.host, port=b.port, rack=b.rack)
-                               for b in state.brokers_by_id(leaders)]
+        resp.node_endpoints = [ProduceResponseNodeEndpoint(node_id=b.node_id, host=host, port=port, rack=b.rack)
+                               for b in state.brokers_by_id(leaders) for host, port in (b.address(ctx.listener),)]
     return resp

@@ -132,8 +132,8 @@ def _build(ctx, req: FetchRequest, version: int) -> tuple[FetchResponse, int, li
         topics.append(tresp)
     resp = FetchResponse(responses=topics)
     if leaders and version >= 16:
-        resp.node_endpoints = [FetchResponseNodeEndpoint(node_id=b.node_id, host=b.host, port=b.port, rack=b.rack)
-                               for b in state.brokers_by_id(leaders)]
+        resp.node_endpoints = [FetchResponseNodeEndpoint(node_id=b.node_id, host=host, port=port, rack=b.rack)
+                               for b in state.brokers_by_id(leaders) for host, port in (b.address(ctx.listener),)]
     return resp, total, watched, failed
 
 

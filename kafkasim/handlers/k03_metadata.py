@@ -80,8 +80,8 @@ def metadata(ctx, req: MetadataRequest) -> MetadataResponse:
                     name=name, error_code=ErrorCode.UNKNOWN_TOPIC_OR_PARTITION))
             else:
                 topics.append(topic_metadata(state, t, include_ops))
-    brokers = [MetadataResponseMetadataResponseBroker(node_id=b.node_id, host=b.host, port=b.port, rack=b.rack)
-               for b in state.live_brokers()]
+    brokers = [MetadataResponseMetadataResponseBroker(node_id=b.node_id, host=host, port=port, rack=b.rack)
+               for b in state.live_brokers() for host, port in (b.address(ctx.listener),)]
     return MetadataResponse(
         brokers=brokers, cluster_id=state.cluster_id, controller_id=state.controller_id, topics=topics,
         cluster_authorized_operations=(CLUSTER_OPERATIONS if 8 <= version <= 10

@@ -35,7 +35,8 @@ def _find(ctx, key: str, key_type: int) -> FindCoordinatorResponseCoordinator:
         c.error_code = exc.code
         c.error_message = exc.message
         return c
-    c.node_id, c.host, c.port, c.error_message = b.node_id, b.host, b.port, None
+    c.node_id, c.error_message = b.node_id, None
+    c.host, c.port = b.address(ctx.listener)
     return c
 
 

@@ -28,7 +28,7 @@ def describe_cluster(ctx, req: DescribeClusterRequest) -> DescribeClusterRespons
                                        endpoint_type=req.endpoint_type, cluster_id=state.cluster_id)
     return DescribeClusterResponse(
         endpoint_type=1, cluster_id=state.cluster_id, controller_id=state.controller_id,
-        brokers=[DescribeClusterResponseDescribeClusterBroker(broker_id=b.node_id, host=b.host, port=b.port,
-                                                              rack=b.rack) for b in state.live_brokers()],
+        brokers=[DescribeClusterResponseDescribeClusterBroker(broker_id=b.node_id, host=host, port=port, rack=b.rack)
+                 for b in state.live_brokers() for host, port in (b.address(ctx.listener),)],
         cluster_authorized_operations=CLUSTER_OPERATIONS if req.include_cluster_authorized_operations
         else NOT_REQUESTED)

@@ -16,6 +16,7 @@ import logging
 import socket
 import struct
 from collections import deque
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Protocol
 
 from kafkasim.errors import ErrorCode
@@ -25,13 +26,16 @@ from kafkasim.protocol import api
 from kafkasim.protocol.api import ApiKey
 from kafkasim.protocol.frame import FrameReader, peek_request_header, read_request_header, response_header
 from kafkasim.protocol.primitives import MalformedError
+from kafkasim.server.authentication import DONE, PRE_AUTH_KEYS, RAW, SaslFailure, SaslSession
 from kafkasim.server.faults import FaultRule
+from kafkasim.server.security import ANONYMOUS
 from kafkasim.server.stats import BrokerStats
 from kafkasim.state.partitions import PartitionState
 
 if TYPE_CHECKING:
-    from kafkasim.config import BrokerConfig
+    from kafkasim.config import BrokerConfig, Listener
     from kafkasim.server.faults import Faults
+    from kafkasim.server.security import ListenerSecurity
     from kafkasim.state.cluster import ClusterState
 
 log = logging.getLogger(__name__)
@@ -49,23 +53,40 @@ class BrokerHost(Protocol):
     faults: Faults
     #: per API key: (advertised min, served min, max)
     versions: dict[int, tuple[int, int, int]]
+    #: TLS contexts, credentials and principal mapping of the listeners
+    security: ListenerSecurity
 
     async def wait_for_append(self, partitions: list[PartitionState], timeout_s: float) -> None: ...
 
+    def call_at(self, deadline_ms: int, fn: Callable[[], None]) -> None: ...
+
 
 class Broker:
-    """One virtual broker of a cluster: its node id, rack and listener, and the connections it accepted."""
+    """One virtual broker of a cluster: its node id, rack and listeners, and the connections they accepted.
 
-    def __init__(self, cluster: BrokerHost, node_id: int, port: int = 0, rack: str | None = None) -> None:
+    Broker ``index`` (0-based) of the cluster binds each listener's port + index (a free port when the
+    listener's port is 0); the ports are kept across restarts."""
+
+    def __init__(self, cluster: BrokerHost, node_id: int, index: int = 0, rack: str | None = None) -> None:
         self.cluster = cluster
         self.config = cluster.config
         self.node_id = node_id
         self.rack = rack
-        self.host = cluster.config.host
-        self.port = port  # 0 until the first start picks a free port; kept across restarts
-        self._server: asyncio.AbstractServer | None = None
+        self.listeners = self.config.listener_specs
+        first = self.listeners[0]
+        self.host = first.host
+        #: listener name -> bound port (0 until the first start picks a free one)
+        self.ports: dict[str, int] = {x.name: x.port + index if x.port else 0 for x in self.listeners}
+        self._advertised_ports = {x.name: x.advertised_port + index if x.advertised_port else 0
+                                  for x in self.listeners}
+        self._servers: list[asyncio.AbstractServer] = []
         self._connections: set[Connection] = set()
         self.stats = BrokerStats()
+
+    @property
+    def port(self) -> int:
+        """The first listener's port."""
+        return self.ports[self.listeners[0].name]
 
     @property
     def connections(self) -> int:
@@ -74,51 +95,74 @@ class Broker:
 
     @property
     def running(self) -> bool:
-        return self._server is not None
+        return bool(self._servers)
+
+    def listener_address(self, name: str) -> tuple[str, int]:
+        """advertised.listeners of listener ``name``: the configured host, else the bound one (a wildcard:
+        this host's name); the configured port, else the bound one."""
+        spec = next(x for x in self.listeners if x.name == name)
+        host = spec.advertised_host or spec.host
+        if host in ("", "0.0.0.0", "::"):
+            host = socket.getfqdn()
+        return host, self._advertised_ports[name] or self.ports[name]
 
     @property
     def advertised_host(self) -> str:
-        """advertised.listeners: the configured host, else the listener's, else (wildcard) this host's name."""
-        if self.config.advertised_host:
-            return self.config.advertised_host
-        if self.host in ("", "0.0.0.0", "::"):
-            return socket.getfqdn()
-        return self.host
+        return self.listener_address(self.listeners[0].name)[0]
 
     @property
     def bootstrap(self) -> str:
-        return f"{self.advertised_host}:{self.port}"
+        """host:port of the first listener."""
+        return self.listener_bootstrap(self.listeners[0].name)
+
+    def listener_bootstrap(self, name: str) -> str:
+        host, port = self.listener_address(name)
+        return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
     async def start(self) -> None:
-        """Listen (on the same port as before after a restart) and join the cluster."""
+        """Listen on every listener (on the same ports as before after a restart) and join the cluster."""
         loop = asyncio.get_running_loop()
-        self._server = await loop.create_server(lambda: Connection(self), self.config.host, self.port,
-                                                reuse_address=True, backlog=1024)
-        self.port = self._server.sockets[0].getsockname()[1]
+        security = self.cluster.security
+        try:
+            for spec in self.listeners:
+                server = await loop.create_server(
+                    lambda spec=spec: Connection(self, spec), spec.host, self.ports[spec.name],
+                    ssl=security.ssl_context(spec), reuse_address=True, backlog=1024)
+                self._servers.append(server)
+                self.ports[spec.name] = server.sockets[0].getsockname()[1]
+        except BaseException:
+            for server in self._servers:
+                server.close()
+            self._servers.clear()
+            raise
         state = self.cluster.state
         b = state.brokers.get(self.node_id)
-        state.register_broker(self.node_id, self.advertised_host, self.port, self.rack if b is None else b.rack)
-        log.info("broker %d listening on %s:%d (advertised %s)", self.node_id, self.config.host, self.port,
-                 self.bootstrap)
+        endpoints = {x.name: self.listener_address(x.name) for x in self.listeners}
+        host, port = endpoints[self.listeners[0].name]
+        state.register_broker(self.node_id, host, port, self.rack if b is None else b.rack, endpoints)
+        log.info("broker %d listening on %s", self.node_id,
+                 ", ".join(f"{x.name}://{x.host}:{self.ports[x.name]}" for x in self.listeners))
 
     async def stop(self) -> None:
-        """Close the listener and every connection (a connection accepted meanwhile is closed as it opens)."""
-        server, self._server = self._server, None
-        if server is not None:
+        """Close the listeners and every connection (a connection accepted meanwhile is closed as it opens)."""
+        servers, self._servers = self._servers, []
+        if servers:
             # Stop accepting, and let the connections accepted just now become transports, before closing the
             # listener: Python 3.11's asyncio builds an accepted connection's transport a loop turn later, and
             # once the server is closed that fails silently, leaving the socket open (its client waits, and an
             # unclosed-transport ResourceWarning follows at garbage collection).
             loop = asyncio.get_running_loop()
             with contextlib.suppress(NotImplementedError, ValueError, OSError):  # loops without readers (uvloop)
-                for sock in server.sockets:
-                    loop.remove_reader(sock.fileno())
+                for server in servers:
+                    for sock in server.sockets:
+                        loop.remove_reader(sock.fileno())
             for _ in range(2):
                 await asyncio.sleep(0)
-            server.close()
+            for server in servers:
+                server.close()
         for conn in list(self._connections):
             conn.close()
-        if server is not None:
+        for server in servers:
             await server.wait_closed()
 
 
@@ -146,6 +190,8 @@ class RequestCtx:
 
     def throttle(self, ms: int) -> None:
         """KIP-219: the response goes out at once, then the connection reads nothing more for ``ms``."""
+        if self._conn is not None:
+            self._conn.mute(ms)
 
     async def wait_for_append(self, partitions: list[PartitionState], timeout_s: float) -> None:
         await self._cluster.wait_for_append(partitions, timeout_s)
@@ -154,17 +200,28 @@ class RequestCtx:
 class Connection(asyncio.Protocol):
     """One client connection: frames in, responses out in request order."""
 
-    def __init__(self, broker: Broker) -> None:
+    def __init__(self, broker: Broker, listener: Listener) -> None:
         self.broker = broker
+        self.listener = listener
         self.id = next(_conn_ids)
         self.cluster = broker.cluster
-        self.reader = FrameReader(broker.config.socket_request_max_bytes)
+        config = broker.config
+        #: SASL listeners: the authentication state; frames are capped to sasl.server.max.receive.size until
+        #: it completes
+        self.sasl: SaslSession | None = None
+        if listener.sasl:
+            self.sasl = SaslSession(listener, config, self.cluster.security.credentials)
+            self.reader = FrameReader(min(config.sasl_server_max_receive_size, config.socket_request_max_bytes))
+        else:
+            self.reader = FrameReader(config.socket_request_max_bytes)
+        self.principal = ANONYMOUS
         self.transport: asyncio.Transport | None = None
         self.peer = None
         self.client_host = ""
         self._pending: deque[list] = deque()  # [payload or None] slots, in request order
         self._tasks: set[asyncio.Task] = set()
         self._closing = False
+        self._muted_until: int | None = None  # KIP-219: cluster time (ms) reading resumes
 
     # -------------------------------------------------------------- asyncio callbacks
 
@@ -176,6 +233,15 @@ class Connection(asyncio.Protocol):
             return
         self.peer = transport.get_extra_info("peername")
         self.client_host = f"/{self.peer[0]}" if self.peer else ""  # Kafka's form, e.g. "/127.0.0.1"
+        if self.listener.tls and self.sasl is None:
+            try:
+                self.principal = self.cluster.security.tls_principal(transport.get_extra_info("ssl_object"))
+            except Exception:  # a certificate the mapping rules cannot name
+                log.warning("conn %d from %s: cannot map the client certificate to a principal; closing", self.id,
+                            self.peer, exc_info=True)
+                self._closing = True
+                transport.close()
+                return
         self.broker._connections.add(self)
         self.broker.stats.connections_accepted += 1
         log.debug("conn %d opened from %s", self.id, self.peer)
@@ -193,7 +259,28 @@ class Connection(asyncio.Protocol):
             self.transport.pause_reading()
 
     def resume_writing(self) -> None:
-        if self.transport is not None and not self._closing:
+        if self.transport is not None and not self._closing and self._muted_until is None:
+            self.transport.resume_reading()
+
+    def mute(self, ms: int) -> None:
+        """KIP-219: read nothing more from this client for ``ms`` of cluster time (its response is sent)."""
+        if ms <= 0 or self._closing or self.transport is None:
+            return
+        until = self.cluster.state.clock.now_ms() + ms
+        if self._muted_until is not None and self._muted_until >= until:
+            return
+        self._muted_until = until
+        self.transport.pause_reading()
+        self.cluster.call_at(until, self._unmute)
+
+    def _unmute(self) -> None:
+        if self._muted_until is None or self._closing:
+            return
+        if self.cluster.state.clock.now_ms() < self._muted_until:  # muted again for longer meanwhile
+            self.cluster.call_at(self._muted_until, self._unmute)
+            return
+        self._muted_until = None
+        if self.transport is not None:
             self.transport.resume_reading()
 
     def data_received(self, data: bytes) -> None:
@@ -225,6 +312,10 @@ class Connection(asyncio.Protocol):
                 self.transport.close()
 
     def _dispatch(self, frame: bytearray) -> None:
+        sasl = self.sasl
+        if sasl is not None and sasl.state == RAW:
+            self._raw_token(sasl, frame)
+            return
         try:
             key, version, corr = peek_request_header(frame)
         except MalformedError as exc:
@@ -248,6 +339,10 @@ class Connection(asyncio.Protocol):
                         self.id, self.peer, api.api_name(key), version, served[1], served[2])
             self.close()
             return
+        if sasl is not None and (not sasl.authenticated or sasl.intercepts(key)
+                                 or sasl.expired(cluster.state.clock.now_ms())):
+            if not self._sasl_request(sasl, key, version, corr, frame):
+                return
         spec = HANDLERS[key]
         stats = self.broker.stats
         stats.requests[key] = stats.requests.get(key, 0) + 1
@@ -283,7 +378,8 @@ class Connection(asyncio.Protocol):
                 self._respond(key, version, corr,
                               self._error_result(spec, req, key, version, ErrorCode.NOT_COORDINATOR))
                 return
-        ctx = RequestCtx(broker, version, hdr.client_id, self.client_host, self.id)
+        ctx = RequestCtx(broker, version, hdr.client_id, self.client_host, self.id, self.principal,
+                         self.listener.name, self)
         try:
             result = spec.fn(ctx, req)
         except Exception:
@@ -297,6 +393,111 @@ class Connection(asyncio.Protocol):
             task.add_done_callback(self._tasks.discard)
             return
         self._respond(key, version, corr, result if rule is None else self._after(rule, result))
+
+    # -------------------------------------------------------------- SASL
+
+    def _sasl_request(self, sasl: SaslSession, key: int, version: int, corr: int, frame: bytearray) -> bool:
+        """A request on a SASL listener before (or re-) authentication, or after the session expired. True: the
+        request handlers serve it (ApiVersions); False: answered here, or the connection closed."""
+        now = self.cluster.state.clock.now_ms()
+        if sasl.authenticated and sasl.expired(now) and key not in (ApiKey.SASL_HANDSHAKE, ApiKey.SASL_AUTHENTICATE):
+            log.info("conn %d from %s (%s): %s after its session expired; closing connection", self.id, self.peer,
+                     sasl.principal, api.api_name(key))
+            self.close()
+            return False
+        if key not in PRE_AUTH_KEYS:
+            log.warning("conn %d from %s: unexpected %s request during SASL authentication; closing connection",
+                        self.id, self.peer, api.api_name(key))
+            self.close()
+            return False
+        if key == ApiKey.API_VERSIONS:
+            return True
+        mv = memoryview(frame)
+        try:
+            hdr = read_request_header(mv)
+            req, _ = api.decode_request(key, version, mv, hdr.body_offset)
+        except _DECODE_ERRORS as exc:
+            log.warning("conn %d from %s: malformed %s v%d request: %s; closing connection", self.id, self.peer,
+                        api.api_name(key), version, exc)
+            self.close()
+            return False
+        was = sasl.principal
+        try:
+            if key == ApiKey.SASL_HANDSHAKE:
+                resp = sasl.handshake(req, version)
+            else:
+                resp = sasl.authenticate(req, version, now)
+        except SaslFailure as exc:
+            self._sasl_failed(exc, key, version, corr)
+            return False
+        except Exception:
+            log.exception("conn %d: SASL %s failed unexpectedly; closing connection", self.id, api.api_name(key))
+            self.close()
+            return False
+        self._respond(key, version, corr, resp)
+        if sasl.authenticated and key == ApiKey.SASL_AUTHENTICATE and sasl.state == DONE:
+            self._authenticated(sasl, was)
+        return False
+
+    def _raw_token(self, sasl: SaslSession, frame: bytearray) -> None:
+        """After SaslHandshake v0: a bare token in, a bare token out (a size and the bytes)."""
+        was = sasl.principal
+        try:
+            out = sasl.raw_token(bytes(frame), self.cluster.state.clock.now_ms())
+        except SaslFailure as exc:
+            self._sasl_failed(exc, None, 0, 0)
+            return
+        except Exception:
+            log.exception("conn %d: SASL token failed unexpectedly; closing connection", self.id)
+            self.close()
+            return
+        self._respond_raw(out)
+        if sasl.state == DONE:
+            self._authenticated(sasl, was)
+
+    def _respond_raw(self, data: bytes) -> None:
+        payload = [_SIZE.pack(len(data)) + data]
+        if not self._pending:
+            self._write(payload)
+        else:
+            self._pending.append([payload])
+            self._flush()
+
+    def _authenticated(self, sasl: SaslSession, was: str | None) -> None:
+        self.principal = sasl.principal  # type: ignore[assignment]
+        self.reader.max_size = self.broker.config.socket_request_max_bytes
+        self.broker.stats.authentications += 1
+        if was is None:
+            log.info("conn %d from %s authenticated as %s (%s on %s)", self.id, self.peer, sasl.principal,
+                     sasl.mechanism, self.listener.name)
+        else:
+            self.broker.stats.reauthentications += 1
+            log.debug("conn %d re-authenticated as %s", self.id, sasl.principal)
+
+    def _sasl_failed(self, exc: SaslFailure, key: int | None, version: int, corr: int) -> None:
+        """Answer the failure (if it has an answer) after connection.failed.authentication.delay.ms, then close;
+        nothing more is read meanwhile."""
+        self.broker.stats.failed_authentications += 1
+        log.info("conn %d from %s: SASL authentication failed: %s; closing connection", self.id, self.peer, exc)
+        if self.transport is None:
+            return
+        self.transport.pause_reading()
+        payload = None if exc.response is None or key is None else self._payload(key, version, corr, exc.response)
+        slot: list = [None]
+        self._pending.append(slot)
+
+        def answer() -> None:
+            slot[0] = CLOSE if payload is None else payload
+            self._flush()
+            if payload is not None:
+                self._pending.append([CLOSE])
+                self._flush()
+
+        delay = self.broker.config.connection_failed_authentication_delay_ms
+        if delay <= 0:
+            answer()
+        else:
+            asyncio.get_running_loop().call_later(delay / 1000.0, answer)
 
     async def _finish(self, slot: list, coro, spec, req, key: int, version: int, corr: int,
                       rule: FaultRule | None = None) -> None:

@@ -12,13 +12,16 @@ its session with the controller expires.
 from __future__ import annotations
 
 import asyncio
+import heapq
 import logging
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from kafkasim.config import BrokerConfig
 from kafkasim.handlers import served_versions
 from kafkasim.server.broker import Broker
 from kafkasim.server.faults import Faults
+from kafkasim.server.security import ListenerSecurity
 from kafkasim.state.clock import ManualClock
 from kafkasim.state.cluster import ClusterState
 from kafkasim.state.partitions import PartitionState
@@ -41,8 +44,9 @@ class ClusterServer:
         self.faults = faults if faults is not None else Faults()
         #: per API key: (advertised min, served min, max), capped to config.kafka_version
         self.versions = served_versions(config.kafka_version)
+        self.security = ListenerSecurity(config, getattr(self.state, "credentials", None))
         self.brokers: dict[int, Broker] = {
-            node: Broker(self, node, config.broker_port(i), config.broker_rack(i))
+            node: Broker(self, node, i, config.broker_rack(i))
             for i, node in enumerate(config.node_ids())}
         self.state.append_listeners.append(self._on_append)
         self._waiters: dict[tuple[str, int], set[asyncio.Future]] = {}
@@ -50,6 +54,8 @@ class ClusterServer:
         self._group_timer_at: int | None = None
         self._fence_timer: asyncio.TimerHandle | None = None
         self._timers: dict[str, asyncio.TimerHandle] = {}
+        self._virtual_calls: list[tuple[int, int, Callable[[], None]]] = []  # heap of (deadline, seq, fn)
+        self._call_seq = 0
         self._flushing = False  # a background fsync is running
         self.schema_store: SchemaStore | None = None
         #: the schema registry's HTTP listener, while the cluster runs with one
@@ -58,8 +64,17 @@ class ClusterServer:
 
     @property
     def bootstrap(self) -> str:
-        """host:port of every running broker, comma-separated (a client's bootstrap.servers)."""
+        """host:port of every running broker, comma-separated (a client's bootstrap.servers), on the first
+        listener."""
         return ",".join(b.bootstrap for b in self.brokers.values() if b.running)
+
+    def listener_bootstrap(self, name: str) -> str:
+        """bootstrap.servers of listener ``name`` (``listeners`` names it, e.g. SASL_SSL)."""
+        name = name.upper()
+        if all(x.name != name for x in self.config.listener_specs):
+            raise ValueError(f"no listener {name} (listeners: "
+                             f"{', '.join(x.name for x in self.config.listener_specs)})")
+        return ",".join(b.listener_bootstrap(name) for b in self.brokers.values() if b.running)
 
     def broker(self, node_id: int) -> Broker:
         b = self.brokers.get(node_id)
@@ -73,12 +88,14 @@ class ClusterServer:
         self.state.open()  # a data directory: recover the logs and the metadata before listening
         started: list[Broker] = []
         try:
+            self.security.open()
             for b in self.brokers.values():
                 await b.start()
                 started.append(b)
         except BaseException:
             for b in started:
                 await b.stop()
+            self.security.close()
             self.state.close()
             raise
         self._started = True
@@ -140,6 +157,7 @@ class ClusterServer:
         self._waiters.clear()
         if self._started:
             self._started = False
+            self.security.close()
             self.state.close()
 
     async def stop_broker(self, node_id: int, controlled: bool = True) -> None:
@@ -180,6 +198,17 @@ class ClusterServer:
 
         self._timers[what] = loop.call_later(interval_ms / 1000.0, run)
 
+    def call_at(self, deadline_ms: int, fn: Callable[[], None]) -> None:
+        """Run ``fn`` once the cluster's clock reaches ``deadline_ms``: a loop timer on the wall clock; on a
+        virtual clock, when a test advances it that far."""
+        clock = self.state.clock
+        if isinstance(clock, ManualClock):
+            self._call_seq += 1
+            heapq.heappush(self._virtual_calls, (deadline_ms, self._call_seq, fn))
+            return
+        delay = max(0.0, (deadline_ms - clock.now_ms()) / 1000.0)
+        asyncio.get_running_loop().call_later(delay, fn)
+
     def _flush_logs(self) -> None:
         """``--fsync interval``: fsync what was appended since the last tick on a worker thread, so that
         thousands of partitions do not stop the loop; a tick is skipped while the previous flush runs."""
@@ -200,8 +229,16 @@ class ClusterServer:
 
     def _on_clock_advance(self) -> None:
         """The virtual clock moved: act on every deadline now past (brokers, groups, transactions, retention)."""
+        now = self.state.clock.now_ms()
+        calls = self._virtual_calls
+        while calls and calls[0][0] <= now:
+            fn = heapq.heappop(calls)[2]
+            try:
+                fn()
+            except Exception:
+                log.exception("timer at %d failed", now)
         nxt = self.state.groups.next_deadline()
-        if nxt is not None and nxt <= self.state.clock.now_ms():
+        if nxt is not None and nxt <= now:
             self._group_tick()
         for what, fn in (("broker sessions", self.state.fence_expired_brokers),
                          ("transaction timeouts", self.state.abort_timed_out_transactions),

@@ -41,7 +41,8 @@ def count_error_codes(msg: Message, into: dict[int, int]) -> None:
 class BrokerStats:
     """Counters of one broker (they survive its restarts)."""
 
-    __slots__ = ("requests", "errors", "bytes_in", "bytes_out", "connections_accepted", "count_errors")
+    __slots__ = ("requests", "errors", "bytes_in", "bytes_out", "connections_accepted", "count_errors",
+                 "authentications", "reauthentications", "failed_authentications")
 
     def __init__(self) -> None:
         self.requests: dict[int, int] = {}  # api key -> requests
@@ -50,6 +51,9 @@ class BrokerStats:
         self.bytes_out = 0
         self.connections_accepted = 0
         self.count_errors = False
+        self.authentications = 0  # successful SASL authentications (re-authentications included)
+        self.reauthentications = 0
+        self.failed_authentications = 0
 
     def response(self, key: int, resp: object) -> None:
         """Count the error codes of an answer (with ``count_errors``)."""

@@ -29,6 +29,17 @@ class BrokerInfo:
     running: bool = True
     fenced: bool = False
     fence_at: int | None = None
+    #: listener name -> advertised (host, port); (host, port) above are the first listener's
+    endpoints: dict[str, tuple[str, int]] | None = None
+
+    def address(self, listener: str) -> tuple[str, int]:
+        """The advertised host and port of this broker on ``listener`` (the request's listener), as Kafka
+        answers endpoint-bearing requests with the endpoints of the listener they came in on."""
+        if self.endpoints is not None:
+            ep = self.endpoints.get(listener)
+            if ep is not None:
+                return ep
+        return self.host, self.port
 
 
 class BrokerRegistry:
@@ -39,9 +50,10 @@ class BrokerRegistry:
         self.brokers: dict[int, BrokerInfo] = {}
         self.controller_id = config.node_id
 
-    def add(self, node_id: int, host: str, port: int, rack: str | None) -> None:
-        """A new broker joins at host:port."""
-        self.brokers[node_id] = BrokerInfo(node_id, host, port, rack)
+    def add(self, node_id: int, host: str, port: int, rack: str | None,
+            endpoints: dict[str, tuple[str, int]] | None = None) -> None:
+        """A new broker joins at host:port (its first listener), and ``endpoints`` per listener name."""
+        self.brokers[node_id] = BrokerInfo(node_id, host, port, rack, endpoints=endpoints)
         self.update_controller()
 
     def brokers_by_id(self, node_ids) -> list[BrokerInfo]:

@@ -44,14 +44,16 @@ class Leadership:
         self.groups_moved = groups_moved
         self._coordinator_parts: dict[int, list[CoordinatorPartition]] = {}  # by key type, built on first use
 
-    def register_broker(self, node_id: int, host: str, port: int, rack: str | None = None) -> None:
-        """A broker joins (or, running again, rejoins) the cluster at host:port."""
+    def register_broker(self, node_id: int, host: str, port: int, rack: str | None = None,
+                        endpoints: dict[str, tuple[str, int]] | None = None) -> None:
+        """A broker joins (or, running again, rejoins) the cluster at host:port (its first listener), with
+        the advertised ``endpoints`` of each of its listeners."""
         b = self.brokers.get(node_id)
         if b is None:
-            self.broker_registry.add(node_id, host, port, rack)
+            self.broker_registry.add(node_id, host, port, rack, endpoints)
             self._coordinator_parts.clear()  # placed again over the new set of brokers
             return
-        b.host, b.port = host, port
+        b.host, b.port, b.endpoints = host, port, endpoints
         self.broker_started(node_id)
 
     def coordinator_parts(self, key_type: int) -> list[CoordinatorPartition]:

@@ -123,6 +123,19 @@ class Cluster:
             raise RuntimeError("the cluster is not running")
         return self.server.bootstrap
 
+    def listener_bootstrap(self, name: str) -> str:
+        """bootstrap.servers of the listener named ``name`` (``Cluster(listeners=("SASL_SSL://127.0.0.1:0",
+        ...))``): host:port of every running broker on it."""
+        if not self._started:
+            raise RuntimeError("the cluster is not running")
+        return self.server.listener_bootstrap(name)
+
+    @property
+    def ssl_ca_file(self) -> str | None:
+        """The CA file TLS clients trust (ssl.ca.location / ssl_cafile): the configured ``ssl_cafile``, or the
+        CA generated at start; None when no listener serves TLS."""
+        return self.server.security.ca_file
+
     @property
     def schema_registry_url(self) -> str:
         """http://host:port of the cluster's schema registry (``Cluster(schema_registry=True)``)."""
