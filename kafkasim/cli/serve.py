@@ -13,6 +13,7 @@ import click
 from click.core import ParameterSource
 
 from kafkasim.cli._base import LOG_LEVELS, main
+from kafkasim.cli.security_options import SECURITY_CONFIG_OPTIONS, security_options
 from kafkasim.config import FSYNC_POLICIES, MAX_BROKERS, REPLICA_SELECTORS, BrokerConfig
 from kafkasim.handlers import served_versions
 from kafkasim.testing.cluster import Cluster, new_event_loop
@@ -49,7 +50,7 @@ _CONFIG_OPTIONS = ("host", "port", "advertised_host", "auto_create_topics", "num
                    "group_consumer_session_timeout_ms", "group_consumer_heartbeat_interval_ms", "data_dir", "fsync",
                    "flush_interval_ms", "log_retention_check_interval_ms", "transaction_max_timeout_ms",
                    "schema_registry_port", "schema_registry_auth", "schema_validation",
-                   "transaction_abort_timed_out_transaction_cleanup_interval_ms")
+                   "transaction_abort_timed_out_transaction_cleanup_interval_ms", *SECURITY_CONFIG_OPTIONS)
 
 
 @main.command()
@@ -127,6 +128,7 @@ _CONFIG_OPTIONS = ("host", "port", "advertised_host", "auto_create_topics", "num
 @click.option("--control-host", default="127.0.0.1", show_default=True, help="Address of the control API.")
 @click.option("--control-token", default=None, envvar="KAFKASIM_CONTROL_TOKEN",
               help="Require 'Authorization: Bearer TOKEN' on every control API request.")
+@security_options
 @click.pass_context
 def serve(ctx: click.Context, log_level: str, clusters: list[tuple[str, int]], config_file: str | None,
           control_port: int | None, control_host: str, control_token: str | None, **options: object) -> None:
@@ -173,10 +175,16 @@ def _cluster_configs(defaults: dict, given: dict, clusters: list[tuple[str, int]
                 doc = tomllib.load(f)
             except tomllib.TOMLDecodeError as exc:
                 raise ValueError(f"{config_file}: {exc}") from None
-        unknown = set(doc) - {"defaults", "clusters"}
+        unknown = set(doc) - {"defaults", "clusters", "users"}
         if unknown:
-            raise ValueError(f"{config_file}: unknown tables {sorted(unknown)} (expected [defaults] and [clusters.NAME])")
+            raise ValueError(f"{config_file}: unknown tables {sorted(unknown)} (expected [defaults], [users] and "
+                             "[clusters.NAME])")
         base = _settings(doc.get("defaults", {}), f"{config_file} [defaults]")
+        users = doc.get("users", {})
+        if not isinstance(users, dict) or not all(isinstance(v, str) for v in users.values()):
+            raise ValueError(f"{config_file}: [users] maps user names to passwords (name = \"password\")")
+        if users:
+            base["users"] = (*base.get("users", ()), *(f"{name}:{pw}" for name, pw in users.items()))
         for name, table in (doc.get("clusters") or {"": {}}).items():
             if name and not _NAME.fullmatch(name):
                 raise ValueError(f"{config_file}: cluster name {name!r} may use letters, digits, '.', '_' and '-'")
@@ -248,6 +256,12 @@ async def _serve(configs: list[tuple[str | None, BrokerConfig]], control: tuple[
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
         parts = [f"{c.name}={c.bootstrap_servers}" if c.name else f"bootstrap={c.bootstrap_servers}" for c in clusters]
+        for c in clusters:  # every listener's bootstrap, when there are several or one is secured
+            specs = c.config.listener_specs
+            if len(specs) > 1 or specs[0].protocol != "PLAINTEXT":
+                parts += [f"{c.name + '.' if c.name else ''}{x.name}={c.listener_bootstrap(x.name)}" for x in specs]
+            if c.ssl_ca_file is not None:
+                parts.append(f"{c.name + '.' if c.name else ''}ssl_ca={c.ssl_ca_file}")
         parts += [f"{c.name + '.' if c.name else ''}schema_registry={c.schema_registry_url}" for c in clusters
                   if c.config.schema_registry_port is not None]
         if control_server is not None:
