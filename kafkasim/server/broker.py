@@ -97,6 +97,9 @@ class Broker:
     def running(self) -> bool:
         return bool(self._servers)
 
+    def open_connections(self) -> list[Connection]:
+        return list(self._connections)
+
     def listener_address(self, name: str) -> tuple[str, int]:
         """advertised.listeners of listener ``name``: the configured host, else the bound one (a wildcard:
         this host's name); the configured port, else the bound one."""

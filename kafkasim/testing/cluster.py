@@ -20,7 +20,9 @@ from kafkasim.state.leadership import GROUP_KEY, TRANSACTION_KEY
 from kafkasim.state.partitions import PartitionState
 from kafkasim.state.topics import check_partition_budget
 from kafkasim.testing.clock import ClusterClock
+from kafkasim.testing import security
 from kafkasim.testing.records import RecordInfo, RecordsWait, WaitTimeout, read_records
+from kafkasim.testing.security import ConnectionInfo, ListenerInfo
 
 T = TypeVar("T")
 
@@ -129,6 +131,14 @@ class Cluster:
         if not self._started:
             raise RuntimeError("the cluster is not running")
         return self.server.listener_bootstrap(name)
+
+    def listeners(self) -> list[ListenerInfo]:
+        """The listeners of every broker: name, protocol, SASL mechanisms and bootstrap.servers."""
+        return self.call(lambda: security.listeners(self.server))
+
+    def connections(self) -> list[ConnectionInfo]:
+        """Every open client connection of every broker: its listener, peer and principal."""
+        return self.call(lambda: security.connections(self.server))
 
     @property
     def ssl_ca_file(self) -> str | None:
