@@ -21,7 +21,7 @@ from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
-from kafkasim.control import routes_clusters, routes_faults, routes_records
+from kafkasim.control import routes_clusters, routes_faults, routes_records, routes_security
 from kafkasim.control.common import (
     MAX_BODY_BYTES,
     OPENAPI_PATH,
@@ -35,6 +35,7 @@ from kafkasim.control.common import (
 from kafkasim.control.routes_clusters import ClusterRoutes
 from kafkasim.control.routes_faults import FaultRoutes
 from kafkasim.control.routes_records import RecordRoutes
+from kafkasim.control.routes_security import SecurityRoutes
 from kafkasim.server.http import HttpService
 from kafkasim.testing.cluster import Cluster, ThreadedCluster
 
@@ -46,10 +47,11 @@ ROUTES: list[tuple[str, str, str]] = [
     *routes_clusters.ROUTES,
     *routes_records.ROUTES,
     *routes_faults.ROUTES,
+    *routes_security.ROUTES,
 ]
 
 
-class ControlServer(HttpService, ClusterRoutes, RecordRoutes, FaultRoutes):
+class ControlServer(HttpService, ClusterRoutes, RecordRoutes, FaultRoutes, SecurityRoutes):
     """Serves the control API of ``clusters`` on host:port (port 0 picks a free one), on the loop the
     clusters run on. With ``token``, every request needs ``Authorization: Bearer TOKEN``.
 
