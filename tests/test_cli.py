@@ -588,3 +588,24 @@ def test_cli_serve_bad_config_file_is_a_usage_error(tmp_path) -> None:
         config.write_text(text)
         res = CliRunner().invoke(main, ["serve", "--config", str(config)])
         assert res.exit_code == 2 and message in res.output, (text, res.output)
+
+
+def test_cli_listeners_and_connections(controlled) -> None:
+    s = controlled("--listeners", "PLAINTEXT://127.0.0.1:0,INTERNAL://127.0.0.1:0",
+                   "--listener-security-protocol-map", "INTERNAL:PLAINTEXT")
+    internal = s.bootstraps["INTERNAL"]
+    assert s.bootstraps["PLAINTEXT"] == s.bootstraps["bootstrap"] != internal
+    r = s.cli("listeners")
+    assert [line.split()[:2] for line in r.output.splitlines()[1:]] == [["PLAINTEXT", "PLAINTEXT"],
+                                                                        ["INTERNAL", "PLAINTEXT"]]
+    assert r.output.splitlines()[2].endswith(internal)
+    from kafkasim.protocol.api import ApiKey
+    from kafkasim.protocol.messages import metadata
+    from kafkasim.testing.wire import WireClient
+
+    with WireClient(internal) as c:
+        resp = c.request(ApiKey.METADATA, metadata.MetadataRequest(topics=None))
+        assert [f"{b.host}:{b.port}" for b in resp.brokers] == [internal]  # the listener it came in on
+        r = s.cli("connections")
+        rows = [line.split() for line in r.output.splitlines()[1:]]
+        assert [row[2:3] + row[4:] for row in rows] == [["INTERNAL", "User:ANONYMOUS", "-"]], r.output

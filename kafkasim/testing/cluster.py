@@ -19,8 +19,8 @@ from kafkasim.state.group_model import GroupState
 from kafkasim.state.leadership import GROUP_KEY, TRANSACTION_KEY
 from kafkasim.state.partitions import PartitionState
 from kafkasim.state.topics import check_partition_budget
-from kafkasim.testing.clock import ClusterClock
 from kafkasim.testing import security
+from kafkasim.testing.clock import ClusterClock
 from kafkasim.testing.records import RecordInfo, RecordsWait, WaitTimeout, read_records
 from kafkasim.testing.security import ConnectionInfo, ListenerInfo
 
