@@ -51,7 +51,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 LOOPBACK = "127.0.0.1"
-TARGET_NAMES = ("kafkasim", "tansu", "rdkafka-mock")
+TARGET_NAMES = ("kafkasim", "kafkasim-sasl-ssl", "tansu", "rdkafka-mock")
 STORE_NAMES = ("memory", "disk")
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
@@ -213,7 +213,7 @@ class Proc:
 # --------------------------------------------------------------------------------------------------
 
 
-def wait_metadata(bootstrap: str, deadline: float, proc: Proc | None = None) -> None:
+def wait_metadata(bootstrap: str, deadline: float, proc: Proc | None = None, conf: dict | None = None) -> None:
     """Loop AdminClient.list_topics() until it succeeds, the process dies or the deadline passes."""
     from confluent_kafka import KafkaException
     from confluent_kafka.admin import AdminClient
@@ -224,7 +224,7 @@ def wait_metadata(bootstrap: str, deadline: float, proc: Proc | None = None) -> 
             raise TargetError(f"exited with status {proc.popen.returncode} before answering Metadata"
                               + proc.diagnostics())
         admin = AdminClient({"bootstrap.servers": bootstrap, "log_level": 3,
-                             "socket.connection.setup.timeout.ms": 2000})
+                             "socket.connection.setup.timeout.ms": 2000, **(conf or {})})
         try:
             admin.list_topics(timeout=max(0.2, min(2.0, _remaining(deadline))))
             return
@@ -247,6 +247,8 @@ class Target:
         self.ready_ms: float | None = None
         self.info = ""  # version / mode, for the report
         self.data_dir: str | None = None  # a fresh temp dir for a disk store, removed by stop()
+        #: librdkafka settings every client of this target needs (security)
+        self.client_conf: dict[str, object] = {}
 
     def make_data_dir(self) -> str:
         self.data_dir = tempfile.mkdtemp(prefix=f"bench-{self.name}-")
@@ -302,7 +304,7 @@ class Target:
 
         deadline = time.monotonic() + timeout
         notes: list[str] = []
-        admin = AdminClient({"bootstrap.servers": self.bootstrap, "log_level": 3})
+        admin = AdminClient({"bootstrap.servers": self.bootstrap, "log_level": 3, **self.client_conf})
         want = [NewTopic(n, num_partitions=partitions, replication_factor=1) for n in names]
         # The whole budget for the request: a broker creating many partitions (the bench's Metadata
         # step asks for 10,000) may take seconds, and a timed-out CreateTopics would muddle the timing.
@@ -333,7 +335,7 @@ class Target:
         """Auto-create through a Metadata request that allows it (no message is produced)."""
         from confluent_kafka import KafkaException, Producer
 
-        p = Producer({"bootstrap.servers": self.bootstrap, "allow.auto.create.topics": True,
+        p = Producer({"bootstrap.servers": self.bootstrap, **self.client_conf, "allow.auto.create.topics": True,
                       "log_level": 3})
         for n in names:
             try:
@@ -375,11 +377,12 @@ def wait_topics(bootstrap: str, names: list[str], deadline: float) -> dict[str, 
 class Kafkasim(Target):
     name = "kafkasim"
     STORES = ("memory", "disk")
-    READY = re.compile(r"^kafkasim ready bootstrap=(\S+):(\d+)\s*$")
+    READY = re.compile(r"^kafkasim ready bootstrap=(\S+):(\d+)(?:\s.*)?$")
+    SECURITY: list[str] = []  # serve options of the listener measured
 
     def start(self, timeout: float) -> None:
         deadline = time.monotonic() + timeout
-        argv = [sys.executable, "-m", "kafkasim", "serve", "--port", "0", "--log-level", "warning"]
+        argv = [sys.executable, "-m", "kafkasim", "serve", "--port", "0", "--log-level", "warning", *self.SECURITY]
         if self.store == "disk":
             argv += ["--data-dir", self.make_data_dir(), "--fsync", "interval"]
         t0 = time.perf_counter()
@@ -391,10 +394,26 @@ class Kafkasim(Target):
         if host in ("0.0.0.0", "::", "localhost"):
             host = LOOPBACK
         self.bootstrap = f"{host}:{port}"
-        wait_metadata(self.bootstrap, deadline, self.proc)
+        ca = re.search(r"ssl_ca=(\S+)", m.group(0))
+        if ca:
+            self.client_conf["ssl.ca.location"] = ca.group(1)
+        wait_metadata(self.bootstrap, deadline, self.proc, self.client_conf)
         self.ready_ms = (time.perf_counter() - t0) * 1000
         self.info = (f"python -m kafkasim serve{' --data-dir TMP --fsync interval' if self.data_dir else ''}"
-                     f" ({sys.executable})")
+                     f"{' ' + ' '.join(self.SECURITY) if self.SECURITY else ''} ({sys.executable})")
+
+
+class KafkasimSaslSsl(Kafkasim):
+    """kafkasim with one SASL_SSL listener, clients authenticating with SCRAM-SHA-512 over TLS: the cost of
+    security, against the plain kafkasim of the same run."""
+
+    name = "kafkasim-sasl-ssl"
+    SECURITY = ["--listeners", "SASL_SSL://127.0.0.1:0", "--user", "bench:bench-secret"]
+
+    def __init__(self, store: str = "memory") -> None:
+        super().__init__(store)
+        self.client_conf = {"security.protocol": "SASL_SSL", "sasl.mechanism": "SCRAM-SHA-512",
+                            "sasl.username": "bench", "sasl.password": "bench-secret"}
 
 
 def tansu_binary() -> str:
@@ -494,7 +513,7 @@ class RdkafkaMock(Target):
         return notes
 
 
-TARGETS = {"kafkasim": Kafkasim, "tansu": Tansu, "rdkafka-mock": RdkafkaMock}
+TARGETS = {"kafkasim": Kafkasim, "kafkasim-sasl-ssl": KafkasimSaslSsl, "tansu": Tansu, "rdkafka-mock": RdkafkaMock}
 
 
 # --------------------------------------------------------------------------------------------------
