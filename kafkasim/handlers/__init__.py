@@ -138,6 +138,8 @@ def _register_all() -> None:
         k28_txn_offset_commit,
         k32_describe_configs,
         k33_alter_configs,
+        k34_alter_replica_log_dirs,
+        k35_describe_log_dirs,
         k36_sasl_authenticate,
         k37_create_partitions,
         k42_delete_groups,

@@ -97,7 +97,7 @@ class SaslSession:
         self.mechanism = mechanism
         self._server = sasl_server(mechanism, self.credentials, OAuthSettings.from_config(self.config))
         self.state = RAW if version == 0 else AUTHENTICATE
-        return SaslHandshakeResponse(error_code=ErrorCode.NONE, mechanisms=enabled)
+        return SaslHandshakeResponse(error_code=ErrorCode.NO_ERROR, mechanisms=enabled)
 
     def authenticate(self, req: SaslAuthenticateRequest, version: int, now_ms: int) -> SaslAuthenticateResponse:
         if self.state != AUTHENTICATE:
@@ -108,7 +108,7 @@ class SaslSession:
         except _Failed as exc:
             raise SaslFailure(exc.message, SaslAuthenticateResponse(
                 error_code=ErrorCode.SASL_AUTHENTICATION_FAILED, error_message=exc.message, auth_bytes=b"")) from None
-        return SaslAuthenticateResponse(error_code=ErrorCode.NONE, auth_bytes=out, session_lifetime_ms=lifetime)
+        return SaslAuthenticateResponse(error_code=ErrorCode.NO_ERROR, auth_bytes=out, session_lifetime_ms=lifetime)
 
     def raw_token(self, token: bytes, now_ms: int) -> bytes:
         """A bare token after SaslHandshake v0: the bytes to answer (sent with a size, no header)."""
