@@ -31,6 +31,7 @@ ROUTES: list[tuple[str, str, str]] = [
     ("GET", "/clusters/{cluster}/topics/{topic}/partitions/{partition}", "get_partition"),
     ("POST", "/clusters/{cluster}/topics/{topic}/partitions/{partition}/leader", "move_leader"),
     ("POST", "/clusters/{cluster}/elect-leaders", "elect_leaders"),
+    ("PUT", "/clusters/{cluster}/reassignment-delay", "set_reassignment_delay"),
     ("GET", "/clusters/{cluster}/groups", "list_groups"),
     ("GET", "/clusters/{cluster}/groups/{group}", "get_group"),
 ]
@@ -75,6 +76,13 @@ class ClusterRoutes(RoutesBase):
         body = await _json_body(request, {"rack"})
         c.set_rack(node_id, _field(body, "rack", str, nullable=True))
         return self._broker_after(c, node_id)
+
+    async def set_reassignment_delay(self, request: web.Request) -> web.Response:
+        c = self._cluster(request)
+        body = await _json_body(request, {"delay_ms"})
+        delay = _field(body, "delay_ms", int, minimum=0)
+        c.set_reassignment_delay(delay)
+        return web.json_response({"delay_ms": delay})
 
     # ------------------------------------------------------------------ topics and partitions
 

@@ -70,10 +70,9 @@ SKIPPED_FEATURES = [
     "KIP-848 regex subscriptions use Python's re rather than RE2/J",
     "OffsetCommit v10 / OffsetFetch v10 (topic ids)",
     "AddPartitionsToTxn v4 (broker to broker) is served by any broker, not only the transaction coordinator",
-    "ElectLeaders: only the preferred and unclean elections of the test-control model (no reassignments)",
+    "ElectLeaders: only the preferred and unclean elections of the test-control model",
     "automatic preferred-leader rebalancing (auto.leader.rebalance.enable): elect leaders with ElectLeaders",
     "__consumer_offsets and __transaction_state are not listed as topics (their leaders place coordinators)",
-    "partition reassignment (AlterPartitionReassignments, ListPartitionReassignments)",
 ]
 
 
@@ -145,6 +144,8 @@ def _register_all() -> None:
         k42_delete_groups,
         k43_elect_leaders,
         k44_incremental_alter_configs,
+        k45_alter_partition_reassignments,
+        k46_list_partition_reassignments,
         k47_offset_delete,
         k60_describe_cluster,
         k61_describe_producers,

@@ -100,6 +100,8 @@ class ClusterServer:
             raise
         self._started = True
         self.state.groups.schedule = self._schedule_groups
+        reassignments = self.state.reassignments
+        reassignments.schedule = lambda deadline_ms: self.call_at(deadline_ms, reassignments.complete_due)
         clock = self.state.clock
         if isinstance(clock, ManualClock):  # virtual time: deadlines are acted on when the test advances it
             clock.on_advance.append(self._on_clock_advance)

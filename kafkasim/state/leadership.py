@@ -104,6 +104,10 @@ class Leadership:
             n = len(self._coordinator_parts[GROUP_KEY])
             self.groups_moved(lambda group_id: coordinator_partition(group_id, n) in moved)
 
+    def changed(self, topics: dict[str, Topic]) -> None:
+        """Replicas or leaders of these topics' partitions changed outside an election (reassignments)."""
+        self._changed(topics, {})
+
     def _update_replicas(self, node_id: int, step: Callable[[PartitionState | CoordinatorPartition], bool]) -> None:
         """Apply ``step`` to every partition (topics' and coordinators') that broker ``node_id`` replicates;
         it returns whether the partition's leader changed. Then the changes are published."""

@@ -235,6 +235,17 @@ class Cluster:
         """Move broker ``node_id`` to ``rack`` (broker.rack) as Metadata and closest-replica fetching see it."""
         self.call(self.state.set_rack, node_id, rack)
 
+    def set_reassignment_delay(self, ms: int) -> None:
+        """How long a partition reassignment that adds replicas takes to complete (cluster time; 0, the
+        default: at once), so a test can see it in progress (ListPartitionReassignments)."""
+        if ms < 0:
+            raise ValueError("the reassignment delay must not be negative")
+
+        def run() -> None:
+            self.state.reassignments.delay_ms = ms
+
+        self.call(run)
+
     def partition_status(self, topic: str, partition: int) -> PartitionStatus:
         """Leader, leader epoch, replicas and in-sync replicas of a partition."""
         return self.call(lambda: _partition_status(self.state.partition(topic, partition)))
