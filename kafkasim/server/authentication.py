@@ -29,7 +29,8 @@ from kafkasim.protocol.messages.sasl_handshake import SaslHandshakeRequest, Sasl
 
 if TYPE_CHECKING:
     from kafkasim.config import BrokerConfig, Listener
-    from kafkasim.security.sasl import CredentialSource, SaslServer
+    from kafkasim.security.sasl import SaslServer
+    from kafkasim.server.security import ListenerSecurity
 
 log = logging.getLogger(__name__)
 
@@ -49,13 +50,13 @@ class SaslFailure(Exception):
 class SaslSession:
     """The SASL state of one connection on a SASL listener."""
 
-    __slots__ = ("listener", "config", "credentials", "state", "mechanism", "principal", "expires_at",
+    __slots__ = ("listener", "config", "security", "state", "mechanism", "principal", "expires_at",
                  "reauthenticating", "authentications", "_server")
 
-    def __init__(self, listener: Listener, config: BrokerConfig, credentials: CredentialSource) -> None:
+    def __init__(self, listener: Listener, config: BrokerConfig, security: ListenerSecurity) -> None:
         self.listener = listener
         self.config = config
-        self.credentials = credentials
+        self.security = security
         self.state = HANDSHAKE
         self.mechanism: str | None = None
         self.principal: str | None = None
@@ -92,10 +93,10 @@ class SaslSession:
             if mechanism != self.mechanism:
                 raise SaslFailure(f"re-authentication changed the mechanism from {self.mechanism} to {mechanism}")
             self.reauthenticating = True
-        from kafkasim.security.sasl import OAuthSettings, sasl_server
+        from kafkasim.security.sasl import sasl_server
 
         self.mechanism = mechanism
-        self._server = sasl_server(mechanism, self.credentials, OAuthSettings.from_config(self.config))
+        self._server = sasl_server(mechanism, self.security.credentials, self.security.oauth)
         self.state = RAW if version == 0 else AUTHENTICATE
         return SaslHandshakeResponse(error_code=ErrorCode.NO_ERROR, mechanisms=enabled)
 

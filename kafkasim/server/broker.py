@@ -213,7 +213,7 @@ class Connection(asyncio.Protocol):
         #: it completes
         self.sasl: SaslSession | None = None
         if listener.sasl:
-            self.sasl = SaslSession(listener, config, self.cluster.security.credentials)
+            self.sasl = SaslSession(listener, config, self.cluster.security)
             self.reader = FrameReader(min(config.sasl_server_max_receive_size, config.socket_request_max_bytes))
         else:
             self.reader = FrameReader(config.socket_request_max_bytes)

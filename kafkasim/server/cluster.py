@@ -44,7 +44,7 @@ class ClusterServer:
         self.faults = faults if faults is not None else Faults()
         #: per API key: (advertised min, served min, max), capped to config.kafka_version
         self.versions = served_versions(config.kafka_version)
-        self.security = ListenerSecurity(config, getattr(self.state, "credentials", None))
+        self.security = ListenerSecurity(config, self.state.credentials)
         self.brokers: dict[int, Broker] = {
             node: Broker(self, node, i, config.broker_rack(i))
             for i, node in enumerate(config.node_ids())}

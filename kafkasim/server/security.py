@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from kafkasim.config import BrokerConfig, Listener
+    from kafkasim.security.oauthbearer import OAuthSettings
     from kafkasim.security.principal import PrincipalMapper
     from kafkasim.security.sasl import CredentialSource
 
@@ -24,7 +25,7 @@ ANONYMOUS = "User:ANONYMOUS"
 class ListenerSecurity:
     """The TLS context and principal mapping of a cluster's listeners, and the credentials SASL checks."""
 
-    def __init__(self, config: BrokerConfig, credentials: CredentialSource | None) -> None:
+    def __init__(self, config: BrokerConfig, credentials: CredentialSource) -> None:
         self.config = config
         self.credentials = credentials
         self.context: ssl.SSLContext | None = None
@@ -33,6 +34,16 @@ class ListenerSecurity:
         self.ca_file: str | None = None
         self.cert_dir: str | None = None  # where generated certificates are
         self._temp_dir: str | None = None
+        self._oauth: OAuthSettings | None = None
+
+    @property
+    def oauth(self) -> OAuthSettings:
+        """OAUTHBEARER's validation settings (the JWKS file is read once, at first use)."""
+        if self._oauth is None:
+            from kafkasim.security.oauthbearer import OAuthSettings
+
+            self._oauth = OAuthSettings.from_config(self.config)
+        return self._oauth
 
     def open(self) -> None:
         """Build the TLS context (generating certificates if no certificate file is configured)."""

@@ -24,6 +24,7 @@ from kafkasim.config import BrokerConfig
 from kafkasim.state.brokers import BrokerRegistry
 from kafkasim.state.clock import Clock, ManualClock
 from kafkasim.state.consumer_protocol import lag
+from kafkasim.state.credentials import Credentials
 from kafkasim.state.group_model import GroupConfig
 from kafkasim.state.groups import GroupCoordinator
 from kafkasim.state.leadership import Leadership
@@ -69,7 +70,7 @@ class ClusterState:
     # slots: past 30 attributes a plain instance dict makes every ``state.x`` lookup slower
     __slots__ = ("config", "clock", "cluster_id", "store", "append_listeners", "producer_ids", "persistence",
                  "broker_registry", "brokers", "topic_configs", "topic_registry", "topics", "topics_by_id", "groups",
-                 "leadership", "logs", "transactions", "reassignments",
+                 "leadership", "logs", "transactions", "reassignments", "credentials",
                  *(name for names in _SERVED.values() for name in names))
 
     def __init__(self, config: BrokerConfig, clock: Clock | None = None,
@@ -113,6 +114,7 @@ class ClusterState:
                                                    logs.write_markers, self.groups.end_txn_offsets)
         logs.transactions = self.transactions
         self.reassignments = Reassignments(clock, brokers, topics, self.leadership.changed)
+        self.credentials = Credentials(config)
 
         for part, names in self._SERVED.items():
             served = getattr(self, part)
