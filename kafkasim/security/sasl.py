@@ -15,13 +15,9 @@ import base64
 import hashlib
 import hmac
 import os
-from typing import TYPE_CHECKING, Protocol
+from typing import Protocol
 
-from kafkasim.security.scram import MECHANISMS as SCRAM_MECHANISMS
 from kafkasim.security.scram import ScramCredential, hash_name
-
-if TYPE_CHECKING:
-    from kafkasim.security.oauthbearer import OAuthSettings
 
 
 class AuthenticationFailed(Exception):
@@ -207,16 +203,3 @@ class ScramServer(SaslServer):
         self._state = "done"
         self._done(self._user)
         return b"v=" + base64.b64encode(server_signature)
-
-
-def sasl_server(mechanism: str, credentials: CredentialSource, oauth: OAuthSettings) -> SaslServer:
-    """A fresh server of ``mechanism`` (ValueError for one kafkasim does not serve)."""
-    if mechanism == "PLAIN":
-        return PlainServer(credentials)
-    if mechanism in SCRAM_MECHANISMS:
-        return ScramServer(mechanism, credentials)
-    if mechanism == "OAUTHBEARER":
-        from kafkasim.security.oauthbearer import OAuthBearerServer
-
-        return OAuthBearerServer(oauth)
-    raise ValueError(f"unsupported SASL mechanism {mechanism}")

@@ -93,7 +93,7 @@ class SaslSession:
             if mechanism != self.mechanism:
                 raise SaslFailure(f"re-authentication changed the mechanism from {self.mechanism} to {mechanism}")
             self.reauthenticating = True
-        from kafkasim.security.sasl import sasl_server
+        from kafkasim.security.mechanisms import sasl_server
 
         self.mechanism = mechanism
         self._server = sasl_server(mechanism, self.security.credentials, self.security.oauth)
