@@ -24,6 +24,7 @@ PRODUCER_IDS = "producer-ids"
 CLUSTER_ID = "cluster-id"
 TXN = "txn/"
 TXN_OFFSETS = "txn-offsets/"
+SCRAM = "scram/"
 
 
 def offset_key(group_id: str, topic: str, partition: int) -> str:

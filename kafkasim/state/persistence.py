@@ -28,6 +28,7 @@ from kafkasim.state.metadata_log import (
     GROUP,
     OFFSET,
     PRODUCER_IDS,
+    SCRAM,
     TOPIC,
     TXN,
     TXN_OFFSETS,
@@ -40,7 +41,9 @@ from kafkasim.state.transactions import Transaction, TxnState
 
 if TYPE_CHECKING:
     from kafkasim.config import BrokerConfig
+    from kafkasim.security.scram import ScramCredential
     from kafkasim.state.clock import Clock
+    from kafkasim.state.credentials import Credentials
     from kafkasim.state.groups import GroupCoordinator
     from kafkasim.state.producers import ProducerIds
     from kafkasim.state.topic_configs import TopicConfigs
@@ -73,6 +76,7 @@ class PersistedState(Protocol):
     groups: GroupCoordinator
     producer_ids: ProducerIds
     transactions: TransactionCoordinator
+    credentials: Credentials
 
 
 class Persistence:
@@ -86,6 +90,7 @@ class Persistence:
         state.groups.on_txn_offsets = self.txn_offsets
         state.producer_ids.on_block = self.producer_id_block
         state.transactions.on_change = self.transaction
+        state.credentials.on_change = self.scram
 
     # ------------------------------------------------------------------ writes
 
@@ -131,6 +136,11 @@ class Persistence:
             self.mlog.put([(key, None)])
             return
         self.mlog.put([(key, [[t, p, *e] for (t, p), e in offsets.items()])])
+
+    def scram(self, user: str, mechanism: str, c: ScramCredential | None) -> None:
+        # a deletion is a value, not a tombstone: a user of the config must stay deleted after compaction
+        value = "deleted" if c is None else [_b64(c.salt), _b64(c.stored_key), _b64(c.server_key), c.iterations]
+        self.mlog.put([(SCRAM + json.dumps([user, mechanism]), value)])
 
     def producer_id_block(self, block_end: int) -> None:
         self.mlog.put([(PRODUCER_IDS, block_end)])
@@ -198,6 +208,7 @@ class Persistence:
                                   set(value["groups"]), value["start"])
                 state.transactions.restore(txn)
                 max_pid = max(max_pid, txn.producer_id)
+        self._restore_credentials(entries)
         block = entries.get(PRODUCER_IDS, 0)  # ids in the logs and transactions were handed out before it
         state.producer_ids.resume(max(block, max_pid + 1))
         if store.truncated_bytes:
@@ -205,6 +216,21 @@ class Persistence:
         log.info("loaded %d topics, %d committed offsets and %d groups from %s (%s shutdown)", len(state.topics),
                  sum(k.startswith(OFFSET) for k in entries), sum(k.startswith(GROUP) for k in entries), store.root,
                  "clean" if store.clean else "unclean")
+
+    def _restore_credentials(self, entries: dict[str, Any]) -> None:
+        """SCRAM credentials altered over the wire: kept ones replace the config's, deleted ones stay deleted."""
+        from kafkasim.security.scram import ScramCredential
+
+        creds = self.state.credentials
+        for key, value in entries.items():
+            if key.startswith(SCRAM):
+                user, mechanism = json.loads(key[len(SCRAM):])
+                if value == "deleted":
+                    creds.forget(user, mechanism)
+                    continue
+                salt, stored, server, iterations = value
+                creds.restore(user, mechanism, ScramCredential(_unb64(salt), _unb64(stored), _unb64(server),
+                                                               iterations))
 
     def _restore_group(self, group_id: str, value: dict[str, Any], now: int) -> None:
         groups = self.state.groups
