@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from kafkasim.errors import ErrorCode, KafkaError
 from kafkasim.handlers import CLOSE, NO_RESPONSE, handler
+from kafkasim.handlers.authz import Op, R, allowed, topic_allowed
 from kafkasim.protocol.api import ApiKey
 from kafkasim.protocol.messages.produce import (
     ProduceRequest,
@@ -47,13 +48,22 @@ def produce(ctx, req: ProduceRequest):
     state = ctx.state
     node_id = ctx.node_id
     acks = req.acks
+    authorizing = state.acls.enabled
+    if authorizing and req.transactional_id and not allowed(ctx, Op.WRITE, R.TRANSACTIONAL_ID, req.transactional_id):
+        return error_response(req, ctx.api_version, ErrorCode.TRANSACTIONAL_ID_AUTHORIZATION_FAILED)
     failed = False
     leaders: set[int] = set()
     topics = []
     for t in req.topic_data:
         parts = []
+        denied = authorizing and not topic_allowed(ctx, Op.WRITE, t.name)
         for pd in t.partition_data:
             r = ProduceResponsePartitionProduceResponse(index=pd.index)
+            if denied:
+                failed = True
+                r.error_code, r.base_offset = ErrorCode.TOPIC_AUTHORIZATION_FAILED, -1
+                parts.append(r)
+                continue
             try:
                 res = state.append(t.name, pd.index, pd.records, node_id, acks)
             except KafkaError as exc:

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from kafkasim.errors import ErrorCode, KafkaError
 from kafkasim.handlers import handler
+from kafkasim.handlers.authz import Op, topic_allowed
 from kafkasim.protocol.api import ApiKey
 from kafkasim.protocol.messages.fetch import (
     FetchRequest,
@@ -66,6 +67,7 @@ def _build(ctx, req: FetchRequest, version: int) -> tuple[FetchResponse, int, li
     leaders: set[int] = set()
     committed = req.isolation_level == READ_COMMITTED
     follower_reads = version >= 11
+    authorizing = state.acls.enabled
     for ft in req.topics:
         name = ft.topic
         tresp = FetchResponseFetchableTopicResponse(topic=name, topic_id=ft.topic_id)
@@ -74,10 +76,16 @@ def _build(ctx, req: FetchRequest, version: int) -> tuple[FetchResponse, int, li
             topic = state.topic_by_id(ft.topic_id) if version >= 13 else state.topic(name)
         except KafkaError:
             pass
+        denied = authorizing and (topic is not None or version < 13) and \
+            not topic_allowed(ctx, Op.READ, topic.name if topic is not None else name)
         for fp in ft.partitions:
             pr = FetchResponsePartitionData(partition_index=fp.partition, high_watermark=-1,
                                             last_stable_offset=-1, log_start_offset=-1, records=b"")
             tresp.partitions.append(pr)
+            if denied:
+                pr.error_code = ErrorCode.TOPIC_AUTHORIZATION_FAILED
+                failed = True
+                continue
             if topic is None or not 0 <= fp.partition < len(topic.partitions):
                 pr.error_code = ErrorCode.UNKNOWN_TOPIC_ID if version >= 13 else ErrorCode.UNKNOWN_TOPIC_OR_PARTITION
                 failed = True

@@ -6,8 +6,10 @@ a partition without a leader answers LEADER_NOT_AVAILABLE with leader -1. A
 null topic list (v1+; empty in v0) means all topics. Unknown topics are created when the broker allows
 auto-creation (auto.create.topics.enable) and the request does (allow_auto_topic_creation, v4+; always
 in v0-3); an illegal name then answers INVALID_TOPIC_EXCEPTION, otherwise UNKNOWN_TOPIC_OR_PARTITION.
-Auto-created topics are ready at once. Authorized operations (v8+) report everything allowed, as on a
-broker without an authorizer.
+Auto-created topics are ready at once. With the authorizer (handlers/authz.py), as Kafka: all topics
+means those the principal may DESCRIBE; a topic asked for by name without DESCRIBE is
+TOPIC_AUTHORIZATION_FAILED (whether it exists or not), and auto-creation needs CREATE on the cluster or the
+topic. Authorized operations (v8+) are the principal's (everything, without an authorizer).
 Version notes: v10+ topic ids; v12 lookup by topic id (null name); v13 top-level error code.
 """
 
@@ -15,6 +17,7 @@ from __future__ import annotations
 
 from kafkasim.errors import ErrorCode, KafkaError
 from kafkasim.handlers import handler
+from kafkasim.handlers.authz import Op, R, allowed, authorized_operations, topic_allowed
 from kafkasim.protocol.api import ApiKey
 from kafkasim.protocol.messages.metadata import (
     MetadataRequest,
@@ -24,17 +27,12 @@ from kafkasim.protocol.messages.metadata import (
     MetadataResponseMetadataResponseTopic,
 )
 from kafkasim.protocol.primitives import ZERO_UUID
+from kafkasim.state.acls import NOT_REQUESTED
 from kafkasim.state.cluster import ClusterState
 from kafkasim.state.partitions import NO_LEADER, Topic
 
-NOT_REQUESTED = -2147483648
-# READ, WRITE, CREATE, DELETE, ALTER, DESCRIBE, DESCRIBE_CONFIGS, ALTER_CONFIGS
-TOPIC_OPERATIONS = sum(1 << op for op in (3, 4, 5, 6, 7, 8, 10, 11))
-# CREATE, ALTER, DESCRIBE, CLUSTER_ACTION, DESCRIBE_CONFIGS, ALTER_CONFIGS, IDEMPOTENT_WRITE
-CLUSTER_OPERATIONS = sum(1 << op for op in (5, 7, 8, 9, 10, 11, 12))
 
-
-def topic_metadata(state: ClusterState, t: Topic, include_ops: bool) -> MetadataResponseMetadataResponseTopic:
+def topic_metadata(state: ClusterState, t: Topic, ops: int) -> MetadataResponseMetadataResponseTopic:
     parts = t.cache.get("metadata")  # built once per partition layout: 10,000 partitions cost ~25 ms each time
     if parts is None:
         fenced = {b.node_id for b in state.brokers.values() if b.fenced}
@@ -44,7 +42,7 @@ def topic_metadata(state: ClusterState, t: Topic, include_ops: bool) -> Metadata
             isr_nodes=list(p.isr), offline_replicas=[r for r in p.replicas if r in fenced]) for p in t.partitions]
     return MetadataResponseMetadataResponseTopic(
         name=t.name, topic_id=t.topic_id, is_internal=t.internal, partitions=parts,
-        topic_authorized_operations=TOPIC_OPERATIONS if include_ops else NOT_REQUESTED)
+        topic_authorized_operations=ops)
 
 
 @handler(ApiKey.METADATA, (0, 13))
@@ -52,10 +50,16 @@ def metadata(ctx, req: MetadataRequest) -> MetadataResponse:
     state = ctx.state
     version = ctx.api_version
     include_ops = version >= 8 and req.include_topic_authorized_operations
+    authorizing = state.acls.enabled
+
+    def ops(t: Topic) -> int:
+        return authorized_operations(ctx, R.TOPIC, t.name) if include_ops else NOT_REQUESTED
+
     allow_create = state.config.auto_create_topics and (req.allow_auto_topic_creation or version < 4)
     topics = []
     if req.topics is None or (version == 0 and not req.topics):
-        topics = [topic_metadata(state, t, include_ops) for t in state.topics.values()]
+        topics = [topic_metadata(state, t, ops(t)) for t in state.topics.values()
+                  if not authorizing or topic_allowed(ctx, Op.DESCRIBE, t.name)]
     else:
         for rt in req.topics:
             name = rt.name
@@ -65,10 +69,22 @@ def metadata(ctx, req: MetadataRequest) -> MetadataResponse:
                 if t is None:
                     topics.append(MetadataResponseMetadataResponseTopic(
                         name=None, topic_id=tid, error_code=ErrorCode.UNKNOWN_TOPIC_ID))
+                elif authorizing and not topic_allowed(ctx, Op.DESCRIBE, t.name):
+                    topics.append(MetadataResponseMetadataResponseTopic(
+                        name=None, topic_id=tid, error_code=ErrorCode.TOPIC_AUTHORIZATION_FAILED))
                 else:
-                    topics.append(topic_metadata(state, t, include_ops))
+                    topics.append(topic_metadata(state, t, ops(t)))
+                continue
+            if authorizing and not topic_allowed(ctx, Op.DESCRIBE, name):
+                topics.append(MetadataResponseMetadataResponseTopic(name=name,
+                                                                    error_code=ErrorCode.TOPIC_AUTHORIZATION_FAILED))
                 continue
             t = state.topics.get(name)
+            if t is None and allow_create and authorizing and not (
+                    allowed(ctx, Op.CREATE, R.CLUSTER) or topic_allowed(ctx, Op.CREATE, name)):
+                topics.append(MetadataResponseMetadataResponseTopic(name=name,
+                                                                    error_code=ErrorCode.TOPIC_AUTHORIZATION_FAILED))
+                continue
             if t is None and allow_create:
                 try:
                     t = state.auto_create(name)  # validates the name too
@@ -79,10 +95,10 @@ def metadata(ctx, req: MetadataRequest) -> MetadataResponse:
                 topics.append(MetadataResponseMetadataResponseTopic(
                     name=name, error_code=ErrorCode.UNKNOWN_TOPIC_OR_PARTITION))
             else:
-                topics.append(topic_metadata(state, t, include_ops))
+                topics.append(topic_metadata(state, t, ops(t)))
     brokers = [MetadataResponseMetadataResponseBroker(node_id=b.node_id, host=host, port=port, rack=b.rack)
                for b in state.live_brokers() for host, port in (b.address(ctx.listener),)]
     return MetadataResponse(
         brokers=brokers, cluster_id=state.cluster_id, controller_id=state.controller_id, topics=topics,
-        cluster_authorized_operations=(CLUSTER_OPERATIONS if 8 <= version <= 10
+        cluster_authorized_operations=(authorized_operations(ctx, R.CLUSTER) if 8 <= version <= 10
                                        and req.include_cluster_authorized_operations else NOT_REQUESTED))

@@ -10,13 +10,14 @@ from __future__ import annotations
 
 from kafkasim.errors import ErrorCode
 from kafkasim.handlers import handler
-from kafkasim.handlers.k03_metadata import CLUSTER_OPERATIONS, NOT_REQUESTED
+from kafkasim.handlers.authz import R, authorized_operations
 from kafkasim.protocol.api import ApiKey
 from kafkasim.protocol.messages.describe_cluster import (
     DescribeClusterRequest,
     DescribeClusterResponse,
     DescribeClusterResponseDescribeClusterBroker,
 )
+from kafkasim.state.acls import NOT_REQUESTED
 
 
 @handler(ApiKey.DESCRIBE_CLUSTER, (0, 2))
@@ -30,5 +31,5 @@ def describe_cluster(ctx, req: DescribeClusterRequest) -> DescribeClusterRespons
         endpoint_type=1, cluster_id=state.cluster_id, controller_id=state.controller_id,
         brokers=[DescribeClusterResponseDescribeClusterBroker(broker_id=b.node_id, host=host, port=port, rack=b.rack)
                  for b in state.live_brokers() for host, port in (b.address(ctx.listener),)],
-        cluster_authorized_operations=CLUSTER_OPERATIONS if req.include_cluster_authorized_operations
+        cluster_authorized_operations=authorized_operations(ctx, R.CLUSTER) if req.include_cluster_authorized_operations
         else NOT_REQUESTED)

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Protocol
 
 from kafkasim.errors import ErrorCode
 from kafkasim.handlers import CLOSE, HANDLERS, NO_RESPONSE
+from kafkasim.handlers.authz import failed_check
 from kafkasim.handlers.k18_api_versions import api_versions_response
 from kafkasim.protocol import api
 from kafkasim.protocol.api import ApiKey
@@ -30,6 +31,7 @@ from kafkasim.server.authentication import DONE, PRE_AUTH_KEYS, RAW, SaslFailure
 from kafkasim.server.faults import FaultRule
 from kafkasim.server.security import ANONYMOUS
 from kafkasim.server.stats import BrokerStats
+from kafkasim.state.acls import AclOperation, ResourceType
 from kafkasim.state.partitions import PartitionState
 
 if TYPE_CHECKING:
@@ -374,6 +376,15 @@ class Connection(asyncio.Protocol):
             if rule.action == "error":
                 self._respond(key, version, corr, self._error_result(spec, req, key, version, rule.error_code))
                 return
+        ctx = RequestCtx(broker, version, hdr.client_id, self.client_host, self.id, self.principal,
+                         self.listener.name, self)
+        if cluster.state.acls.enabled:
+            check = failed_check(ctx, key, req, version)
+            if check is not None:
+                log.info("conn %d: %s denied %s v%d (%s on %s)", self.id, self.principal, api.api_name(key), version,
+                         AclOperation(check.operation).name, ResourceType(check.resource_type).name)
+                self._respond(key, version, corr, self._error_result(spec, req, key, version, check.error))
+                return
         if spec.coordinator is not None:
             key_type, key_of = spec.coordinator
             ckey = key_of(req, version)
@@ -381,8 +392,6 @@ class Connection(asyncio.Protocol):
                 self._respond(key, version, corr,
                               self._error_result(spec, req, key, version, ErrorCode.NOT_COORDINATOR))
                 return
-        ctx = RequestCtx(broker, version, hdr.client_id, self.client_host, self.id, self.principal,
-                         self.listener.name, self)
         try:
             result = spec.fn(ctx, req)
         except Exception:

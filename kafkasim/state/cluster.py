@@ -21,6 +21,7 @@ from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, NamedTuple
 
 from kafkasim.config import BrokerConfig
+from kafkasim.state.acls import Acls
 from kafkasim.state.brokers import BrokerRegistry
 from kafkasim.state.clock import Clock, ManualClock
 from kafkasim.state.consumer_protocol import lag
@@ -70,7 +71,7 @@ class ClusterState:
     # slots: past 30 attributes a plain instance dict makes every ``state.x`` lookup slower
     __slots__ = ("config", "clock", "cluster_id", "store", "append_listeners", "producer_ids", "persistence",
                  "broker_registry", "brokers", "topic_configs", "topic_registry", "topics", "topics_by_id", "groups",
-                 "leadership", "logs", "transactions", "reassignments", "credentials",
+                 "leadership", "logs", "transactions", "reassignments", "credentials", "acls",
                  *(name for names in _SERVED.values() for name in names))
 
     def __init__(self, config: BrokerConfig, clock: Clock | None = None,
@@ -115,6 +116,7 @@ class ClusterState:
         logs.transactions = self.transactions
         self.reassignments = Reassignments(clock, brokers, topics, self.leadership.changed)
         self.credentials = Credentials(config)
+        self.acls = Acls(config)
 
         for part, names in self._SERVED.items():
             served = getattr(self, part)

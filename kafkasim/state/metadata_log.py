@@ -25,6 +25,7 @@ CLUSTER_ID = "cluster-id"
 TXN = "txn/"
 TXN_OFFSETS = "txn-offsets/"
 SCRAM = "scram/"
+ACL = "acl/"
 
 
 def offset_key(group_id: str, topic: str, partition: int) -> str:

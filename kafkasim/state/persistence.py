@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from kafkasim.protocol.records import CONTROL_ABORT
 from kafkasim.state.group_model import Group, GroupState, Member, OffsetEntry
 from kafkasim.state.metadata_log import (
+    ACL,
     CLUSTER_ID,
     GROUP,
     OFFSET,
@@ -42,6 +43,7 @@ from kafkasim.state.transactions import Transaction, TxnState
 if TYPE_CHECKING:
     from kafkasim.config import BrokerConfig
     from kafkasim.security.scram import ScramCredential
+    from kafkasim.state.acls import AclBinding, Acls
     from kafkasim.state.clock import Clock
     from kafkasim.state.credentials import Credentials
     from kafkasim.state.groups import GroupCoordinator
@@ -77,6 +79,7 @@ class PersistedState(Protocol):
     producer_ids: ProducerIds
     transactions: TransactionCoordinator
     credentials: Credentials
+    acls: Acls
 
 
 class Persistence:
@@ -91,6 +94,7 @@ class Persistence:
         state.producer_ids.on_block = self.producer_id_block
         state.transactions.on_change = self.transaction
         state.credentials.on_change = self.scram
+        state.acls.on_change = self.acl
 
     # ------------------------------------------------------------------ writes
 
@@ -141,6 +145,9 @@ class Persistence:
         # a deletion is a value, not a tombstone: a user of the config must stay deleted after compaction
         value = "deleted" if c is None else [_b64(c.salt), _b64(c.stored_key), _b64(c.server_key), c.iterations]
         self.mlog.put([(SCRAM + json.dumps([user, mechanism]), value)])
+
+    def acl(self, b: AclBinding, added: bool) -> None:
+        self.mlog.put([(ACL + json.dumps(b.as_list()), 1 if added else None)])
 
     def producer_id_block(self, block_end: int) -> None:
         self.mlog.put([(PRODUCER_IDS, block_end)])
@@ -209,6 +216,11 @@ class Persistence:
                 state.transactions.restore(txn)
                 max_pid = max(max_pid, txn.producer_id)
         self._restore_credentials(entries)
+        from kafkasim.state.acls import AclBinding
+
+        for key in entries:
+            if key.startswith(ACL):
+                state.acls.restore(AclBinding(*json.loads(key[len(ACL):])))
         block = entries.get(PRODUCER_IDS, 0)  # ids in the logs and transactions were handed out before it
         state.producer_ids.resume(max(block, max_pid + 1))
         if store.truncated_bytes:
