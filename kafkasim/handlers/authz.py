@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from kafkasim.errors import ErrorCode
+from kafkasim.errors import ErrorCode, KafkaError
 from kafkasim.protocol.api import ApiKey
 from kafkasim.state.acls import CLUSTER_NAME, AclOperation, ResourceType
 
@@ -78,7 +78,7 @@ ACLS: dict[int, tuple[Check, ...] | str] = {
     ApiKey.CREATE_TOPICS: IN_HANDLER,  # CREATE on the cluster or per topic
     ApiKey.DELETE_TOPICS: IN_HANDLER,  # DELETE per topic
     ApiKey.DELETE_RECORDS: IN_HANDLER,  # DELETE per topic
-    ApiKey.INIT_PRODUCER_ID: IN_HANDLER,  # WRITE on the transactional id; idempotent: IDEMPOTENT_WRITE or any WRITE
+    ApiKey.INIT_PRODUCER_ID: (TXN_WRITE,),  # idempotent (no id): IDEMPOTENT_WRITE or WRITE on a topic, in the handler
     ApiKey.OFFSET_FOR_LEADER_EPOCH: IN_HANDLER,  # DESCRIBE per topic
     ApiKey.ADD_PARTITIONS_TO_TXN: (Check(R.TRANSACTIONAL_ID, Op.WRITE, ErrorCode.TRANSACTIONAL_ID_AUTHORIZATION_FAILED,
                                          _txn_v3),),  # and WRITE per topic
@@ -123,8 +123,20 @@ def allowed(ctx, operation: int, resource_type: int, name: str = CLUSTER_NAME) -
     return not acls.enabled or acls.authorize(ctx.principal, host_of(ctx), operation, resource_type, name)
 
 
+def any_allowed(ctx, operation: int, resource_type: int) -> bool:
+    """Whether the principal may do ``operation`` on some resource of the type (Kafka's authorizeByResourceType)."""
+    acls = ctx.state.acls
+    return not acls.enabled or acls.any_allowed(ctx.principal, host_of(ctx), operation, resource_type)
+
+
 def topic_allowed(ctx, operation: int, topic: str) -> bool:
     return allowed(ctx, operation, R.TOPIC, topic)
+
+
+def require_topic(ctx, operation: int, topic: str) -> None:
+    """TOPIC_AUTHORIZATION_FAILED unless the principal may do ``operation`` on ``topic``."""
+    if ctx.state.acls.enabled and not topic_allowed(ctx, operation, topic):
+        raise KafkaError(ErrorCode.TOPIC_AUTHORIZATION_FAILED)
 
 
 def failed_check(ctx, api_key: int, req: Any, version: int) -> Check | None:

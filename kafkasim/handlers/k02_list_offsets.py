@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from kafkasim.errors import ErrorCode, KafkaError
 from kafkasim.handlers import handler
+from kafkasim.handlers.authz import Op, require_topic
 from kafkasim.protocol.api import ApiKey
 from kafkasim.protocol.messages.list_offsets import (
     ListOffsetsRequest,
@@ -42,6 +43,7 @@ def list_offsets(ctx, req: ListOffsetsRequest) -> ListOffsetsResponse:
                                                                 timestamp=-1)
             parts.append(r)
             try:
+                require_topic(ctx, Op.DESCRIBE, t.name)
                 p = state.leader_partition(t.name, lp.partition_index, ctx.node_id)
                 if lp.current_leader_epoch not in (-1, p.leader_epoch):
                     r.error_code = (ErrorCode.FENCED_LEADER_EPOCH if lp.current_leader_epoch < p.leader_epoch

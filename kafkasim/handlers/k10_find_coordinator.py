@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from kafkasim.errors import ErrorCode, KafkaError
 from kafkasim.handlers import handler
+from kafkasim.handlers.authz import Op, R, allowed
 from kafkasim.protocol.api import ApiKey
 from kafkasim.protocol.messages.find_coordinator import (
     FindCoordinatorRequest,
@@ -30,6 +31,10 @@ def _find(ctx, key: str, key_type: int) -> FindCoordinatorResponseCoordinator:
     try:
         if key_type not in (GROUP, TRANSACTION):
             raise KafkaError(ErrorCode.INVALID_REQUEST, f"Unsupported key type {key_type}")
+        if key_type == GROUP and not allowed(ctx, Op.DESCRIBE, R.GROUP, key):
+            raise KafkaError(ErrorCode.GROUP_AUTHORIZATION_FAILED)
+        if key_type == TRANSACTION and not allowed(ctx, Op.DESCRIBE, R.TRANSACTIONAL_ID, key):
+            raise KafkaError(ErrorCode.TRANSACTIONAL_ID_AUTHORIZATION_FAILED)
         b = ctx.state.coordinator(key_type, key)
     except KafkaError as exc:
         c.error_code = exc.code

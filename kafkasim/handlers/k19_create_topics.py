@@ -16,6 +16,7 @@ from collections import Counter
 
 from kafkasim.errors import ErrorCode, KafkaError
 from kafkasim.handlers import handler
+from kafkasim.handlers.authz import Op, R, allowed, require_topic
 from kafkasim.protocol.api import ApiKey
 from kafkasim.protocol.messages.create_topics import (
     CreateTopicsRequest,
@@ -49,6 +50,7 @@ def create_topics(ctx, req: CreateTopicsRequest) -> CreateTopicsResponse:
             r.error_message = exc.message
         return resp
     counts = Counter(t.name for t in req.topics)
+    cluster_create = allowed(ctx, Op.CREATE, R.CLUSTER)
     results = []
     for t in req.topics:
         r = CreateTopicsResponseCreatableTopicResult(name=t.name)
@@ -60,6 +62,8 @@ def create_topics(ctx, req: CreateTopicsRequest) -> CreateTopicsResponse:
         assignments = {a.partition_index: list(a.broker_ids) for a in t.assignments} or None
         configs = {c.name: c.value for c in t.configs}
         try:
+            if not cluster_create:
+                require_topic(ctx, Op.CREATE, t.name)
             if len(configs) != len(t.configs):
                 raise KafkaError(ErrorCode.INVALID_CONFIG, "Duplicate config keys in the request")
             created = state.create_topic(t.name, t.num_partitions, t.replication_factor, configs, assignments,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from kafkasim.errors import KafkaError
 from kafkasim.handlers import handler
+from kafkasim.handlers.authz import Op, require_topic
 from kafkasim.protocol.api import ApiKey
 from kafkasim.protocol.messages.delete_topics import (
     DeleteTopicsRequest,
@@ -44,6 +45,7 @@ def delete_topics(ctx, req: DeleteTopicsRequest) -> DeleteTopicsResponse:
             else:
                 t = state.topic(name)
             r.topic_id = t.topic_id
+            require_topic(ctx, Op.DELETE, t.name)
             state.delete_topic(t.name)
         except KafkaError as exc:
             r.error_code = exc.code

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from kafkasim.errors import ErrorCode, KafkaError
 from kafkasim.handlers import BY_TRANSACTION, handler
+from kafkasim.handlers.authz import Op, R, allowed, any_allowed
 from kafkasim.protocol.api import ApiKey
 from kafkasim.protocol.messages.init_producer_id import InitProducerIdRequest, InitProducerIdResponse
 
@@ -27,6 +28,11 @@ def fenced_code(version: int, first_with_producer_fenced: int) -> int:
 @handler(ApiKey.INIT_PRODUCER_ID, (0, 5), coordinator=BY_TRANSACTION)
 def init_producer_id(ctx, req: InitProducerIdRequest) -> InitProducerIdResponse:
     if req.transactional_id is None:
+        # an idempotent producer (Kafka 3+): IDEMPOTENT_WRITE on the cluster, or WRITE on some topic
+        if ctx.state.acls.enabled and not (allowed(ctx, Op.IDEMPOTENT_WRITE, R.CLUSTER)
+                                           or any_allowed(ctx, Op.WRITE, R.TOPIC)):
+            return InitProducerIdResponse(error_code=ErrorCode.CLUSTER_AUTHORIZATION_FAILED, producer_id=-1,
+                                          producer_epoch=-1)
         return InitProducerIdResponse(producer_id=ctx.state.producer_ids.new_id(), producer_epoch=0)
     try:
         pid, epoch = ctx.state.transactions.init_producer_id(

@@ -269,6 +269,26 @@ class Acls:
             return True
         return not matched_resource and self.allow_everyone_if_no_acl_found
 
+    def any_allowed(self, principal: str, host: str, operation: int, resource_type: int) -> bool:
+        """Kafka's authorizeByResourceType: some binding of the type ALLOWs the operation to the principal (a
+        DENY of the same pattern cancels it); or no binding names the type and everyone is allowed then."""
+        if not self.enabled or principal in self.super_users:
+            return True
+        of_type = [b for b in self.bindings if b.resource_type == resource_type]
+        if not of_type:
+            return self.allow_everyone_if_no_acl_found
+
+        def applies(b: AclBinding) -> bool:
+            return ((b.principal == principal or (b.principal == "User:*" and principal.startswith("User:")))
+                    and b.host in (WILDCARD, host) and b.operation in (operation, AclOperation.ALL))
+
+        denied = {(b.resource_name, b.pattern_type) for b in of_type
+                  if b.permission == AclPermission.DENY and applies(b)}
+        if any(name == WILDCARD for name, pt in denied if pt == PatternType.LITERAL):
+            return False
+        return any(b.permission == AclPermission.ALLOW and applies(b) and (b.resource_name, b.pattern_type) not in denied
+                   for b in of_type)
+
     def authorized_operations(self, principal: str, host: str, resource_type: int, name: str) -> int:
         """The include_*_authorized_operations bit field: bit N for each operation of code N allowed."""
         bits = 0
