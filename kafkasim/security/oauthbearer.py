@@ -105,6 +105,8 @@ def _verify(alg: str, key: Any, signing_input: bytes, signature: bytes) -> bool:
         elif family == "PS" and isinstance(key, rsa.RSAPublicKey):
             key.verify(signature, signing_input, padding.PSS(padding.MGF1(h), h.digest_size), h)
         elif family == "ES" and isinstance(key, ec.EllipticCurvePublicKey):
+            if key.curve.key_size != {"256": 256, "384": 384, "512": 521}[bits]:
+                return False  # ES256 is P-256, ES384 P-384, ES512 P-521 (RFC 7518)
             size = (key.curve.key_size + 7) // 8
             if len(signature) != 2 * size:
                 return False
@@ -205,7 +207,7 @@ class OAuthBearerServer(SaslServer):
         gs2, sep, rest = text.partition(_CONTROL_A)
         if not sep or not rest.endswith(_CONTROL_A + _CONTROL_A) and rest != _CONTROL_A:
             raise invalid_credentials(self.mechanism)
-        if not gs2.startswith(("n,", "y,")) or not gs2.endswith(","):
+        if not gs2.startswith(("n,", "y,")) or len(gs2) < 3 or not gs2.endswith(","):  # "n," [authzid] ","
             raise invalid_credentials(self.mechanism)
         authzid = gs2[2:-1]
         if authzid and not authzid.startswith("a="):
