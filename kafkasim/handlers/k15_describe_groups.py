@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from kafkasim.errors import ErrorCode
 from kafkasim.handlers import handler
+from kafkasim.handlers.authz import Op, R, allowed, authorized_operations
 from kafkasim.protocol.api import ApiKey
 from kafkasim.protocol.messages.describe_groups import (
     DescribeGroupsRequest,
@@ -31,8 +32,15 @@ GROUP_OPERATIONS = sum(1 << op for op in (3, 6, 8))
 @handler(ApiKey.DESCRIBE_GROUPS, (0, 6))
 def describe_groups(ctx, req: DescribeGroupsRequest) -> DescribeGroupsResponse:
     out = []
-    ops = GROUP_OPERATIONS if req.include_authorized_operations else -2147483648
+    include_ops = req.include_authorized_operations
+    authorizing = ctx.state.acls.enabled
     for gid in req.groups:
+        ops = (authorized_operations(ctx, R.GROUP, gid) if authorizing else GROUP_OPERATIONS) if include_ops \
+            else -2147483648
+        if authorizing and not allowed(ctx, Op.DESCRIBE, R.GROUP, gid):
+            out.append(DescribeGroupsResponseDescribedGroup(error_code=ErrorCode.GROUP_AUTHORIZATION_FAILED,
+                                                            group_id=gid, authorized_operations=ops))
+            continue
         if not ctx.state.coordinates(GROUP_KEY, gid, ctx.node_id):
             out.append(DescribeGroupsResponseDescribedGroup(error_code=ErrorCode.NOT_COORDINATOR, group_id=gid,
                                                             authorized_operations=ops))

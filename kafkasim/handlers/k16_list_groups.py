@@ -9,6 +9,7 @@ Version notes: v3 flexible; v4 states_filter and group_state; v5 types_filter an
 from __future__ import annotations
 
 from kafkasim.handlers import handler
+from kafkasim.handlers.authz import Op, R, allowed
 from kafkasim.protocol.api import ApiKey
 from kafkasim.protocol.messages.list_groups import ListGroupsRequest, ListGroupsResponse, ListGroupsResponseListedGroup
 from kafkasim.state.leadership import GROUP_KEY
@@ -23,8 +24,12 @@ def list_groups(ctx, req: ListGroupsRequest) -> ListGroupsResponse:
     types = {t.lower() for t in req.types_filter} if ctx.api_version >= 5 else set()
     out = []
     state = ctx.state
+    # Kafka: DESCRIBE on the cluster lists every group; else only the groups the principal may describe
+    every = not state.acls.enabled or allowed(ctx, Op.DESCRIBE, R.CLUSTER)
     for g in state.groups.groups.values():
         if not state.coordinates(GROUP_KEY, g.group_id, ctx.node_id):
+            continue
+        if not every and not allowed(ctx, Op.DESCRIBE, R.GROUP, g.group_id):
             continue
         if states and g.state.value.lower() not in states:
             continue
@@ -36,6 +41,8 @@ def list_groups(ctx, req: ListGroupsRequest) -> ListGroupsResponse:
                                                  group_state=g.state.value, group_type=CLASSIC))
     for cg in state.groups.consumer.groups.values():
         if not state.coordinates(GROUP_KEY, cg.group_id, ctx.node_id):
+            continue
+        if not every and not allowed(ctx, Op.DESCRIBE, R.GROUP, cg.group_id):
             continue
         if (states and cg.state.value.lower() not in states) or (types and CONSUMER not in types):
             continue

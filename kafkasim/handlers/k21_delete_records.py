@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from kafkasim.errors import KafkaError
 from kafkasim.handlers import handler
+from kafkasim.handlers.authz import Op, require_topic
 from kafkasim.protocol.api import ApiKey
 from kafkasim.protocol.messages.delete_records import (
     DeleteRecordsRequest,
@@ -30,6 +31,7 @@ def delete_records(ctx, req: DeleteRecordsRequest) -> DeleteRecordsResponse:
         for p in t.partitions:
             r = DeleteRecordsResponseDeleteRecordsPartitionResult(partition_index=p.partition_index, low_watermark=-1)
             try:
+                require_topic(ctx, Op.DELETE, t.name)
                 r.low_watermark = ctx.state.delete_records(t.name, p.partition_index, p.offset, ctx.node_id)
             except KafkaError as exc:
                 r.error_code = exc.code

@@ -12,6 +12,7 @@ from collections import Counter
 
 from kafkasim.errors import ErrorCode, KafkaError
 from kafkasim.handlers import handler
+from kafkasim.handlers.authz import Op, require_topic
 from kafkasim.protocol.api import ApiKey
 from kafkasim.protocol.messages.create_partitions import (
     CreatePartitionsRequest,
@@ -38,6 +39,7 @@ def create_partitions(ctx, req: CreatePartitionsRequest) -> CreatePartitionsResp
             continue
         assignments = None if t.assignments is None else [list(a.broker_ids) for a in t.assignments]
         try:
+            require_topic(ctx, Op.ALTER, t.name)
             ctx.state.create_partitions(t.name, t.count, assignments, req.validate_only)
         except KafkaError as exc:
             r.error_code = exc.code

@@ -8,8 +8,9 @@ Version notes: v2 flexible.
 
 from __future__ import annotations
 
-from kafkasim.errors import KafkaError
+from kafkasim.errors import ErrorCode, KafkaError
 from kafkasim.handlers import handler
+from kafkasim.handlers.authz import Op, R, allowed
 from kafkasim.protocol.api import ApiKey
 from kafkasim.protocol.messages.delete_groups import (
     DeleteGroupsRequest,
@@ -25,6 +26,8 @@ def delete_groups(ctx, req: DeleteGroupsRequest) -> DeleteGroupsResponse:
     for gid in req.groups_names:
         r = DeleteGroupsResponseDeletableGroupResult(group_id=gid)
         try:
+            if not allowed(ctx, Op.DELETE, R.GROUP, gid):
+                raise KafkaError(ErrorCode.GROUP_AUTHORIZATION_FAILED)
             if gid:
                 ctx.state.check_coordinator(GROUP_KEY, gid, ctx.node_id)
             ctx.state.groups.delete_group(gid)
