@@ -325,7 +325,7 @@ class Target:
                 notes.append(f"CreateTopics failed ({type(e).__name__}: {e})")
         if failed:
             notes.extend(self.fallback_create(failed, partitions, deadline))
-        got = wait_topics(self.bootstrap, names, deadline)
+        got = wait_topics(self.bootstrap, names, deadline, self.client_conf)
         for n, count in got.items():
             if count != partitions:
                 notes.append(f"topic {n} has {count} partitions, not {partitions}")
@@ -345,11 +345,11 @@ class Target:
         return ["fell back to auto-create via Metadata"]
 
 
-def wait_topics(bootstrap: str, names: list[str], deadline: float) -> dict[str, int]:
+def wait_topics(bootstrap: str, names: list[str], deadline: float, conf: dict | None = None) -> dict[str, int]:
     """Wait until every topic is in Metadata with a leader for every partition -> partition counts."""
     from confluent_kafka import KafkaException, Producer
 
-    p = Producer({"bootstrap.servers": bootstrap, "allow.auto.create.topics": False, "log_level": 3})
+    p = Producer({"bootstrap.servers": bootstrap, "allow.auto.create.topics": False, "log_level": 3, **(conf or {})})
     pending = list(names)
     counts: dict[str, int] = {}
     last = ""
@@ -495,7 +495,7 @@ class RdkafkaMock(Target):
         # the AdminClient waits for a controller until it times out), so go straight to the host.
         deadline = time.monotonic() + timeout
         notes = self.fallback_create(names, partitions, deadline)
-        got = wait_topics(self.bootstrap, names, deadline)
+        got = wait_topics(self.bootstrap, names, deadline, self.client_conf)
         for n, count in got.items():
             if count != partitions:
                 notes.append(f"topic {n} has {count} partitions, not {partitions}")
