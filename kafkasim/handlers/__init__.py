@@ -142,6 +142,8 @@ def _register_all() -> None:
         k43_elect_leaders,
         k44_incremental_alter_configs,
         k47_offset_delete,
+        k48_describe_client_quotas,
+        k49_alter_client_quotas,
         k60_describe_cluster,
         k61_describe_producers,
         k65_describe_transactions,

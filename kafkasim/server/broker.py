@@ -27,6 +27,7 @@ from kafkasim.protocol.frame import FrameReader, peek_request_header, read_reque
 from kafkasim.protocol.primitives import MalformedError
 from kafkasim.server.faults import FaultRule
 from kafkasim.server.stats import BrokerStats
+from kafkasim.state.clock import ManualClock
 from kafkasim.state.partitions import PartitionState
 
 if TYPE_CHECKING:
@@ -146,6 +147,8 @@ class RequestCtx:
 
     def throttle(self, ms: int) -> None:
         """KIP-219: the response goes out at once, then the connection reads nothing more for ``ms``."""
+        if self._conn is not None:
+            self._conn.mute_for(ms)
 
     async def wait_for_append(self, partitions: list[PartitionState], timeout_s: float) -> None:
         await self._cluster.wait_for_append(partitions, timeout_s)
@@ -165,6 +168,9 @@ class Connection(asyncio.Protocol):
         self._pending: deque[list] = deque()  # [payload or None] slots, in request order
         self._tasks: set[asyncio.Task] = set()
         self._closing = False
+        self._write_paused = False
+        self._muted_until: int | None = None  # quota throttling: cluster time (ms) reading resumes
+        self._held: list[bytearray] = []  # frames read before the mute, dispatched after it
 
     # -------------------------------------------------------------- asyncio callbacks
 
@@ -186,14 +192,17 @@ class Connection(asyncio.Protocol):
         for t in self._tasks:
             t.cancel()
         self._pending.clear()
+        self._unmute_hook(remove=True)
         log.debug("conn %d closed (%s)", self.id, exc or "eof")
 
     def pause_writing(self) -> None:
+        self._write_paused = True
         if self.transport is not None:
             self.transport.pause_reading()
 
     def resume_writing(self) -> None:
-        if self.transport is not None and not self._closing:
+        self._write_paused = False
+        if self.transport is not None and not self._closing and self._muted_until is None:
             self.transport.resume_reading()
 
     def data_received(self, data: bytes) -> None:
@@ -206,8 +215,14 @@ class Connection(asyncio.Protocol):
             log.warning("conn %d from %s: %s; closing connection", self.id, self.peer, exc)
             self.close()
             return
-        for frame in frames:
+        self._dispatch_frames(frames)
+
+    def _dispatch_frames(self, frames: list[bytearray]) -> None:
+        for i, frame in enumerate(frames):
             if self._closing:
+                return
+            if self._muted_until is not None:  # throttled by a quota: the rest waits for the unmute
+                self._held.extend(frames[i:])
                 return
             try:
                 self._dispatch(frame)
@@ -215,6 +230,51 @@ class Connection(asyncio.Protocol):
                 log.exception("conn %d: internal error while dispatching; closing connection", self.id)
                 self.close()
                 return
+
+    # -------------------------------------------------------------- quota throttling (KIP-219)
+
+    def mute_for(self, ms: int) -> None:
+        """Read nothing more for ``ms`` of cluster time (responses still go out): Kafka mutes a throttled
+        client's channel. A virtual clock ends the mute when a test advances it past; the wall clock by a timer."""
+        if ms <= 0 or self._closing or self.transport is None:
+            return
+        until = self.cluster.state.clock.now_ms() + ms
+        if self._muted_until is not None:
+            self._muted_until = max(self._muted_until, until)
+            return
+        self._muted_until = until
+        self.transport.pause_reading()
+        self._unmute_hook()
+
+    def _unmute_hook(self, remove: bool = False) -> None:
+        """Arm (or with ``remove`` disarm) the check that ends the mute."""
+        clock = self.cluster.state.clock
+        if isinstance(clock, ManualClock):
+            if remove:
+                if self._check_unmute in clock.on_advance:
+                    clock.on_advance.remove(self._check_unmute)
+            elif self._check_unmute not in clock.on_advance:
+                clock.on_advance.append(self._check_unmute)
+        elif not remove and self._muted_until is not None:
+            delay = max(0, self._muted_until - clock.now_ms()) / 1000.0
+            asyncio.get_running_loop().call_later(delay, self._check_unmute)
+
+    def _check_unmute(self) -> None:
+        until = self._muted_until
+        if until is None or self._closing:
+            self._unmute_hook(remove=True)
+            return
+        if self.cluster.state.clock.now_ms() < until:
+            if not isinstance(self.cluster.state.clock, ManualClock):
+                self._unmute_hook()  # extended meanwhile: wait for the rest
+            return
+        self._muted_until = None
+        self._unmute_hook(remove=True)
+        if not self._write_paused:
+            self.transport.resume_reading()  # type: ignore[union-attr]
+        held, self._held = self._held, []
+        if held:
+            self._dispatch_frames(held)
 
     # -------------------------------------------------------------- dispatch
 
@@ -283,7 +343,7 @@ class Connection(asyncio.Protocol):
                 self._respond(key, version, corr,
                               self._error_result(spec, req, key, version, ErrorCode.NOT_COORDINATOR))
                 return
-        ctx = RequestCtx(broker, version, hdr.client_id, self.client_host, self.id)
+        ctx = RequestCtx(broker, version, hdr.client_id, self.client_host, self.id, conn=self)
         try:
             result = spec.fn(ctx, req)
         except Exception:

@@ -30,6 +30,7 @@ from kafkasim.state.leadership import Leadership
 from kafkasim.state.log_ops import LogOperations
 from kafkasim.state.partitions import PartitionState, Topic
 from kafkasim.state.producers import ProducerIds
+from kafkasim.state.quotas import ClientQuotas
 from kafkasim.state.topic_configs import ConfigEntry, ConfigOp, TopicConfigs
 from kafkasim.state.topics import TopicRegistry
 from kafkasim.state.transactions import TransactionCoordinator
@@ -68,7 +69,7 @@ class ClusterState:
     # slots: past 30 attributes a plain instance dict makes every ``state.x`` lookup slower
     __slots__ = ("config", "clock", "cluster_id", "store", "append_listeners", "producer_ids", "persistence",
                  "broker_registry", "brokers", "topic_configs", "topic_registry", "topics", "topics_by_id", "groups",
-                 "leadership", "logs", "transactions",
+                 "leadership", "logs", "transactions", "quotas",
                  *(name for names in _SERVED.values() for name in names))
 
     def __init__(self, config: BrokerConfig, clock: Clock | None = None,
@@ -111,6 +112,7 @@ class ClusterState:
         self.transactions = TransactionCoordinator(clock, self.producer_ids, config.transaction_max_timeout_ms,
                                                    logs.write_markers, self.groups.end_txn_offsets)
         logs.transactions = self.transactions
+        self.quotas = ClientQuotas()
 
         for part, names in self._SERVED.items():
             served = getattr(self, part)

@@ -2,7 +2,7 @@
 
 Kept in the metadata log (:mod:`kafkasim.state.metadata_log`): the cluster id (as Kafka's meta.properties
 keeps it: the directory's id wins over the configured one, so clients see the same cluster after a
-restart), topics (id, partitions and their replicas, configs), committed offsets, classic group metadata
+restart), topics (id, partitions and their replicas, configs), client quotas, committed offsets, classic group metadata
 (generation, protocol, leader, members with their subscriptions and assignments: Kafka's GroupMetadata
 record, written when a generation is synced and when the group empties) and the producer id block.
 Rebuilt from the partition logs, as Kafka does: each partition's producer state (the last five batches of
@@ -28,6 +28,7 @@ from kafkasim.state.metadata_log import (
     GROUP,
     OFFSET,
     PRODUCER_IDS,
+    QUOTA,
     TOPIC,
     TXN,
     TXN_OFFSETS,
@@ -43,6 +44,7 @@ if TYPE_CHECKING:
     from kafkasim.state.clock import Clock
     from kafkasim.state.groups import GroupCoordinator
     from kafkasim.state.producers import ProducerIds
+    from kafkasim.state.quotas import ClientQuotas, Entity
     from kafkasim.state.topic_configs import TopicConfigs
     from kafkasim.state.transactions import TransactionCoordinator
     from kafkasim.storage.segments import DiskStore
@@ -73,6 +75,7 @@ class PersistedState(Protocol):
     groups: GroupCoordinator
     producer_ids: ProducerIds
     transactions: TransactionCoordinator
+    quotas: ClientQuotas
 
 
 class Persistence:
@@ -86,6 +89,7 @@ class Persistence:
         state.groups.on_txn_offsets = self.txn_offsets
         state.producer_ids.on_block = self.producer_id_block
         state.transactions.on_change = self.transaction
+        state.quotas.on_change = self.quota
 
     # ------------------------------------------------------------------ writes
 
@@ -131,6 +135,9 @@ class Persistence:
             self.mlog.put([(key, None)])
             return
         self.mlog.put([(key, [[t, p, *e] for (t, p), e in offsets.items()])])
+
+    def quota(self, entity: Entity, values: dict[str, float] | None) -> None:
+        self.mlog.put([(QUOTA + json.dumps([list(pair) for pair in entity]), values)])
 
     def producer_id_block(self, block_end: int) -> None:
         self.mlog.put([(PRODUCER_IDS, block_end)])
@@ -198,6 +205,8 @@ class Persistence:
                                   set(value["groups"]), value["start"])
                 state.transactions.restore(txn)
                 max_pid = max(max_pid, txn.producer_id)
+            elif key.startswith(QUOTA):
+                state.quotas.restore(tuple((t, n) for t, n in json.loads(key[len(QUOTA):])), value)
         block = entries.get(PRODUCER_IDS, 0)  # ids in the logs and transactions were handed out before it
         state.producer_ids.resume(max(block, max_pid + 1))
         if store.truncated_bytes:
