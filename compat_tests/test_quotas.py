@@ -150,3 +150,38 @@ def test_quotas_producer_over_its_byte_rate_is_throttled_then_freed(admin: Kafka
     finally:
         meter.close()
         alter(admin, {"client-id": client}, {"producer_byte_rate": None})
+
+
+@pytest.mark.kafkasim_only  # the virtual clock is kafkasim's own control
+def test_quotas_throttled_connection_is_muted_until_the_virtual_clock_passes(make_cluster, topic_name: str) -> None:
+    """KIP-219 on the wire: the throttled Produce is answered at once with its throttle time, and the
+    connection reads nothing more until broker time has moved past it."""
+    import socket
+
+    from kafkasim.protocol.messages import api_versions as av
+    from kafkasim.protocol.messages import produce as pr
+    from kafkasim.protocol.records import Record, build_batch
+    from kafkasim.state.quotas import AlterOp
+    from kafkasim.testing.wire import WireClient
+
+    cluster = make_cluster(clock="virtual")
+    cluster.create_topic(topic_name, partitions=1)
+    cluster.call(lambda: cluster.state.quotas.alter(
+        [([("client-id", "slow")], [AlterOp("producer_byte_rate", 1000, False)])], False))
+    batch = build_batch([Record(0, cluster.clock.now_ms(), None, b"x" * 20_000)])
+    with WireClient(cluster.bootstrap_servers, client_id="slow") as wire:
+        req = pr.ProduceRequest(acks=1, timeout_ms=5000, topic_data=[pr.ProduceRequestTopicProduceData(
+            name=topic_name, partition_data=[pr.ProduceRequestPartitionProduceData(index=0, records=batch)])])
+        resp = wire.request(0, req)
+        assert resp.responses[0].partition_responses[0].error_code == 0
+        # ~20,000 B over the 10 s assumed: (2,000 - 1,000) / 1,000 * 10 s, give or take the batch header
+        assert 10_000 <= resp.throttle_time_ms <= 11_000
+        wire.sock.settimeout(0.5)
+        with pytest.raises(socket.timeout):  # muted: the next request is not read
+            wire.request(18, av.ApiVersionsRequest())
+        cluster.clock.advance(resp.throttle_time_ms - 1)
+        with pytest.raises(socket.timeout):
+            wire.recv_frame()
+        wire.sock.settimeout(WAIT_S)
+        cluster.clock.advance(1)
+        assert wire.recv_frame()  # the held ApiVersions is answered once the mute is over
