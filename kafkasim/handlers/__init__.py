@@ -150,6 +150,8 @@ def _register_all() -> None:
         k45_alter_partition_reassignments,
         k46_list_partition_reassignments,
         k47_offset_delete,
+        k48_describe_client_quotas,
+        k49_alter_client_quotas,
         k50_describe_user_scram_credentials,
         k51_alter_user_scram_credentials,
         k60_describe_cluster,

@@ -11,6 +11,9 @@ answers NOT_ENOUGH_REPLICAS when fewer replicas than min.insync.replicas are in 
 partition this broker does not lead answers NOT_LEADER_OR_FOLLOWER (with the current leader, v10+). With
 acks=0 nothing is answered, and a failed partition closes the connection, as Kafka does so the client
 refreshes its metadata. Any other acks value answers INVALID_REQUIRED_ACKS.
+Quotas (KIP-219, as KafkaApis): the request's record bytes count against the client's producer_byte_rate, and
+(acks 1 and all) the handler's time against its request_percentage; the larger throttle is answered in
+throttle_time_ms at once and the connection reads nothing more for that long (with acks=0 it is muted too).
 Version notes: v0-2 are advertised for librdkafka (KAFKA-18659) like Kafka 4, but not served. v5 adds
 log_start_offset; v8 error_message; v8 record_errors (the records schema-at-producer refused, by index); v10+ current_leader and node_endpoints (KIP-951) with
 NOT_LEADER_OR_FOLLOWER, so the client goes to the new leader without a metadata round trip; v12 is v11
@@ -18,6 +21,8 @@ NOT_LEADER_OR_FOLLOWER, so the client goes to the new leader without a metadata 
 """
 
 from __future__ import annotations
+
+from time import perf_counter_ns
 
 from kafkasim.errors import ErrorCode, KafkaError
 from kafkasim.handlers import CLOSE, NO_RESPONSE, handler
@@ -46,6 +51,7 @@ def produce(ctx, req: ProduceRequest):
     if req.acks not in (-1, 0, 1):
         return error_response(req, ctx.api_version, ErrorCode.INVALID_REQUIRED_ACKS)
     state = ctx.state
+    started = perf_counter_ns() if state.quotas.active else 0
     node_id = ctx.node_id
     acks = req.acks
     authorizing = state.acls.enabled
@@ -85,10 +91,26 @@ def produce(ctx, req: ProduceRequest):
             parts.append(r)
         topics.append(ProduceResponseTopicProduceResponse(name=t.name, partition_responses=parts))
     state.appended()  # fsync "always": durable before the answer
+    throttle = _throttle(ctx, req, started) if started else 0
     if acks == 0:
         return CLOSE if failed else NO_RESPONSE
-    resp = ProduceResponse(responses=topics)
+    resp = ProduceResponse(responses=topics, throttle_time_ms=throttle)
     if leaders:
         resp.node_endpoints = [ProduceResponseNodeEndpoint(node_id=b.node_id, host=host, port=port, rack=b.rack)
                                for b in state.brokers_by_id(leaders) for host, port in (b.address(ctx.listener),)]
     return resp
+
+
+def _throttle(ctx, req: ProduceRequest, started: int) -> int:
+    """Record the request against the client's quotas; mute the connection for the larger throttle."""
+    state = ctx.state
+    quotas = state.quotas
+    now = state.clock.now_ms()
+    size = sum(len(pd.records) for t in req.topic_data for pd in t.partition_data if pd.records is not None)
+    bandwidth = quotas.record_produce(ctx.principal, ctx.client_id, size, now)
+    request = 0 if req.acks == 0 else quotas.record_request_time(ctx.principal, ctx.client_id,
+                                                                 perf_counter_ns() - started, now)
+    throttle = max(bandwidth, request)
+    if throttle > 0:
+        ctx.throttle(throttle)
+    return throttle

@@ -15,9 +15,15 @@ NOT_LEADER_OR_FOLLOWER, with the current leader (v12+) and its endpoint (v16+, K
 Version notes: fetch sessions (v7+) are not kept: session_id 0 is always answered (a sessionless full
 fetch, which Kafka also falls back to), and a non-zero session id gets FETCH_SESSION_ID_NOT_FOUND.
 v13+ identifies topics by id (UNKNOWN_TOPIC_ID); v15 replica_state is accepted for consumers (-1).
+Quotas (KIP-219, as KafkaApis): with a consumer_byte_rate, max_bytes is capped at what the quota allows in its
+window (quota * 10 s) and min_bytes at that; the answer's record bytes count against the quota and the
+handler's time against request_percentage. When either is exceeded the fetch is answered empty (no topics,
+throttle_time_ms set, the bytes taken back off the quota) and the connection reads nothing for that long.
 """
 
 from __future__ import annotations
+
+from time import perf_counter_ns
 
 from kafkasim.errors import ErrorCode, KafkaError
 from kafkasim.handlers import handler
@@ -150,16 +156,48 @@ async def fetch(ctx, req: FetchRequest) -> FetchResponse:
     version = ctx.api_version
     if version >= 7 and req.session_id != 0:
         return FetchResponse(error_code=ErrorCode.FETCH_SESSION_ID_NOT_FOUND, session_id=0)
+    quotas = ctx.state.quotas.active
+    started = 0
+    if quotas:
+        _cap_to_quota(ctx, req)
+        started = perf_counter_ns()
     resp, total, watched, failed = _build(ctx, req, version)
-    if total >= req.min_bytes or req.max_wait_ms <= 0 or not watched or failed:
+    if not (total >= req.min_bytes or req.max_wait_ms <= 0 or not watched or failed):
+        clock = ctx.state.clock
+        deadline = clock.monotonic() + req.max_wait_ms / 1000.0
+        while True:
+            left = deadline - clock.monotonic()
+            if left <= 0:
+                break
+            await ctx.wait_for_append(watched, left)
+            if quotas:
+                started = perf_counter_ns()  # time spent waiting is not request time
+            resp, total, watched, failed = _build(ctx, req, version)
+            if total >= req.min_bytes or not watched or failed:
+                break
+    if quotas:
+        return _under_quota(ctx, resp, total, started)
+    return resp
+
+
+def _cap_to_quota(ctx, req: FetchRequest) -> None:
+    limit = ctx.state.quotas.fetch_max_bytes(ctx.principal, ctx.client_id)
+    if limit is not None:
+        req.max_bytes = min(req.max_bytes if req.max_bytes > 0 else 0x7FFFFFFF, limit)
+        req.min_bytes = min(req.min_bytes, req.max_bytes)
+
+
+def _under_quota(ctx, resp: FetchResponse, total: int, started: int) -> FetchResponse:
+    """Record the answer against the client's quotas; throttled, it becomes an empty answer and the
+    connection is muted."""
+    state = ctx.state
+    quotas = state.quotas
+    now = state.clock.now_ms()
+    request = quotas.record_request_time(ctx.principal, ctx.client_id, perf_counter_ns() - started, now)
+    bandwidth = quotas.record_fetch(ctx.principal, ctx.client_id, total, now)
+    throttle = max(bandwidth, request)
+    if throttle <= 0:
         return resp
-    clock = ctx.state.clock
-    deadline = clock.monotonic() + req.max_wait_ms / 1000.0
-    while True:
-        left = deadline - clock.monotonic()
-        if left <= 0:
-            return resp
-        await ctx.wait_for_append(watched, left)
-        resp, total, watched, failed = _build(ctx, req, version)
-        if total >= req.min_bytes or not watched or failed:
-            return resp
+    quotas.unrecord_fetch(ctx.principal, ctx.client_id, total, now)
+    ctx.throttle(throttle)
+    return FetchResponse(throttle_time_ms=throttle, session_id=0, node_endpoints=resp.node_endpoints)

@@ -196,7 +196,7 @@ class RequestCtx:
     def throttle(self, ms: int) -> None:
         """KIP-219: the response goes out at once, then the connection reads nothing more for ``ms``."""
         if self._conn is not None:
-            self._conn.mute(ms)
+            self._conn.mute_for(ms)
 
     async def wait_for_append(self, partitions: list[PartitionState], timeout_s: float) -> None:
         await self._cluster.wait_for_append(partitions, timeout_s)
@@ -226,7 +226,9 @@ class Connection(asyncio.Protocol):
         self._pending: deque[list] = deque()  # [payload or None] slots, in request order
         self._tasks: set[asyncio.Task] = set()
         self._closing = False
-        self._muted_until: int | None = None  # KIP-219: cluster time (ms) reading resumes
+        self._write_paused = False
+        self._muted_until: int | None = None  # quota throttling: cluster time (ms) reading resumes
+        self._held: list[bytearray] = []  # frames read before the mute, dispatched after it
 
     # -------------------------------------------------------------- asyncio callbacks
 
@@ -260,32 +262,13 @@ class Connection(asyncio.Protocol):
         log.debug("conn %d closed (%s)", self.id, exc or "eof")
 
     def pause_writing(self) -> None:
+        self._write_paused = True
         if self.transport is not None:
             self.transport.pause_reading()
 
     def resume_writing(self) -> None:
+        self._write_paused = False
         if self.transport is not None and not self._closing and self._muted_until is None:
-            self.transport.resume_reading()
-
-    def mute(self, ms: int) -> None:
-        """KIP-219: read nothing more from this client for ``ms`` of cluster time (its response is sent)."""
-        if ms <= 0 or self._closing or self.transport is None:
-            return
-        until = self.cluster.state.clock.now_ms() + ms
-        if self._muted_until is not None and self._muted_until >= until:
-            return
-        self._muted_until = until
-        self.transport.pause_reading()
-        self.cluster.call_at(until, self._unmute)
-
-    def _unmute(self) -> None:
-        if self._muted_until is None or self._closing:
-            return
-        if self.cluster.state.clock.now_ms() < self._muted_until:  # muted again for longer meanwhile
-            self.cluster.call_at(self._muted_until, self._unmute)
-            return
-        self._muted_until = None
-        if self.transport is not None:
             self.transport.resume_reading()
 
     def data_received(self, data: bytes) -> None:
@@ -298,8 +281,14 @@ class Connection(asyncio.Protocol):
             log.warning("conn %d from %s: %s; closing connection", self.id, self.peer, exc)
             self.close()
             return
-        for frame in frames:
+        self._dispatch_frames(frames)
+
+    def _dispatch_frames(self, frames: list[bytearray]) -> None:
+        for i, frame in enumerate(frames):
             if self._closing:
+                return
+            if self._muted_until is not None:  # throttled by a quota: the rest waits for the unmute
+                self._held.extend(frames[i:])
                 return
             try:
                 self._dispatch(frame)
@@ -307,6 +296,35 @@ class Connection(asyncio.Protocol):
                 log.exception("conn %d: internal error while dispatching; closing connection", self.id)
                 self.close()
                 return
+
+    # -------------------------------------------------------------- quota throttling (KIP-219)
+
+    def mute_for(self, ms: int) -> None:
+        """Read nothing more for ``ms`` of cluster time (responses still go out): Kafka mutes a throttled
+        client's channel. A virtual clock ends the mute when a test advances it past; the wall clock a timer."""
+        if ms <= 0 or self._closing or self.transport is None:
+            return
+        until = self.cluster.state.clock.now_ms() + ms
+        if self._muted_until is not None:
+            self._muted_until = max(self._muted_until, until)  # the armed check waits for the rest
+            return
+        self._muted_until = until
+        self.transport.pause_reading()
+        self.cluster.call_at(until, self._check_unmute)
+
+    def _check_unmute(self) -> None:
+        until = self._muted_until
+        if until is None or self._closing:
+            return
+        if self.cluster.state.clock.now_ms() < until:  # extended meanwhile
+            self.cluster.call_at(until, self._check_unmute)
+            return
+        self._muted_until = None
+        if not self._write_paused:
+            self.transport.resume_reading()  # type: ignore[union-attr]
+        held, self._held = self._held, []
+        if held:
+            self._dispatch_frames(held)
 
     # -------------------------------------------------------------- dispatch
 

@@ -32,6 +32,7 @@ from kafkasim.state.leadership import Leadership
 from kafkasim.state.log_ops import LogOperations
 from kafkasim.state.partitions import PartitionState, Topic
 from kafkasim.state.producers import ProducerIds
+from kafkasim.state.quotas import ClientQuotas
 from kafkasim.state.reassignments import Reassignments
 from kafkasim.state.topic_configs import ConfigEntry, ConfigOp, TopicConfigs
 from kafkasim.state.topics import TopicRegistry
@@ -71,7 +72,7 @@ class ClusterState:
     # slots: past 30 attributes a plain instance dict makes every ``state.x`` lookup slower
     __slots__ = ("config", "clock", "cluster_id", "store", "append_listeners", "producer_ids", "persistence",
                  "broker_registry", "brokers", "topic_configs", "topic_registry", "topics", "topics_by_id", "groups",
-                 "leadership", "logs", "transactions", "reassignments", "credentials", "acls",
+                 "leadership", "logs", "transactions", "reassignments", "credentials", "acls", "quotas",
                  *(name for names in _SERVED.values() for name in names))
 
     def __init__(self, config: BrokerConfig, clock: Clock | None = None,
@@ -117,6 +118,7 @@ class ClusterState:
         self.reassignments = Reassignments(clock, brokers, topics, self.leadership.changed)
         self.credentials = Credentials(config)
         self.acls = Acls(config)
+        self.quotas = ClientQuotas()
 
         for part, names in self._SERVED.items():
             served = getattr(self, part)

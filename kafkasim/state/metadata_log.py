@@ -2,7 +2,7 @@
 
 Every change to topics, their configs and partitions, committed offsets, classic group metadata and the
 producer id block is appended as one record batch (keys ``topic/NAME``, ``offset/GROUP/TOPIC/PARTITION``,
-``group/GROUP``, ``producer-ids``, ``cluster-id``; values are JSON, a null value deletes the key). At start
+``group/GROUP``, ``quota/[[TYPE, NAME], ...]`` (a client quota entity: its quotas), ``producer-ids``, ``cluster-id``; values are JSON, a null value deletes the key). At start
 the log is replayed, the latest value of each key wins. The log is a compacted log like any other: it is
 cleaned when most of it is superseded. The same recovery as for partitions applies (a torn last batch is dropped).
 """
@@ -26,6 +26,7 @@ TXN = "txn/"
 TXN_OFFSETS = "txn-offsets/"
 SCRAM = "scram/"
 ACL = "acl/"
+QUOTA = "quota/"
 
 
 def offset_key(group_id: str, topic: str, partition: int) -> str:

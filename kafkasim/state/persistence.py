@@ -2,7 +2,7 @@
 
 Kept in the metadata log (:mod:`kafkasim.state.metadata_log`): the cluster id (as Kafka's meta.properties
 keeps it: the directory's id wins over the configured one, so clients see the same cluster after a
-restart), topics (id, partitions and their replicas, configs), committed offsets, classic group metadata
+restart), topics (id, partitions and their replicas, configs), client quotas, committed offsets, classic group metadata
 (generation, protocol, leader, members with their subscriptions and assignments: Kafka's GroupMetadata
 record, written when a generation is synced and when the group empties) and the producer id block.
 Rebuilt from the partition logs, as Kafka does: each partition's producer state (the last five batches of
@@ -29,6 +29,7 @@ from kafkasim.state.metadata_log import (
     GROUP,
     OFFSET,
     PRODUCER_IDS,
+    QUOTA,
     SCRAM,
     TOPIC,
     TXN,
@@ -48,6 +49,7 @@ if TYPE_CHECKING:
     from kafkasim.state.credentials import Credentials
     from kafkasim.state.groups import GroupCoordinator
     from kafkasim.state.producers import ProducerIds
+    from kafkasim.state.quotas import ClientQuotas, Entity
     from kafkasim.state.topic_configs import TopicConfigs
     from kafkasim.state.transactions import TransactionCoordinator
     from kafkasim.storage.segments import DiskStore
@@ -80,6 +82,7 @@ class PersistedState(Protocol):
     transactions: TransactionCoordinator
     credentials: Credentials
     acls: Acls
+    quotas: ClientQuotas
 
 
 class Persistence:
@@ -95,6 +98,7 @@ class Persistence:
         state.transactions.on_change = self.transaction
         state.credentials.on_change = self.scram
         state.acls.on_change = self.acl
+        state.quotas.on_change = self.quota
 
     # ------------------------------------------------------------------ writes
 
@@ -148,6 +152,8 @@ class Persistence:
 
     def acl(self, b: AclBinding, added: bool) -> None:
         self.mlog.put([(ACL + json.dumps(b.as_list()), 1 if added else None)])
+    def quota(self, entity: Entity, values: dict[str, float] | None) -> None:
+        self.mlog.put([(QUOTA + json.dumps([list(pair) for pair in entity]), values)])
 
     def producer_id_block(self, block_end: int) -> None:
         self.mlog.put([(PRODUCER_IDS, block_end)])
@@ -218,9 +224,11 @@ class Persistence:
         self._restore_credentials(entries)
         from kafkasim.state.acls import AclBinding
 
-        for key in entries:
+        for key, value in entries.items():
             if key.startswith(ACL):
                 state.acls.restore(AclBinding(*json.loads(key[len(ACL):])))
+            elif key.startswith(QUOTA):
+                state.quotas.restore(tuple((t, n) for t, n in json.loads(key[len(QUOTA):])), value)
         block = entries.get(PRODUCER_IDS, 0)  # ids in the logs and transactions were handed out before it
         state.producer_ids.resume(max(block, max_pid + 1))
         if store.truncated_bytes:
