@@ -609,3 +609,20 @@ def test_cli_listeners_and_connections(controlled) -> None:
         r = s.cli("connections")
         rows = [line.split() for line in r.output.splitlines()[1:]]
         assert [row[2:3] + row[4:] for row in rows] == [["INTERNAL", "User:ANONYMOUS", "-"]], r.output
+
+
+
+def test_cli_acls_quotas_and_users(controlled) -> None:
+    s = controlled("--listeners", "PLAINTEXT://127.0.0.1:0", "--user", "alice:alice-secret", "--authorizer",
+                   "--super-users", "User:ANONYMOUS")
+    from confluent_kafka.admin import AclBinding, AclOperation, AclPermissionType, AdminClient, ResourcePatternType
+    from confluent_kafka.admin import ResourceType as Rt
+
+    admin = AdminClient({"bootstrap.servers": s.bootstraps["bootstrap"]})
+    for f in admin.create_acls([AclBinding(Rt.TOPIC, "orders", ResourcePatternType.PREFIXED, "User:alice", "*",
+                                           AclOperation.WRITE, AclPermissionType.ALLOW)]).values():
+        f.result()
+    r = s.cli("acls")
+    assert r.output.splitlines()[1].split() == ["TOPIC:orders", "PREFIXED", "User:alice", "*", "WRITE", "ALLOW"]
+    assert s.cli("users").output.split() == ["alice", "plain=yes", "scram=SCRAM-SHA-256:4096", "SCRAM-SHA-512:4096"]
+    assert s.cli("quotas").output == ""

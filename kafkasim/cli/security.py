@@ -33,3 +33,40 @@ def connections_cmd(control_url: str, token: str | None, cluster: str | None) ->
         principal = x["principal"] if x["authenticated"] else "(authenticating)"
         click.echo(f"{x['id']:>6} {x['node_id']:>4}  {x['listener']:16} {x['peer']:22} {principal:28} "
                    f"{x['mechanism'] or '-'}")
+
+
+@main.command("acls")
+@_control_options
+def acls_cmd(control_url: str, token: str | None, cluster: str | None) -> None:
+    """List ACL bindings: resource, pattern, principal, host, operation, permission."""
+    with _Control(control_url, token, cluster) as c:
+        body = c.client.get(c.path + "/acls")
+    if not body["authorizer"]:
+        click.echo("(the authorizer is off: serve --authorizer)")
+    click.echo(f"{'RESOURCE':40} {'PATTERN':9} {'PRINCIPAL':24} {'HOST':16} {'OPERATION':17} PERMISSION")
+    for a in body["acls"]:
+        click.echo(f"{a['resource_type'] + ':' + a['resource_name']:40} {a['pattern_type']:9} {a['principal']:24} "
+                   f"{a['host']:16} {a['operation']:17} {a['permission']}")
+
+
+@main.command("quotas")
+@_control_options
+def quotas_cmd(control_url: str, token: str | None, cluster: str | None) -> None:
+    """List client quotas per entity (<default> for an entity type's default)."""
+    with _Control(control_url, token, cluster) as c:
+        quotas = c.client.get(c.path + "/quotas")["quotas"]
+    for q in quotas:
+        entity = ",".join(f"{e['type']}={e['name'] if e['name'] is not None else '<default>'}" for e in q["entity"])
+        values = " ".join(f"{k}={v:g}" for k, v in sorted(q["values"].items()))
+        click.echo(f"{entity}  {values}")
+
+
+@main.command("users")
+@_control_options
+def users_cmd(control_url: str, token: str | None, cluster: str | None) -> None:
+    """List SASL users: PLAIN password or not, SCRAM mechanisms and iterations (never secrets)."""
+    with _Control(control_url, token, cluster) as c:
+        users = c.client.get(c.path + "/users")["users"]
+    for u in users:
+        scram = " ".join(f"{m}:{i}" for m, i in u["scram"].items()) or "-"
+        click.echo(f"{u['name']:24} plain={'yes' if u['plain'] else 'no':4} scram={scram}")

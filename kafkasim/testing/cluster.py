@@ -22,7 +22,7 @@ from kafkasim.state.topics import check_partition_budget
 from kafkasim.testing import security
 from kafkasim.testing.clock import ClusterClock
 from kafkasim.testing.records import RecordInfo, RecordsWait, WaitTimeout, read_records
-from kafkasim.testing.security import ConnectionInfo, ListenerInfo
+from kafkasim.testing.security import AclInfo, ConnectionInfo, ListenerInfo, QuotaInfo, UserInfo
 
 T = TypeVar("T")
 
@@ -139,6 +139,18 @@ class Cluster:
     def connections(self) -> list[ConnectionInfo]:
         """Every open client connection of every broker: its listener, peer and principal."""
         return self.call(lambda: security.connections(self.server))
+
+    def acls(self) -> list[AclInfo]:
+        """The ACL bindings (CreateAcls), with Kafka's names."""
+        return self.call(lambda: security.acls(self.server))
+
+    def quotas(self) -> list[QuotaInfo]:
+        """The client quotas (AlterClientQuotas), per entity."""
+        return self.call(lambda: security.quotas(self.server))
+
+    def users(self) -> list[UserInfo]:
+        """The SASL users: PLAIN passwords and SCRAM credentials (mechanisms and iterations; never secrets)."""
+        return self.call(lambda: security.users(self.server))
 
     @property
     def ssl_ca_file(self) -> str | None:

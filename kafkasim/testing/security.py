@@ -53,3 +53,51 @@ def connections(server: ClusterServer) -> list[ConnectionInfo]:
                 sasl is None or sasl.authenticated, None if sasl is None else sasl.mechanism,
                 None if sasl is None else sasl.expires_at, 0 if sasl is None else sasl.authentications))
     return out
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class AclInfo:
+    """An ACL binding, with Kafka's names: resource type, pattern type, operation and permission."""
+
+    resource_type: str
+    resource_name: str
+    pattern_type: str
+    principal: str
+    host: str
+    operation: str
+    permission: str
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class QuotaInfo:
+    """A client quota: its entity ((type, name) pairs; a None name is the default) and values."""
+
+    entity: tuple[tuple[str, str | None], ...]
+    values: dict[str, float]
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class UserInfo:
+    """A SASL user: whether it has a PLAIN password, and its SCRAM mechanisms with their iterations."""
+
+    name: str
+    plain: bool
+    scram: dict[str, int]
+
+
+def acls(server: ClusterServer) -> list[AclInfo]:
+    from kafkasim.state.acls import AclOperation, AclPermission, PatternType, ResourceType
+
+    return [AclInfo(ResourceType(b.resource_type).name, b.resource_name, PatternType(b.pattern_type).name,
+                    b.principal, b.host, AclOperation(b.operation).name, AclPermission(b.permission).name)
+            for b in server.state.acls.bindings]
+
+
+def quotas(server: ClusterServer) -> list[QuotaInfo]:
+    return [QuotaInfo(tuple(entity), dict(values)) for entity, values in server.state.quotas.quotas.items()]
+
+
+def users(server: ClusterServer) -> list[UserInfo]:
+    creds = server.state.credentials
+    return [UserInfo(u, creds.plain_password(u) is not None,
+                     {m: c.iterations for m, c in sorted(creds.scram.get(u, {}).items())}) for u in creds.users]
