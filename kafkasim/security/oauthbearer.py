@@ -3,7 +3,7 @@
 - by default, Kafka's unsecured tokens (OAuthBearerUnsecuredValidatorCallbackHandler): a JWS whose header
   says ``"alg": "none"`` and whose signature is empty; the principal is the ``sub`` claim (configurable),
   ``exp`` is required and checked, ``iat`` checked when present, within the allowed clock skew, and the
-  required scopes must be in the ``scope`` claim (a space-separated string or a list);
+  required scopes must be in the ``scope`` claim (a string is one scope, as in Kafka; or a list);
 - with a JWKS file (``sasl.oauthbearer.jwks.endpoint.url``), signed tokens (RS*, PS*, ES*) checked against
   its keys (by ``kid``), with ``exp``, the subject, and the expected audience and issuer when configured.
 
@@ -178,7 +178,8 @@ def validate_token(token: str, settings: OAuthSettings, now_ms: int) -> tuple[st
             raise InvalidToken()
     if settings.required_scope:
         scope = claims.get(settings.scope_claim)
-        scopes = scope.split() if isinstance(scope, str) else scope if isinstance(scope, list) else []
+        # Kafka's OAuthBearerUnsecuredJws: a string claim is one scope, a list several
+        scopes = [scope.strip()] if isinstance(scope, str) else scope if isinstance(scope, list) else []
         if not set(settings.required_scope) <= set(scopes):
             raise InvalidToken("insufficient_scope", " ".join(settings.required_scope))
     return sub, exp_ms

@@ -130,7 +130,10 @@ class SaslSession:
         try:
             return server.evaluate(token, now_ms)
         except AuthenticationFailed as exc:
-            raise _Failed(exc.message) from None
+            message = exc.message
+            if self.reauthenticating:  # Kafka's wording for a failed re-authentication
+                message = message.replace("failed during authentication", "failed during re-authentication")
+            raise _Failed(message) from None
 
     def _finish(self, now_ms: int) -> int:
         """The exchange completed: the principal, and the session's lifetime (0: it does not expire)."""

@@ -102,12 +102,18 @@ class Credentials:
         """AlterUserScramCredentials: deletions (user, mechanism code) and upsertions (user, mechanism code,
         iterations, salt, salted password), validated per user as Kafka's controller does; a user with any
         bad entry changes nothing. One result per user, in request order."""
-        order = list(dict.fromkeys([u for u, _ in deletions] + [u for u, *_ in upsertions]))
+        named = [u for u, _ in deletions] + [u for u, *_ in upsertions]
+        order = list(dict.fromkeys(named))
         errors: dict[str, tuple[int, str]] = {}
         seen: set[tuple[str, int]] = set()
 
         def fail(user: str, code: int, message: str) -> None:
             errors.setdefault(user, (code, message))
+
+        for user in order:  # Kafka: a user may be named once per request, whatever the mechanisms
+            if named.count(user) > 1:
+                fail(user, ErrorCode.DUPLICATE_RESOURCE, "A user credential cannot be altered twice in the same "
+                                                         "request")
 
         for user, code in deletions:
             if not user:
