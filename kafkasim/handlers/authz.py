@@ -103,7 +103,7 @@ ACLS: dict[int, tuple[Check, ...] | str] = {
     ApiKey.ALTER_CLIENT_QUOTAS: _cluster(Op.ALTER_CONFIGS),
     ApiKey.DESCRIBE_USER_SCRAM_CREDENTIALS: _cluster(Op.DESCRIBE),
     ApiKey.ALTER_USER_SCRAM_CREDENTIALS: _cluster(Op.ALTER),
-    ApiKey.DESCRIBE_CLUSTER: _cluster(Op.DESCRIBE),
+    ApiKey.DESCRIBE_CLUSTER: (),  # Kafka 4 answers everyone; cluster_authorized_operations shows what is allowed
     ApiKey.DESCRIBE_PRODUCERS: IN_HANDLER,  # READ per topic
     ApiKey.DESCRIBE_TRANSACTIONS: IN_HANDLER,  # DESCRIBE per transactional id
     ApiKey.LIST_TRANSACTIONS: IN_HANDLER,  # only the transactional ids the principal may describe
