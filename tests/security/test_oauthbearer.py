@@ -420,3 +420,40 @@ def test_jwks_missing_members():
 
 def test_jwks_unknown_curve_ignored():
     assert load_jwks('{"keys": [{"kty": "EC", "crv": "secp256k1", "x": "AA", "y": "AA"}]}') == {}
+
+
+# ---------------------------------------------------------------------- bugs found by the fuzz tests
+
+
+def _server_outcome(claims_json: bytes):
+    token = f"{part({'alg': 'none'})}.{b64url(claims_json)}."
+    server = OAuthBearerServer(OAuthSettings())
+    return server.evaluate(message(token), NOW)
+
+
+@pytest.mark.xfail(strict=True, reason="bug: a non-finite or huge exp (1e400 -> inf, NaN, or an integer beyond a "
+                   "float) escapes validate_token and OAuthBearerServer.evaluate as OverflowError/ValueError "
+                   "instead of InvalidToken -> invalid_token")
+@pytest.mark.parametrize("claims", [b'{"sub":"a","exp":1e400}', b'{"sub":"a","exp":NaN}',
+                                    b'{"sub":"a","exp":-Infinity}', b'{"sub":"a","exp":' + b"9" * 400 + b"}",
+                                    b'{"sub":"a","exp":1e306}'])
+def test_non_finite_exp_is_an_invalid_token(claims):
+    assert _server_outcome(claims) == INVALID
+
+
+@pytest.mark.xfail(strict=True, reason="bug: a deeply nested JSON claims part (30000 '[' fits in the 64 KiB "
+                   "token) escapes OAuthBearerServer.evaluate as RecursionError instead of invalid_token")
+def test_deeply_nested_claims_are_an_invalid_token():
+    assert _server_outcome(b"[" * 30000) == INVALID
+
+
+@pytest.mark.xfail(strict=True, reason="bug: load_jwks raises RecursionError (not ValueError) for deeply nested "
+                   "JSON")
+def test_deeply_nested_jwks():
+    with pytest.raises(ValueError):
+        load_jwks("[" * 100000)
+
+
+def test_jwks_bad_base64_is_a_value_error():
+    with pytest.raises(ValueError):  # binascii.Error is a ValueError
+        load_jwks('{"keys": [{"kty": "RSA", "n": "A", "e": "AQAB"}]}')

@@ -157,3 +157,21 @@ def test_subject_dn_escapes_and_odd_names(certs):
 def test_subject_dn_of_the_ca_and_server(certs):
     assert subject_dn(der(str(certs.ca))) == "CN=kafkasim CA"
     assert subject_dn(der(str(certs.cert))) == "CN=kafkasim"
+
+
+@pytest.mark.xfail(strict=True, reason="bug: deeply nested groups in a RULE's pattern (within MAX_RULES_LENGTH) "
+                   "make parse_rules raise RecursionError from re.compile, not ValueError")
+def test_deeply_nested_pattern():
+    with pytest.raises(ValueError):
+        PrincipalMapper("RULE:" + "(" * 4000 + ")" * 4000 + "/x/")
+
+
+@pytest.mark.xfail(strict=True, reason="bug: a replacement naming a group the pattern lacks ($2 with one group) is "
+                   "accepted, and name_for_dn then raises re.error (not a ValueError) for every matching DN")
+def test_replacement_with_a_missing_group():
+    try:
+        mapper = PrincipalMapper("RULE:^CN=(.*)$/$2/")
+    except ValueError:
+        return
+    with pytest.raises(ValueError):
+        mapper.name_for_dn("CN=alice")
