@@ -139,3 +139,13 @@ def test_load_jwks_fuzz(text):
     except (ValueError, KeyError, TypeError):
         return
     assert isinstance(keys, dict)
+
+
+@FUZZ
+@given(jwt_like(), st.sampled_from(["n,,", "y,,", "n,a=alice,", "n,a=,"]))
+def test_oauthbearer_token_fuzz(token, gs2):
+    """Well-formed client messages around fuzzed tokens: an answer, or AuthenticationFailed, nothing else."""
+    server = OAuthBearerServer(OAuthSettings(required_scope=("s",)))
+    evaluate_only_fails_cleanly(server, f"{gs2}\x01auth=Bearer {token}\x01\x01".encode())
+    if not server.complete:
+        evaluate_only_fails_cleanly(server, b"\x01")
