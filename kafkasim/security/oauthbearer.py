@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import base64
 import json
+import math
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -25,6 +26,7 @@ if TYPE_CHECKING:
 
 #: the largest token kafkasim reads (the frame is capped before this, at sasl.server.max.receive.size)
 MAX_TOKEN_BYTES = 65536
+MAX_EPOCH_S = 9_223_372_036_854_775  # Long.MAX_VALUE milliseconds, in seconds
 _CONTROL_A = "\x01"
 
 
@@ -69,7 +71,10 @@ def load_jwks(text: str) -> dict[str, Any]:
     """The public keys of a JWKS document (RSA and EC), by kid. ValueError for a malformed one."""
     from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
-    doc = json.loads(text)
+    try:
+        doc = json.loads(text)
+    except RecursionError:
+        raise ValueError("a JWKS document nested too deep") from None
     if not isinstance(doc, dict) or not isinstance(doc.get("keys"), list):
         raise ValueError("a JWKS document is an object with a \"keys\" list")
     curves = {"P-256": ec.SECP256R1(), "P-384": ec.SECP384R1(), "P-521": ec.SECP521R1()}
@@ -128,6 +133,9 @@ def _number(claims: dict[str, Any], name: str, required: bool) -> float | None:
         return None
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise InvalidToken()
+    # seconds since the epoch: finite and within what a millisecond long can hold (NaN, inf, 1e400 are not)
+    if not (isinstance(value, int) or math.isfinite(value)) or not -MAX_EPOCH_S <= value <= MAX_EPOCH_S:
+        raise InvalidToken()
     return float(value)
 
 
@@ -140,7 +148,7 @@ def validate_token(token: str, settings: OAuthSettings, now_ms: int) -> tuple[st
         header = json.loads(_b64url(parts[0]))
         claims = json.loads(_b64url(parts[1]))
         signature = _b64url(parts[2])
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):  # RecursionError: JSON nested too deep
         raise InvalidToken() from None
     if not isinstance(header, dict) or not isinstance(claims, dict):
         raise InvalidToken()

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 #: a rule is a few hundred characters at most in practice; a longer string is refused before any regex runs
 MAX_RULES_LENGTH = 8192
-_RULE = re.compile(r"\s*((DEFAULT)|RULE:((\\.|[^\\/])*)/((\\.|[^\\/])*)/([LU]?).*?|(.*?))\s*(,\s*|$)")
+_RULE = re.compile(r"\s*((DEFAULT)|RULE:((\\.|[^\\/])*)/((\\.|[^\\/])*)/([LU]?)|(.*?))\s*(,\s*|$)")
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,9 +68,13 @@ def parse_rules(rules: str) -> list[_Rule]:
         elif m.group(3) is not None:
             try:
                 pattern = re.compile(m.group(3))
-            except re.error as exc:
-                raise ValueError(f"Invalid rule: {m.group(0).strip()} ({exc})") from None
-            out.append(_Rule(False, pattern, _java_replacement(m.group(5)), m.group(7)))
+            except (re.error, RecursionError, OverflowError) as exc:  # nested too deep is not a rule either
+                raise ValueError(f"Invalid rule: {m.group(0).strip()} ({type(exc).__name__})") from None
+            replacement = _java_replacement(m.group(5))
+            for ref in re.findall(r"\\g<(\d+)>", replacement):
+                if int(ref) > pattern.groups:
+                    raise ValueError(f"Invalid rule: {m.group(0).strip()} (no group {ref} in the pattern)")
+            out.append(_Rule(False, pattern, replacement, m.group(7)))
         pos = m.end()
     return out
 

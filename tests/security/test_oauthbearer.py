@@ -149,12 +149,13 @@ def test_invalid_tokens(token):
 
 def test_required_scope():
     settings = OAuthSettings(required_scope=("read", "write"))
-    ok = unsecured({"sub": "alice", "exp": NOW_S + 60, "scope": "write other read"})
-    assert validate_token(ok, settings, NOW)[0] == "alice"
     assert validate_token(unsecured({"sub": "alice", "exp": NOW_S + 60, "scope": ["read", "write"]}), settings,
                           NOW)[0] == "alice"
+    assert validate_token(unsecured({"sub": "alice", "exp": NOW_S + 60, "scope": " read "}),
+                          OAuthSettings(required_scope=("read",)), NOW)[0] == "alice"
     expected = b'{"status":"insufficient_scope","scope":"read write"}'
-    for scope in ("read", None, ["read"], 5, ""):
+    # Kafka's OAuthBearerUnsecuredJws: a string claim is one scope, even with spaces in it
+    for scope in ("read", None, ["read"], 5, "", "write other read"):
         claims = {"sub": "alice", "exp": NOW_S + 60}
         if scope is not None:
             claims["scope"] = scope
@@ -195,8 +196,6 @@ def test_malformed_client_message(token):
     assert exc.value.message == GENERIC
 
 
-@pytest.mark.xfail(strict=True, reason="bug: a gs2 header of 'n,' (no authzid field, RFC 7628's gs2-header is "
-                   "'n,' [authzid] ',') is accepted; Kafka's OAuthBearerClientInitialResponse refuses it")
 def test_gs2_header_without_authzid_field():
     server = OAuthBearerServer(OAuthSettings())
     with pytest.raises(AuthenticationFailed):
@@ -343,8 +342,6 @@ def test_wrong_key_or_kid(jwks, rsa_key, ec_key):
         invalid(OAuthBearerServer(OAuthSettings(keys=jwks)), token)
 
 
-@pytest.mark.xfail(strict=True, reason="bug: ES384 (RFC 7518: P-384 and SHA-384) is accepted from a P-256 key; "
-                   "the alg's curve is not checked against the key's, as jose4j does")
 def test_es384_with_a_p256_key(jwks, ec_key):
     invalid(OAuthBearerServer(OAuthSettings(keys=jwks)), sign(ec_key, "ES384", CLAIMS, "e1"))
 
@@ -431,9 +428,6 @@ def _server_outcome(claims_json: bytes):
     return server.evaluate(message(token), NOW)
 
 
-@pytest.mark.xfail(strict=True, reason="bug: a non-finite or huge exp (1e400 -> inf, NaN, or an integer beyond a "
-                   "float) escapes validate_token and OAuthBearerServer.evaluate as OverflowError/ValueError "
-                   "instead of InvalidToken -> invalid_token")
 @pytest.mark.parametrize("claims", [b'{"sub":"a","exp":1e400}', b'{"sub":"a","exp":NaN}',
                                     b'{"sub":"a","exp":-Infinity}', b'{"sub":"a","exp":' + b"9" * 400 + b"}",
                                     b'{"sub":"a","exp":1e306}'])
@@ -441,14 +435,10 @@ def test_non_finite_exp_is_an_invalid_token(claims):
     assert _server_outcome(claims) == INVALID
 
 
-@pytest.mark.xfail(strict=True, reason="bug: a deeply nested JSON claims part (30000 '[' fits in the 64 KiB "
-                   "token) escapes OAuthBearerServer.evaluate as RecursionError instead of invalid_token")
 def test_deeply_nested_claims_are_an_invalid_token():
     assert _server_outcome(b"[" * 30000) == INVALID
 
 
-@pytest.mark.xfail(strict=True, reason="bug: load_jwks raises RecursionError (not ValueError) for deeply nested "
-                   "JSON")
 def test_deeply_nested_jwks():
     with pytest.raises(ValueError):
         load_jwks("[" * 100000)

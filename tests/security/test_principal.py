@@ -117,8 +117,6 @@ def test_empty_rules_between_commas_are_ignored():
     assert [r.default for r in parse_rules(f"{SERVICE},,DEFAULT")] == [False, True]
 
 
-@pytest.mark.xfail(strict=True, reason="bug: text after the case flag of a RULE is ignored; Kafka's parseRules "
-                   "refuses it (IllegalArgumentException: unmatched substring), e.g. .../$1/L/U and .../$1/LU")
 @pytest.mark.parametrize("rules", [
     "RULE:^CN=(.*?),OU=ServiceUsers.*$/$1/L/U",
     "RULE:^CN=(.*?),OU=ServiceUsers.*$/$1/LU",
@@ -159,15 +157,11 @@ def test_subject_dn_of_the_ca_and_server(certs):
     assert subject_dn(der(str(certs.cert))) == "CN=kafkasim"
 
 
-@pytest.mark.xfail(strict=True, reason="bug: deeply nested groups in a RULE's pattern (within MAX_RULES_LENGTH) "
-                   "make parse_rules raise RecursionError from re.compile, not ValueError")
 def test_deeply_nested_pattern():
     with pytest.raises(ValueError):
         PrincipalMapper("RULE:" + "(" * 4000 + ")" * 4000 + "/x/")
 
 
-@pytest.mark.xfail(strict=True, reason="bug: a replacement naming a group the pattern lacks ($2 with one group) is "
-                   "accepted, and name_for_dn then raises re.error (not a ValueError) for every matching DN")
 def test_replacement_with_a_missing_group():
     try:
         mapper = PrincipalMapper("RULE:^CN=(.*)$/$2/")
