@@ -12,7 +12,7 @@ With the authorizer off (the default) nothing here runs: the server and handlers
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -137,6 +137,59 @@ def require_topic(ctx, operation: int, topic: str) -> None:
     """TOPIC_AUTHORIZATION_FAILED unless the principal may do ``operation`` on ``topic``."""
     if ctx.state.acls.enabled and not topic_allowed(ctx, operation, topic):
         raise KafkaError(ErrorCode.TOPIC_AUTHORIZATION_FAILED)
+
+
+def enabled(ctx) -> bool:
+    """Whether an authorizer is configured (handlers skip all checks when not)."""
+    return ctx.state.acls.enabled
+
+
+def host(ctx) -> str:
+    return host_of(ctx)
+
+
+def cluster_allowed(ctx, operation: int) -> bool:
+    return allowed(ctx, operation, R.CLUSTER, CLUSTER_NAME)
+
+
+def allowed_topics(ctx, operation: int, names: Iterable[str]) -> set[str]:
+    """The names among ``names`` the principal may do ``operation`` on (all of them with the authorizer off)."""
+    names = set(names)
+    if not ctx.state.acls.enabled:
+        return names
+    return {n for n in names if topic_allowed(ctx, operation, n)}
+
+
+def denied_topics(ctx, operation: int, names: Iterable[str]) -> set[str]:
+    """The names among ``names`` the principal may not do ``operation`` on (none with the authorizer off)."""
+    if not ctx.state.acls.enabled:
+        return set()
+    names = set(names)
+    return names - allowed_topics(ctx, operation, names)
+
+
+def allowed_by_resource_type(ctx, operation: int, resource_type: int) -> bool:
+    return any_allowed(ctx, operation, resource_type)
+
+
+#: config resource type (DescribeConfigs, AlterConfigs) -> (ACL resource type, error when refused): Kafka's
+#: configsAuthorizationApiError. 2 TOPIC, 4 BROKER, 8 BROKER_LOGGER, 32 GROUP.
+_CONFIG_RESOURCES = {2: (R.TOPIC, ErrorCode.TOPIC_AUTHORIZATION_FAILED),
+                     4: (R.CLUSTER, ErrorCode.CLUSTER_AUTHORIZATION_FAILED),
+                     8: (R.CLUSTER, ErrorCode.CLUSTER_AUTHORIZATION_FAILED),
+                     32: (R.GROUP, ErrorCode.GROUP_AUTHORIZATION_FAILED)}
+
+
+def config_resource_error(ctx, operation: int, config_resource_type: int, name: str) -> int:
+    """0, or the error Kafka answers when ``operation`` (DESCRIBE_CONFIGS / ALTER_CONFIGS) on a config resource
+    is refused (brokers are checked on the CLUSTER)."""
+    if not ctx.state.acls.enabled:
+        return 0
+    target = _CONFIG_RESOURCES.get(config_resource_type)
+    if target is None:
+        return 0  # unknown types are refused by the handler itself
+    rtype, code = target
+    return 0 if allowed(ctx, operation, rtype, CLUSTER_NAME if rtype == R.CLUSTER else name) else code
 
 
 def failed_check(ctx, api_key: int, req: Any, version: int) -> Check | None:

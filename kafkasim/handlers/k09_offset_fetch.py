@@ -5,6 +5,8 @@ is committed; all committed partitions when topics is null (v2+). With require_s
 with a transactional commit (TxnOffsetCommit) still open answers UNSTABLE_OFFSET_COMMIT and offset -1, as
 Kafka does; the client retries. One group per request up to v7, several groups in v8+. Only a group's
 coordinator answers for it: NOT_COORDINATOR elsewhere (per group in v8+, per partition in v1).
+ACLs: DESCRIBE on the group (GROUP_AUTHORIZATION_FAILED, per group in v8+), DESCRIBE per topic
+(TOPIC_AUTHORIZATION_FAILED on requested partitions; left out of an all-topics answer).
 Version notes: v2 top-level error_code; v5 leader epoch; v6 flexible; v8 groups array; v9
 member_id/member_epoch (consumer protocol; not checked for classic groups); v10 (topic ids) not served.
 """
@@ -13,8 +15,10 @@ from __future__ import annotations
 
 from kafkasim.errors import ErrorCode
 from kafkasim.handlers import handler
+from kafkasim.handlers.authz import allowed, denied_topics
 from kafkasim.protocol.api import ApiKey
 from kafkasim.protocol.messages import offset_fetch as of
+from kafkasim.state.acls import AclOperation, ResourceType
 from kafkasim.state.leadership import GROUP_KEY
 
 
@@ -30,6 +34,13 @@ def _lookup(ctx, group_id: str, topics, require_stable: bool
             continue
         out.setdefault(topic, []).append((p, e.offset if e else -1, e.leader_epoch if e else -1,
                                           e.metadata if e else "", 0))
+    if ctx.state.acls.enabled:  # DESCRIBE per topic: requested ones fail, the rest of "all" are left out
+        denied = denied_topics(ctx, AclOperation.DESCRIBE, out)
+        for topic in denied:
+            if topics is None:
+                del out[topic]
+            else:
+                out[topic] = [(p, -1, -1, "", ErrorCode.TOPIC_AUTHORIZATION_FAILED) for p, *_ in out[topic]]
     return list(out.items())
 
 
@@ -52,6 +63,8 @@ def offset_fetch(ctx, req: of.OffsetFetchRequest) -> of.OffsetFetchResponse:
         groups = []
         for g in req.groups:
             err = ErrorCode.INVALID_GROUP_ID if not g.group_id else 0
+            if not err and not allowed(ctx, AclOperation.DESCRIBE, ResourceType.GROUP, g.group_id):
+                err = ErrorCode.GROUP_AUTHORIZATION_FAILED
             if not err and not ctx.state.coordinates(GROUP_KEY, g.group_id, ctx.node_id):
                 err = ErrorCode.NOT_COORDINATOR
             topics = [] if err else _lookup(ctx, g.group_id, g.topics, req.require_stable)
@@ -61,6 +74,8 @@ def offset_fetch(ctx, req: of.OffsetFetchRequest) -> of.OffsetFetchResponse:
                         partition_index=p, committed_offset=o, committed_leader_epoch=le, metadata=m, error_code=pe)
                     for p, o, le, m, pe in parts]) for t, parts in topics]))
         return of.OffsetFetchResponse(groups=groups)
+    if not allowed(ctx, AclOperation.DESCRIBE, ResourceType.GROUP, req.group_id):
+        return error_response(req, ctx.api_version, ErrorCode.GROUP_AUTHORIZATION_FAILED)
     if not req.group_id:
         return of.OffsetFetchResponse(error_code=ErrorCode.INVALID_GROUP_ID)
     topics = _lookup(ctx, req.group_id, req.topics, ctx.api_version >= 7 and req.require_stable)

@@ -4,6 +4,8 @@ Behaviour: TOPIC resources report every topic config with its value and source (
 the topic, DEFAULT_CONFIG otherwise, with Kafka's defaults) and type (v3+); BROKER resources (name "" or
 this broker's node id) report the broker's settings as read-only static configs. Unknown topics answer
 UNKNOWN_TOPIC_OR_PARTITION, other resource types INVALID_REQUEST.
+ACLs: DESCRIBE_CONFIGS on the topic (TOPIC_AUTHORIZATION_FAILED) or, for brokers, the CLUSTER
+(CLUSTER_AUTHORIZATION_FAILED).
 Version notes: synonyms and documentation are returned empty (see SKIPPED_FEATURES).
 """
 
@@ -12,6 +14,7 @@ from __future__ import annotations
 from kafkasim.config import ResourceType
 from kafkasim.errors import ErrorCode, KafkaError
 from kafkasim.handlers import handler
+from kafkasim.handlers.authz import config_resource_error
 from kafkasim.protocol.api import ApiKey
 from kafkasim.protocol.messages.describe_configs import (
     DescribeConfigsRequest,
@@ -19,6 +22,7 @@ from kafkasim.protocol.messages.describe_configs import (
     DescribeConfigsResponseDescribeConfigsResourceResult,
     DescribeConfigsResponseDescribeConfigsResult,
 )
+from kafkasim.state.acls import AclOperation
 
 
 def error_response(req: DescribeConfigsRequest, version: int, code: int) -> DescribeConfigsResponse:
@@ -35,6 +39,10 @@ def describe_configs(ctx, req: DescribeConfigsRequest) -> DescribeConfigsRespons
         r = DescribeConfigsResponseDescribeConfigsResult(resource_type=res.resource_type,
                                                          resource_name=res.resource_name, error_message="")
         out.append(r)
+        code = config_resource_error(ctx, AclOperation.DESCRIBE_CONFIGS, res.resource_type, res.resource_name)
+        if code:
+            r.error_code, r.error_message = code, None
+            continue
         try:
             if res.resource_type == ResourceType.TOPIC:
                 entries = state.describe_topic_configs(res.resource_name, res.configuration_keys)

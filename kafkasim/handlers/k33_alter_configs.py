@@ -3,6 +3,8 @@
 Behaviour: for a TOPIC resource the given configs replace all of the topic's explicit configs (those not
 named fall back to their defaults), validated all-or-nothing like IncrementalAlterConfigs; validate_only
 changes nothing. BROKER resources are refused with INVALID_CONFIG.
+ACLs: ALTER_CONFIGS on the topic (TOPIC_AUTHORIZATION_FAILED) or the CLUSTER for brokers
+(CLUSTER_AUTHORIZATION_FAILED).
 Version notes: v2 flexible.
 """
 
@@ -24,5 +26,5 @@ def alter_configs(ctx, req: AlterConfigsRequest) -> AlterConfigsResponse:
         ctx.state.replace_topic_configs(res.resource_name, {c.name: c.value for c in res.configs},
                                         len(res.configs), req.validate_only)
 
-    return AlterConfigsResponse(responses=alter_each(req.resources, AlterConfigsResponseAlterConfigsResourceResponse,
+    return AlterConfigsResponse(responses=alter_each(ctx, req.resources, AlterConfigsResponseAlterConfigsResourceResponse,
                                                      alter))

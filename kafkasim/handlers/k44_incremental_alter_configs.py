@@ -4,6 +4,8 @@ Behaviour: SET, DELETE, APPEND and SUBTRACT (the last two only for list configs)
 every op of a resource is validated before any is applied (unknown name or bad value: INVALID_CONFIG;
 a key twice: INVALID_REQUEST); validate_only applies nothing. BROKER resources are refused with
 INVALID_CONFIG (broker configs are static in kafkasim); other resource types get INVALID_REQUEST.
+ACLs: ALTER_CONFIGS on the topic (TOPIC_AUTHORIZATION_FAILED) or the CLUSTER for brokers
+(CLUSTER_AUTHORIZATION_FAILED).
 Version notes: v1 flexible.
 """
 
@@ -15,21 +17,28 @@ from typing import Any
 from kafkasim.config import ResourceType
 from kafkasim.errors import ErrorCode, KafkaError
 from kafkasim.handlers import handler
+from kafkasim.handlers.authz import config_resource_error
 from kafkasim.protocol.api import ApiKey
 from kafkasim.protocol.messages.incremental_alter_configs import (
     IncrementalAlterConfigsRequest,
     IncrementalAlterConfigsResponse,
     IncrementalAlterConfigsResponseAlterConfigsResourceResponse,
 )
+from kafkasim.state.acls import AclOperation
 from kafkasim.state.topic_configs import ConfigOp
 
 
-def alter_each(resources: list, result_cls: type, alter_topic: Callable[[Any], None]) -> list:
-    """Apply ``alter_topic`` to each TOPIC resource; one result per resource (shared with AlterConfigs)."""
+def alter_each(ctx, resources: list, result_cls: type, alter_topic: Callable[[Any], None]) -> list:
+    """Apply ``alter_topic`` to each TOPIC resource; one result per resource (shared with AlterConfigs).
+    ALTER_CONFIGS is checked on each resource first (on the CLUSTER for brokers)."""
     out = []
     for res in resources:
         r = result_cls(resource_type=res.resource_type, resource_name=res.resource_name)
         out.append(r)
+        code = config_resource_error(ctx, AclOperation.ALTER_CONFIGS, res.resource_type, res.resource_name)
+        if code:
+            r.error_code = code
+            continue
         try:
             if res.resource_type == ResourceType.TOPIC:
                 alter_topic(res)
@@ -55,4 +64,4 @@ def incremental_alter_configs(ctx, req: IncrementalAlterConfigsRequest) -> Incre
         ctx.state.alter_topic_configs(res.resource_name, ops, req.validate_only)
 
     return IncrementalAlterConfigsResponse(responses=alter_each(
-        req.resources, IncrementalAlterConfigsResponseAlterConfigsResourceResponse, alter))
+        ctx, req.resources, IncrementalAlterConfigsResponseAlterConfigsResourceResponse, alter))

@@ -4,14 +4,17 @@ Behaviour: the active producers of each requested partition, from its producer s
 epoch, last sequence and timestamp of its last appended batch, and the first offset of its open
 transaction (-1 when none). UNKNOWN_TOPIC_OR_PARTITION for a partition that does not exist,
 NOT_LEADER_OR_FOLLOWER from a broker that does not lead it.
+ACLs: READ per topic (TOPIC_AUTHORIZATION_FAILED on its partitions).
 """
 
 from __future__ import annotations
 
-from kafkasim.errors import KafkaError
+from kafkasim.errors import ErrorCode, KafkaError
 from kafkasim.handlers import handler
+from kafkasim.handlers.authz import denied_topics
 from kafkasim.protocol.api import ApiKey
 from kafkasim.protocol.messages import describe_producers as dp
+from kafkasim.state.acls import AclOperation
 
 
 def _partition(ctx, topic: str, index: int) -> dp.DescribeProducersResponsePartitionResponse:
@@ -31,5 +34,8 @@ def _partition(ctx, topic: str, index: int) -> dp.DescribeProducersResponseParti
 
 @handler(ApiKey.DESCRIBE_PRODUCERS, (0, 0))
 def describe_producers(ctx, req: dp.DescribeProducersRequest) -> dp.DescribeProducersResponse:
+    denied = denied_topics(ctx, AclOperation.READ, (t.name for t in req.topics))
     return dp.DescribeProducersResponse(topics=[dp.DescribeProducersResponseTopicResponse(
-        name=t.name, partitions=[_partition(ctx, t.name, i) for i in t.partition_indexes]) for t in req.topics])
+        name=t.name, partitions=[dp.DescribeProducersResponsePartitionResponse(
+            partition_index=i, error_code=ErrorCode.TOPIC_AUTHORIZATION_FAILED) if t.name in denied
+            else _partition(ctx, t.name, i) for i in t.partition_indexes]) for t in req.topics])

@@ -7,13 +7,17 @@ INVALID_REQUEST (empty group id, first heartbeat without subscription or rebalan
 UNSUPPORTED_ASSIGNOR, UNKNOWN_MEMBER_ID, FENCED_MEMBER_EPOCH, FENCED_INSTANCE_ID, UNRELEASED_INSTANCE_ID (a
 static member's instance id still held by a member that has not left with -2), and GROUP_ID_NOT_FOUND
 for a group id in use by a classic group. heartbeat_interval_ms is group.consumer.heartbeat.interval.ms.
+ACLs: READ on the group (GROUP_AUTHORIZATION_FAILED), DESCRIBE on every subscribed topic
+(TOPIC_AUTHORIZATION_FAILED).
 Version notes: v1 adds subscribed_topic_regex (Python's re, full match, re-evaluated against the topics
 that exist at every heartbeat of the member; Kafka uses RE2/J, whose syntax is close for common patterns).
 """
 
 from __future__ import annotations
 
+from kafkasim.errors import ErrorCode
 from kafkasim.handlers import BY_GROUP, handler
+from kafkasim.handlers.authz import allowed, denied_topics
 from kafkasim.protocol.api import ApiKey
 from kafkasim.protocol.messages.consumer_group_heartbeat import (
     ConsumerGroupHeartbeatRequest,
@@ -21,11 +25,21 @@ from kafkasim.protocol.messages.consumer_group_heartbeat import (
     ConsumerGroupHeartbeatResponseAssignment,
     ConsumerGroupHeartbeatResponseTopicPartitions,
 )
+from kafkasim.state.acls import AclOperation, ResourceType
 
 
 @handler(ApiKey.CONSUMER_GROUP_HEARTBEAT, (0, 1), coordinator=BY_GROUP)
 def consumer_group_heartbeat(ctx, req: ConsumerGroupHeartbeatRequest) -> ConsumerGroupHeartbeatResponse:
     state = ctx.state
+    if state.acls.enabled:
+        if not allowed(ctx, AclOperation.READ, ResourceType.GROUP, req.group_id):
+            return ConsumerGroupHeartbeatResponse(error_code=ErrorCode.GROUP_AUTHORIZATION_FAILED)
+        if req.subscribed_topic_names:
+            denied = denied_topics(ctx, AclOperation.DESCRIBE, req.subscribed_topic_names)
+            if denied:
+                return ConsumerGroupHeartbeatResponse(
+                    error_code=ErrorCode.TOPIC_AUTHORIZATION_FAILED,
+                    error_message=f"The client is not authorized to describe topics: {', '.join(sorted(denied))}")
     owned = None
     if req.topic_partitions is not None:
         owned = []
