@@ -70,6 +70,17 @@ class WireClient:
             raise RuntimeError(f"no common version for {api.api_name(key)}")
         return v
 
+    def authenticate_plain(self, user: str, password: str):
+        """SASL/PLAIN on a SASL listener (SaslHandshake v1, then SaslAuthenticate): the SaslAuthenticate
+        response (error_code 0 once authenticated). An unsupported mechanism raises RuntimeError."""
+        from kafkasim.protocol.messages import sasl_authenticate, sasl_handshake
+
+        hs = self.request(api.ApiKey.SASL_HANDSHAKE, sasl_handshake.SaslHandshakeRequest(mechanism="PLAIN"), 1)
+        if hs.error_code:
+            raise RuntimeError(f"SaslHandshake answered error {hs.error_code} (enabled: {hs.mechanisms})")
+        token = f"\0{user}\0{password}".encode()
+        return self.request(api.ApiKey.SASL_AUTHENTICATE, sasl_authenticate.SaslAuthenticateRequest(auth_bytes=token))
+
     def request(self, key: int, msg, version: int | None = None):
         return self.request_at(key, self.version_for(key) if version is None else version, msg)
 
