@@ -18,6 +18,8 @@ import json
 import uuid
 from typing import Any
 
+from kafkasim.schemas.avro_binary import compile_schema
+from kafkasim.schemas.avro_binary import decode as decode_binary
 from kafkasim.schemas.errors import SchemaError
 
 PRIMITIVES = frozenset({"null", "boolean", "int", "long", "float", "double", "bytes", "string"})
@@ -80,16 +82,12 @@ class AvroSchema:
     def decode(self, payload: bytes, message_indexes: list[int] | None = None) -> object:
         """The payload's value as JSON values (see avro_binary: bounded, every length checked, exactly the
         payload consumed); SchemaError when it does not decode with this schema."""
-        from kafkasim.schemas.avro_binary import decode
-
         reader = self._reader
         if reader is None:
             reader = self._reader = self._compile()
-        return decode(reader, payload)
+        return decode_binary(reader, payload)
 
     def _compile(self) -> Any:
-        from kafkasim.schemas.avro_binary import compile_schema
-
         if self._compile_error is not None:
             raise SchemaError(self._compile_error)
         named = dict(self._named)

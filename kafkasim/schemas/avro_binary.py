@@ -96,12 +96,17 @@ def _varint(c: _Cursor, limit: int, what: str) -> int:
 
 
 def _long(c: _Cursor, what: str = "a long") -> int:
-    pos = c.pos
-    if pos < c.end:
-        b = c.buf[pos]
+    pos, buf = c.pos, c.buf
+    if pos + 1 < c.end:  # one and two bytes, the common lengths, without a loop
+        b = buf[pos]
         if b < 0x80:
             c.pos = pos + 1
             return (b >> 1) ^ -(b & 1)
+        b2 = buf[pos + 1]
+        if b2 < 0x80:
+            c.pos = pos + 2
+            u = (b & 0x7F) | (b2 << 7)
+            return (u >> 1) ^ -(u & 1)
     return _varint(c, 10, what)
 
 
@@ -130,29 +135,37 @@ def _boolean(c: _Cursor) -> bool:
     return b == 1
 
 
+def _bad_length(c: _Cursor, n: int, what: str) -> _Invalid:
+    if n < 0:
+        return _Invalid(f"{what} has a negative length {n}")
+    return _Invalid(f"{what} of {n} bytes is longer than the {c.end - c.pos} bytes that remain")
+
+
 def _take(c: _Cursor, n: int, what: str) -> bytes:
     pos = c.pos
     if n > c.end - pos:
-        raise _Invalid(f"{what} of {n} bytes is longer than the {c.end - pos} bytes that remain")
+        raise _bad_length(c, n, what)
     c.pos = pos + n
     return c.buf[pos:pos + n]
 
 
-def _length(c: _Cursor, what: str) -> int:
-    n = _long(c, f"the length of {what}")
-    if n < 0:
-        raise _Invalid(f"{what} has a negative length {n}")
-    return n
-
-
 def _bytes(c: _Cursor) -> str:
-    return _take(c, _length(c, "bytes"), "bytes").decode("latin-1")
+    n = _long(c, "the length of bytes")
+    pos = c.pos
+    if not 0 <= n <= c.end - pos:
+        raise _bad_length(c, n, "bytes")
+    c.pos = pos + n
+    return c.buf[pos:pos + n].decode("latin-1")
 
 
 def _string(c: _Cursor, what: str = "a string") -> str:
-    data = _take(c, _length(c, what), what)
+    n = _long(c, "the length of a string")
+    pos = c.pos
+    if not 0 <= n <= c.end - pos:
+        raise _bad_length(c, n, what)
+    c.pos = pos + n
     try:
-        return data.decode("utf-8")
+        return c.buf[pos:pos + n].decode("utf-8")
     except UnicodeDecodeError as exc:
         raise _Invalid(f"{what} is not UTF-8 ({exc.reason} at byte {exc.start})") from None
 
@@ -198,9 +211,10 @@ def _fixed(name: str, size: int) -> Reader:
 
 def _enum(name: str, symbols: list[str]) -> Reader:
     count = len(symbols)
+    what = f"an index of the enum {name}"
 
     def read(c: _Cursor) -> str:
-        i = _long(c, f"an index of the enum {name}")
+        i = _long(c, what)
         if not 0 <= i < count:
             raise _Invalid(f"the enum {name} has {count} symbols, not one at index {i}")
         return symbols[i]
@@ -244,13 +258,13 @@ def _record(fields: list[tuple[str, Reader]]) -> Reader:
 
 def _block(c: _Cursor, min_size: int, kind: str) -> tuple[int, int]:
     """The next block's item count (0: the end) and where its bytes must end (-1: the block gave no size)."""
-    count = _long(c, f"an {kind} block's count")
+    count = _long(c, "a block's count")
     if count == 0:
         return 0, -1
     block_end = -1
     if count < 0:
         count = -count
-        size = _long(c, f"an {kind} block's size")
+        size = _long(c, "a block's size")
         if size < 0 or size > c.end - c.pos:
             raise _Invalid(f"an {kind} block's size {size} does not fit the {c.end - c.pos} bytes that remain")
         block_end = c.pos + size

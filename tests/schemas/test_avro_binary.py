@@ -167,7 +167,7 @@ def test_avro_binary_agrees_with_fastavro_on_a_wide_record() -> None:
     ({"type": "array", "items": "int"}, zz(-1) + zz(-1), "size -1 does not fit"),
     ({"type": "array", "items": "long"}, zz(-1) + zz(1) + zz(200) + zz(0), "items end 1 bytes after the size"),
     ({"type": "array", "items": "long"}, zz(-1) + zz(3) + zz(1) + b"\x00\x00" + zz(0), "2 bytes before the size"),
-    ({"type": "array", "items": "int"}, zz(1) + zz(1), "ends inside the varint of an array block's count"),
+    ({"type": "array", "items": "int"}, zz(1) + zz(1), "ends inside the varint of a block's count"),
     ({"type": "map", "values": "int"}, zz(1) + zz(1) + b"\xff" + zz(0) + zz(0), "map key is not UTF-8"),
     ({"type": "map", "values": "null"}, zz(3) + zz(0) + zz(0), "3 items needs at least 3 bytes, 2 remain"),
     (rec(("a", "int"), ("b", "string")), zz(1), "at /b: the payload ends inside the varint of the length"),
