@@ -10,22 +10,25 @@ logical types as their base types). Nothing the bytes say is trusted before it i
 - varints are at most 10 bytes (5 for an int) and must fit a long (an int); booleans are 0 or 1; enum and union
   indexes must be in range;
 - an array or map block count is bounded by the bytes that remain (each item needs at least the smallest
-  encoding of its type), and every value counts against a step budget of ``STEPS_PER_BYTE`` times the payload
-  size plus ``STEPS_BASE``, so counts of zero-size items (null, empty records, fixed of size 0) cannot make the
-  decoder loop or allocate more than the payload justifies; a negative count's block size must be the size of
-  the block's items;
+  encoding of its type, recursive records included), and every value counts against a step budget of
+  ``STEPS_PER_BYTE`` times the payload size plus ``STEPS_BASE``; an item of a type that takes no bytes (null,
+  an empty record, fixed of size 0) costs ``STEPS_PER_BYTE`` steps, so a payload holds at most about as many of
+  them as it has bytes, and a count of 2^62 nulls is refused before anything is allocated; a negative count's
+  block size must be the size of the block's items;
 - values nest at most ``MAX_DEPTH`` records, arrays and maps deep (recursive schemas);
 - the value must take the whole payload: trailing bytes are an error, as they mean the writer used another
   schema.
 
-So decoding does O(len(payload)) work plus a constant, and every violation is a SchemaError naming where in
-the value it happened and why.
+So decoding does O(len(payload)) work plus a constant (at worst, with a schema of records of null fields, about
+a second per MB; a 1 MB payload of 2^62 empty records is refused at once, one of a million empty records takes
+0.2 s), and every violation is a SchemaError naming where in the value it happened and why.
 """
 
 from __future__ import annotations
 
 import struct
 from collections.abc import Callable
+from itertools import repeat
 from typing import Any
 
 from kafkasim.schemas.errors import SchemaError
@@ -190,10 +193,10 @@ def _double(c: _Cursor) -> float:
     return _DOUBLE(c.buf, pos)[0]
 
 
-#: each primitive's reader and the fewest bytes its encoding takes
-PRIMITIVE_READERS: dict[str, tuple[Reader, int]] = {
-    "null": (_null, 0), "boolean": (_boolean, 1), "int": (_int, 1), "long": (_long, 1), "float": (_float, 4),
-    "double": (_double, 8), "bytes": (_bytes, 1), "string": (_string, 1),
+#: each primitive's reader and the fewest bytes its encoding takes (in a cell, as every type's size is)
+PRIMITIVE_READERS: dict[str, tuple[Reader, list[int]]] = {
+    "null": (_null, [0]), "boolean": (_boolean, [1]), "int": (_int, [1]), "long": (_long, [1]),
+    "float": (_float, [4]), "double": (_double, [8]), "bytes": (_bytes, [1]), "string": (_string, [1]),
 }
 
 
@@ -268,10 +271,13 @@ def _block(c: _Cursor, min_size: int, kind: str) -> tuple[int, int]:
         if size < 0 or size > c.end - c.pos:
             raise _Invalid(f"an {kind} block's size {size} does not fit the {c.end - c.pos} bytes that remain")
         block_end = c.pos + size
-    if min_size and count > (c.end - c.pos) // min_size:
-        raise _Invalid(f"an {kind} block of {count} items needs at least {count * min_size} bytes, "
-                       f"{c.end - c.pos} remain")
-    c.steps -= count
+    if min_size:
+        if count > (c.end - c.pos) // min_size:
+            raise _Invalid(f"an {kind} block of {count} items needs at least {count * min_size} bytes, "
+                           f"{c.end - c.pos} remain")
+        c.steps -= count
+    else:  # items that take no bytes: only the budget bounds them, and each costs a byte's worth of it
+        c.steps -= STEPS_PER_BYTE * count
     if c.steps < 0:
         raise _over_budget(c)
     return count, block_end
@@ -284,8 +290,12 @@ def _block_done(c: _Cursor, block_end: int, kind: str) -> None:
                        f"the size the block declared")
 
 
-def _array(items: Reader, min_size: int) -> Reader:
+def _array(items: Reader, item_size: list[int]) -> Reader:
+    """``item_size``: a cell holding the fewest bytes an item takes (settled once the whole schema compiled)."""
+    constant = items is _null
+
     def read(c: _Cursor) -> list[Any]:
+        min_size = item_size[0]
         depth = c.depth = c.depth + 1
         if depth > MAX_DEPTH:
             raise _too_deep()
@@ -295,6 +305,9 @@ def _array(items: Reader, min_size: int) -> Reader:
             count, block_end = _block(c, min_size, "array")
             if not count:
                 break
+            if constant:
+                out.extend(repeat(None, count))
+                continue
             try:
                 for _ in range(count):
                     append(items(c))
@@ -308,14 +321,15 @@ def _array(items: Reader, min_size: int) -> Reader:
     return read
 
 
-def _map(values: Reader, min_size: int) -> Reader:
+def _map(values: Reader, value_size: list[int]) -> Reader:
     def read(c: _Cursor) -> dict[str, Any]:
+        min_size = value_size[0] + 1  # the key takes a byte at least
         depth = c.depth = c.depth + 1
         if depth > MAX_DEPTH:
             raise _too_deep()
         out: dict[str, Any] = {}
         while True:
-            count, block_end = _block(c, min_size + 1, "map")
+            count, block_end = _block(c, min_size, "map")
             if not count:
                 break
             for _ in range(count):
@@ -335,16 +349,20 @@ def _map(values: Reader, min_size: int) -> Reader:
 # ---------------------------------------------------------------------------------------------- compiling
 
 
+Size = list  # a one-int cell: the fewest bytes a value of a type takes, a lower bound settled after compiling
+_ONE: Size = [1]
+
+
 class _Compiler:
     """Turns a parsed schema into readers; named types are compiled once, so recursive types are cycles."""
 
     def __init__(self, named: dict[str, Any]) -> None:
         self.named = named  # full name -> parsed definition, for names defined elsewhere (references)
-        self.done: dict[str, tuple[Reader, int]] = {}
-        self.records: dict[str, list[tuple[str, Reader]]] = {}
+        self.done: dict[str, tuple[Reader, Size]] = {}
+        self.records: list[tuple[Size, list[Size]]] = []  # each record's size and its fields' sizes
 
-    def compile(self, schema: Any, depth: int = 0) -> tuple[Reader, int]:
-        """(the reader, the fewest bytes a value of the type takes: a lower bound, 0 for recursion)."""
+    def compile(self, schema: Any, depth: int = 0) -> tuple[Reader, Size]:
+        """(the reader, the cell of the fewest bytes a value of the type takes)."""
         if depth > MAX_DEPTH:
             raise SchemaError(f"the schema nests more than {MAX_DEPTH} types deep to decode with")
         if isinstance(schema, str):
@@ -353,7 +371,7 @@ class _Compiler:
         if isinstance(schema, list):
             compiled = [self.compile(branch, depth + 1) for branch in schema]
             labels = [_label(branch) for branch in schema]
-            return _union([r for r, _ in compiled], labels), 1
+            return _union([r for r, _ in compiled], labels), _ONE
         if not isinstance(schema, dict):
             raise SchemaError(f"cannot decode with the schema {str(schema)[:80]}")
         kind = schema.get("type")
@@ -365,15 +383,15 @@ class _Compiler:
             return PRIMITIVE_READERS[kind]
         if kind == "array":
             items, item_size = self.compile(schema.get("items"), depth + 1)
-            return _array(items, item_size), 1
+            return _array(items, item_size), _ONE
         if kind == "map":
             values, value_size = self.compile(schema.get("values"), depth + 1)
-            return _map(values, value_size), 1
+            return _map(values, value_size), _ONE
         if kind in ("record", "error", "enum", "fixed"):
             return self.define(schema, kind, depth)
         return self.reference(kind, depth)
 
-    def reference(self, name: str, depth: int) -> tuple[Reader, int]:
+    def reference(self, name: str, depth: int) -> tuple[Reader, Size]:
         found = self.done.get(name)
         if found is not None:
             return found
@@ -382,7 +400,7 @@ class _Compiler:
             raise SchemaError(f"cannot decode with the schema: the type {name[:80]} is not defined")
         return self.define(definition, definition["type"], depth)
 
-    def define(self, schema: dict[str, Any], kind: str, depth: int) -> tuple[Reader, int]:
+    def define(self, schema: dict[str, Any], kind: str, depth: int) -> tuple[Reader, Size]:
         name = str(schema.get("name", ""))
         found = self.done.get(name)
         if found is not None:
@@ -391,25 +409,37 @@ class _Compiler:
             size = schema.get("size")
             if not isinstance(size, int) or isinstance(size, bool) or size < 0:
                 raise SchemaError(f"cannot decode with the fixed {name}: its size is {size!r}")
-            self.done[name] = _fixed(name, size), size
+            self.done[name] = _fixed(name, size), [size]
         elif kind == "enum":
             symbols = schema.get("symbols")
             if not isinstance(symbols, list):
                 raise SchemaError(f"cannot decode with the enum {name}: it has no symbols")
-            self.done[name] = _enum(name, [str(s) for s in symbols]), 1
+            self.done[name] = _enum(name, [str(s) for s in symbols]), _ONE
         else:
             fields: list[tuple[str, Reader]] = []
-            reader = _record(fields)
-            self.done[name] = reader, 0  # a reference from inside itself: its size is not known yet
-            size = 0
+            cell: Size = [0]  # settled once every type is compiled (a field may refer to this record)
+            self.done[name] = _record(fields), cell
+            field_sizes: list[Size] = []
             for field in schema.get("fields") or ():
                 if not isinstance(field, dict):
                     raise SchemaError(f"cannot decode with the record {name}: a field is not an object")
                 field_reader, field_size = self.compile(field.get("type"), depth + 1)
                 fields.append((str(field.get("name")), field_reader))
-                size += field_size
-            self.done[name] = reader, size
+                field_sizes.append(field_size)
+            self.records.append((cell, field_sizes))
         return self.done[name]
+
+    def settle(self) -> None:
+        """Records' sizes, from 0 up: each round keeps them lower bounds; as many rounds as records reach every
+        size through a chain of records (a record that must contain itself has no value: its bound grows)."""
+        for _ in range(len(self.records) + 1):
+            changed = False
+            for cell, field_sizes in self.records:
+                size = sum(f[0] for f in field_sizes)
+                if size != cell[0]:
+                    cell[0], changed = size, True
+            if not changed:
+                return
 
 
 def _label(schema: Any) -> str:
@@ -423,7 +453,9 @@ def compile_schema(parsed: Any, named: dict[str, Any] | None = None) -> Reader:
     """A reader of values of ``parsed`` (fastavro's parsed form); ``named``: definitions of names it refers to
     that it does not define itself (its references). SchemaError when the schema cannot be decoded with."""
     try:
-        reader, _size = _Compiler(dict(named or {})).compile(parsed)
+        compiler = _Compiler(dict(named or {}))
+        reader, _size = compiler.compile(parsed)
+        compiler.settle()
     except RecursionError:
         raise SchemaError(f"the schema nests more than {MAX_DEPTH} types deep to decode with") from None
     return reader

@@ -248,7 +248,22 @@ def test_avro_binary_many_small_blocks_of_nulls_run_out_of_budget() -> None:
 
 
 def test_avro_binary_zero_size_items_within_the_budget_decode() -> None:
-    assert avro({"type": "array", "items": "null"}).decode(zz(STEPS_BASE) + zz(0)) == [None] * STEPS_BASE
+    """Items that take no bytes cost a byte's worth of the budget each: as many as the payload has bytes, and
+    ``STEPS_BASE / STEPS_PER_BYTE`` besides."""
+    most = STEPS_BASE // STEPS_PER_BYTE
+    assert avro({"type": "array", "items": "null"}).decode(zz(most) + zz(0)) == [None] * most
+    assert avro({"type": "array", "items": EMPTY}).decode(zz(most) + zz(0)) == [{}] * most
+    assert "more values than" in refused({"type": "array", "items": "null"}, zz(most + 100) + zz(0))
+    padded = rec(("a", {"type": "array", "items": EMPTY}), ("pad", "bytes"))
+    assert len(avro(padded).decode(zz(most + 1000) + zz(0) + zz(1000) + b"x" * 1000)["a"]) == most + 1000
+
+
+def test_avro_binary_recursive_record_sizes_bound_block_counts() -> None:
+    """A record that refers to itself still takes bytes (here an int and a union index at least): a block of
+    them may not declare more items than the bytes that remain can hold."""
+    tree = {"type": "record", "name": "T", "fields": [
+        {"name": "v", "type": "int"}, {"name": "kids", "type": {"type": "array", "items": "T"}}]}
+    assert "needs at least" in refused(tree, zz(1) + zz(1000) + zz(1) + zz(0) + zz(0))
 
 
 def test_avro_binary_a_record_that_contains_itself_is_refused() -> None:
