@@ -277,6 +277,60 @@ def test_schema_validation_refuses_unregistered_values(make_cluster: Callable[..
     assert stored == [valid] + ([framed(good_id, b"\xff")] if level == "id" else [])
 
 
+def zigzag(n: int) -> bytes:
+    """``n`` as Avro writes a long (zigzag, then base-128 varint)."""
+    u = (n << 1) ^ (n >> 63)
+    out = bytearray()
+    while u >= 0x80:
+        out.append((u & 0x7F) | 0x80)
+        u >>= 7
+    return bytes(out) + bytes([u])
+
+
+def test_schema_validation_refuses_hostile_payloads_and_keeps_serving(make_cluster: Callable[..., Any],
+                                                                     make_sr: Callable[[str], SchemaRegistryClient],
+                                                                     ck_producer: Callable[..., Any],
+                                                                     topic_name: str) -> None:
+    """Payloads framed with a registered id that declare 2^62 zero-size items (nulls, empty records), nested, or a
+    string far longer than themselves: each is refused as INVALID_RECORD at once (the broker does not try to
+    decode 2^62 values), and the broker keeps serving that producer and others."""
+    from confluent_kafka import KafkaError
+    from confluent_kafka.admin import AdminClient, NewTopic
+
+    cluster = make_cluster(schema_registry=True)
+    sr = make_sr(cluster.schema_registry_url)
+    admin = AdminClient({"bootstrap.servers": cluster.bootstrap_servers})
+    configs = {"confluent.value.schema.validation": "true", "kafkasim.schema.validation.level": "payload"}
+    other = f"{topic_name}-other"
+    for future in admin.create_topics([NewTopic(topic_name, 1, 1, config=configs),
+                                       NewTopic(other, 1, 1, config=configs)]).values():
+        future.result(10)
+    schema = {"type": "record", "name": "Tagged", "namespace": "events", "fields": [
+        {"name": "marks", "type": {"type": "array", "items": "null"}},
+        {"name": "nested", "type": {"type": "array", "items": {"type": "array", "items": {
+            "type": "record", "name": "Nothing", "fields": []}}}},
+        {"name": "name", "type": "string"}]}
+    schema_id = sr.register_schema(f"{topic_name}-value", avro(schema))
+    sr.register_schema(f"{other}-value", avro(schema))
+    producer = ck_producer({"bootstrap.servers": cluster.bootstrap_servers, "linger.ms": 0, "retries": 0})
+    bystander = ck_producer({"bootstrap.servers": cluster.bootstrap_servers, "linger.ms": 0, "retries": 0})
+    big = 2**62
+    hostile = {
+        "2^62 nulls": zigzag(big) + zigzag(0) + zigzag(0) + zigzag(0),
+        "2^62 arrays of 2^62 empty records": zigzag(0) + zigzag(big) + zigzag(big) + zigzag(0),
+        "a string of 2^62 bytes": zigzag(0) + zigzag(0) + zigzag(big) + b"abc",
+        "2^62 nulls in blocks with sizes": zigzag(-big) + zigzag(0) + zigzag(0) + zigzag(0) + zigzag(0),
+    }
+    valid = framed(schema_id, avro_bytes(schema, {"marks": [None, None], "nested": [[{}]], "name": "ok"}))
+    for what, payload in hostile.items():
+        err = ck_send(producer, topic_name, framed(schema_id, payload))
+        assert err is not None and err.code() == KafkaError.INVALID_RECORD, what
+        assert ck_send(bystander, other, valid) is None, what  # others are served meanwhile
+    assert ck_send(producer, topic_name, valid) is None  # and so is the producer that sent them
+    assert [r.value for r in cluster.records(topic_name)] == [valid]
+    assert [r.value for r in cluster.records(other)] == [valid] * len(hostile)
+
+
 def test_schema_validation_record_errors_reach_kafka_python(make_cluster: Callable[..., Any],
                                                             make_sr: Callable[[str], SchemaRegistryClient],
                                                             topic_name: str) -> None:

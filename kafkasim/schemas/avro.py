@@ -1,5 +1,6 @@
 """Avro schemas: parsed by fastavro (named types of references usable by name), compared by the Avro
-specification's schema resolution rules, payloads decoded with fastavro's schemaless reader.
+specification's schema resolution rules, payloads decoded by avro_binary's bounded decoder (never trusting a
+length or count the bytes declare).
 
 Compatibility is resolution: can a reader with schema R read what a writer with schema W wrote? Types match
 or promote (int to long, float or double; long to float or double; float to double; string and bytes
@@ -13,11 +14,12 @@ from __future__ import annotations
 
 import datetime
 import decimal
-import io
 import json
 import uuid
 from typing import Any
 
+from kafkasim.schemas.avro_binary import compile_schema
+from kafkasim.schemas.avro_binary import decode as decode_binary
 from kafkasim.schemas.errors import SchemaError
 
 PRIMITIVES = frozenset({"null", "boolean", "int", "long", "float", "double", "bytes", "string"})
@@ -60,6 +62,9 @@ class AvroSchema:
     def __init__(self, raw: Any, parsed: Any, named: dict[str, Any]) -> None:
         self.raw = raw
         self.parsed = parsed  # fastavro's parsed form, for decoding
+        self._named = named  # the referenced schemas' named types (parsed), by full name
+        self._reader: Any = None  # compiled on the first decode
+        self._compile_error: str | None = None
         self.canonical = json.dumps(raw, separators=(",", ":"))
         self.types: dict[str, dict[str, Any]] = {}
         for definition in named.values():
@@ -75,16 +80,24 @@ class AvroSchema:
         return []
 
     def decode(self, payload: bytes, message_indexes: list[int] | None = None) -> object:
-        from fastavro import schemaless_reader
+        """The payload's value as JSON values (see avro_binary: bounded, every length checked, exactly the
+        payload consumed); SchemaError when it does not decode with this schema."""
+        reader = self._reader
+        if reader is None:
+            reader = self._reader = self._compile()
+        return decode_binary(reader, payload)
 
-        stream = io.BytesIO(payload)
+    def _compile(self) -> Any:
+        if self._compile_error is not None:
+            raise SchemaError(self._compile_error)
+        named = dict(self._named)
+        if isinstance(self.parsed, dict):
+            named.update(self.parsed.get("__named_schemas") or {})
         try:
-            value = schemaless_reader(stream, self.parsed, None)
-        except Exception as exc:  # fastavro raises what the bytes make it raise: EOFError, ValueError, ...
-            raise SchemaError(f"not Avro of this schema: {type(exc).__name__}: {exc}") from None
-        if stream.tell() != len(payload):
-            raise SchemaError(f"{len(payload) - stream.tell()} bytes are left after the Avro value")
-        return jsonable(value)
+            return compile_schema(self.parsed, named)
+        except SchemaError as exc:
+            self._compile_error = str(exc)
+            raise
 
     # ---------------------------------------------------------------- resolution
 

@@ -10,7 +10,10 @@ decode with that schema. Null keys and values (tombstones) pass. Sans-IO: the ca
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import TYPE_CHECKING, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
+
+from kafkasim.schemas.errors import SchemaError
+from kafkasim.schemas.framing import parse_framed
 
 if TYPE_CHECKING:
     from kafkasim.schemas.registry import SchemaRegistryState
@@ -37,48 +40,57 @@ def subject_for(strategy: str, topic: str, field: str, record_name: str | None) 
 def check_field(registry: SchemaRegistryState | None, topic: str, field: str, strategy: str,
                 data: bytes | memoryview | None, payload: bool, verdicts: dict | None = None) -> str | None:
     """Why ``data`` (a record's key or value) is refused, or None when it passes. ``verdicts`` remembers the
-    verdict on each header across the records of one batch (they mostly share one schema id)."""
+    verdict on each header (and the schema it names) across the records of one batch (they mostly share one
+    schema id), so only the payload is decoded per record."""
     if data is None:
         return None
     header = bytes(data[:5])
-    if verdicts is not None and not payload:
-        known = verdicts.get((field, header), verdicts)
-        if known is not verdicts:
-            return known
-    reason = _check(registry, topic, field, strategy, data, header, payload)
-    if verdicts is not None and not payload:
-        verdicts[(field, header)] = reason
-    return reason
+    known = verdicts.get((field, header)) if verdicts is not None else None
+    if known is None:
+        known = _check_header(registry, topic, field, strategy, header)
+        if verdicts is not None:
+            verdicts[(field, header)] = known
+    reason, parsed, schema_id, subject = known
+    if reason is not None or not payload:
+        return reason
+    return _check_payload(parsed, field, data, schema_id, subject)
 
 
-def _check(registry: SchemaRegistryState | None, topic: str, field: str, strategy: str, data: bytes | memoryview,
-           header: bytes, payload: bool) -> str | None:
-    from kafkasim.schemas import SchemaError, parse_framed
-
+def _check_header(registry: SchemaRegistryState | None, topic: str, field: str, strategy: str, header: bytes
+                  ) -> tuple[str | None, Any, int, str]:
+    """(why the header is refused or None, the schema it names, its id, the subject)."""
     if registry is None:
-        return f"the {field} cannot be validated: topic {topic} validates schemas but no schema registry runs"
+        return (f"the {field} cannot be validated: topic {topic} validates schemas but no schema registry runs",
+                None, -1, "")
     if len(header) < 5 or header[0] != 0:
-        return f"the {field} is not in the schema registry's wire format (magic byte 0 and a 4-byte schema id)"
+        return (f"the {field} is not in the schema registry's wire format (magic byte 0 and a 4-byte schema id)",
+                None, -1, "")
     schema_id = int.from_bytes(header[1:5], "big")
     sv = registry.by_id.get(schema_id)
     if sv is None:
-        return f"the {field}'s schema id {schema_id} is not registered"
+        return f"the {field}'s schema id {schema_id} is not registered", None, schema_id, ""
     try:
         parsed = registry.parsed(sv)
     except SchemaError as exc:
-        return f"the {field}'s schema {schema_id} cannot be read: {exc}"
+        return f"the {field}'s schema {schema_id} cannot be read: {exc}", None, schema_id, ""
     names = parsed.names()
     subject = subject_for(strategy, topic, field, names[0] if names else None)
     if subject is None:
-        return f"the {field}'s schema {schema_id} names no record, which {strategy} needs"
+        return f"the {field}'s schema {schema_id} names no record, which {strategy} needs", None, schema_id, ""
     if not any(v.id == schema_id and not v.deleted for v in registry.subjects.get(subject, {}).values()):
-        return f"the {field}'s schema id {schema_id} is not registered under subject {subject}"
-    if payload:
-        try:
-            _id, indexes, body = parse_framed(data, parsed.schema_type == "PROTOBUF")
-            parsed.decode(bytes(body), indexes)
-        except SchemaError as exc:
-            return f"the {field} does not decode with schema {schema_id} of subject {subject}: {exc}"
+        return f"the {field}'s schema id {schema_id} is not registered under subject {subject}", None, schema_id, ""
+    return None, parsed, schema_id, subject
+
+
+def _check_payload(parsed: Any, field: str, data: bytes | memoryview, schema_id: int, subject: str) -> str | None:
+    try:
+        if parsed.schema_type == "PROTOBUF":
+            _id, indexes, body = parse_framed(data, True)
+        else:
+            indexes, body = None, data[5:]
+        parsed.decode(bytes(body), indexes)
+    except SchemaError as exc:
+        return f"the {field} does not decode with schema {schema_id} of subject {subject}: {exc}"
     return None
 
 
