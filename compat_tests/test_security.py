@@ -47,7 +47,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -361,9 +361,17 @@ def _fail_kafka_python(bootstrap: str, auth: Auth) -> str:
     from kafka import KafkaProducer
     from kafka.errors import KafkaError as KPError
 
-    with _captured_logs() as lines, pytest.raises(KPError) as raised:
-        KafkaProducer(bootstrap_servers=bootstrap, max_block_ms=3000, **security.kafka_python(auth)).close(0)
-    return f"{type(raised.value).__name__}: {raised.value} | " + " | ".join(lines)
+    # kafka-python 3.0 sometimes sees the broker's close before the SaslAuthenticate answer that came with it
+    # (Kafka 4.4 sends the answer when connection.failed.authentication.delay.ms ends, then closes): a producer
+    # then logs only "socket disconnected". Up to four producers, until one logs the broker's answer.
+    text = ""
+    for _ in range(4):
+        with _captured_logs() as lines, pytest.raises(KPError) as raised:
+            KafkaProducer(bootstrap_servers=bootstrap, max_block_ms=2000, **security.kafka_python(auth)).close(0)
+        text = f"{type(raised.value).__name__}: {raised.value} | " + " | ".join(lines)
+        if "SaslAuthenticationFailedError" in text or "UnsupportedSaslMechanism" in text:
+            break
+    return text
 
 
 def _fail_aiokafka(bootstrap: str, auth: Auth) -> str:
@@ -435,7 +443,7 @@ UNSUPPORTED = {  # UNSUPPORTED_SASL_MECHANISM as each client words it
     "kafka-python": "UnsupportedSaslMechanism",
     "aiokafka": "UnsupportedSaslMechanism",
     "confluent-kafka": "SCRAM-SHA-512",
-    "kafkajs": "KafkaJSSASLAuthenticationError",
+    "kafkajs": "UNSUPPORTED_SASL_MECHANISM",  # kafkajs's own text: "The broker does not support the requested ..."
     "kcat": "SCRAM-SHA-512",
 }
 
@@ -459,3 +467,301 @@ def test_unsupported_mechanism(secure: Callable[[str], SecureBroker], client: st
     broker = secure("acl")
     text = FAIL[client](broker.bootstrap("SASL_PLAINTEXT"), broker.auth("SASL_PLAINTEXT", "SCRAM-SHA-512"))
     assert UNSUPPORTED[client] in text, text
+    if client in ("confluent-kafka", "kcat"):  # librdkafka shows the broker's list of enabled mechanisms
+        assert "PLAIN" in text and "SCRAM-SHA-256" in text, text
+
+
+# --- ACLs: named principals under the StandardAuthorizer -----------------------------------------------------
+
+def _admin(broker: SecureBroker) -> AdminClient:
+    auth = broker.auth("SASL_PLAINTEXT", "PLAIN", user="admin")
+    return AdminClient({"bootstrap.servers": broker.bootstrap("SASL_PLAINTEXT"), **security.confluent(auth)})
+
+
+def _acl(name: str, principal: str, operation: AclOperation, permission: AclPermissionType = AclPermissionType.ALLOW,
+         pattern: ResourcePatternType = ResourcePatternType.LITERAL,
+         resource: ResourceType = ResourceType.TOPIC) -> AclBinding:
+    return AclBinding(resource, name, pattern, principal, "*", operation, permission)
+
+
+def _create_acls(admin: AdminClient, acls: list[AclBinding]) -> None:
+    for future in admin.create_acls(acls, request_timeout=10).values():
+        future.result(timeout=15)
+
+
+def _create_topics(admin: AdminClient, *names: str) -> None:
+    for future in admin.create_topics([NewTopic(n, 1, 1) for n in names], operation_timeout=10).values():
+        future.result(timeout=15)
+
+
+def _produce_error(bootstrap: str, auth: Auth, topic: str) -> KafkaError | None:
+    """The delivery error of one record (None: delivered), from a fresh confluent-kafka producer."""
+    delivered: list[KafkaError | None] = []
+    producer = Producer({"bootstrap.servers": bootstrap, **security.confluent(auth), "message.timeout.ms": 5000,
+                         "error_cb": lambda e: None})
+    producer.produce(topic, b"v", on_delivery=lambda err, msg: delivered.append(err))
+    producer.flush(10)
+    assert len(delivered) == 1, "no delivery report"
+    return delivered[0]
+
+
+def _poll_produce(bootstrap: str, auth: Auth, topic: str, want: int | None) -> KafkaError | None:
+    """Produce until the delivery error code is ``want`` (None: delivered): ACLs reach Kafka's brokers through
+    the metadata log, a moment after CreateAcls answers."""
+    last: KafkaError | None = None
+    for _ in _deadline_loop(f"producing to {topic} giving {want}: last {last}"):
+        last = _produce_error(bootstrap, auth, topic)
+        if (last.code() if last is not None else None) == want:
+            return last
+    raise AssertionError("unreachable")
+
+
+def test_acl_write_needed_to_produce(secure: Callable[[str], SecureBroker], topic: str) -> None:
+    broker = secure("acl")
+    admin = _admin(broker)
+    _create_topics(admin, topic)
+    alice = broker.auth("SASL_PLAINTEXT", "SCRAM-SHA-256")
+    bootstrap = broker.bootstrap("SASL_PLAINTEXT")
+    error = _produce_error(bootstrap, alice, topic)
+    assert error is not None and error.code() == KafkaError.TOPIC_AUTHORIZATION_FAILED, error
+    _create_acls(admin, [_acl(topic, "User:alice", AclOperation.WRITE)])
+    _poll_produce(bootstrap, alice, topic, None)
+    # the super user needs no ACL
+    assert _produce_error(bootstrap, broker.auth("SASL_PLAINTEXT", "PLAIN", user="admin"), topic) is None
+
+
+def test_acl_prefixed_allow_with_literal_deny(secure: Callable[[str], SecureBroker]) -> None:
+    broker = secure("acl")
+    prefix = f"pfx-{uuid.uuid4().hex[:8]}-"
+    allowed, denied = prefix + "ok", prefix + "denied"
+    admin = _admin(broker)
+    _create_topics(admin, allowed, denied)
+    _create_acls(admin, [
+        _acl(prefix, "User:alice", AclOperation.WRITE, pattern=ResourcePatternType.PREFIXED),
+        _acl(denied, "User:alice", AclOperation.WRITE, AclPermissionType.DENY),
+    ])
+    alice = broker.auth("SASL_PLAINTEXT", "PLAIN")
+    bootstrap = broker.bootstrap("SASL_PLAINTEXT")
+    _poll_produce(bootstrap, alice, allowed, None)
+    error = _produce_error(bootstrap, alice, denied)
+    assert error is not None and error.code() == KafkaError.TOPIC_AUTHORIZATION_FAILED, error
+
+
+def test_acl_group_read_needed_to_consume(secure: Callable[[str], SecureBroker], topic: str) -> None:
+    broker = secure("acl")
+    admin = _admin(broker)
+    _create_topics(admin, topic)
+    group = f"g-{uuid.uuid4().hex[:8]}"
+    _create_acls(admin, [_acl(topic, "User:alice", AclOperation.READ), _acl(topic, "User:alice", AclOperation.WRITE)])
+    alice = broker.auth("SASL_PLAINTEXT", "PLAIN")
+    bootstrap = broker.bootstrap("SASL_PLAINTEXT")
+    _poll_produce(bootstrap, alice, topic, None)
+
+    def group_error() -> int | None:
+        errors: list[KafkaError] = []
+        consumer = Consumer({"bootstrap.servers": bootstrap, **security.confluent(alice), "group.id": group,
+                             "auto.offset.reset": "earliest", "error_cb": errors.append})
+        try:
+            consumer.subscribe([topic])
+            for _ in _deadline_loop(f"consumer of group {group}: {errors}"):
+                msg = consumer.poll(0.5)
+                if msg is not None and msg.error() is not None:
+                    errors.append(msg.error())
+                if msg is not None and msg.error() is None:
+                    return None
+                codes = [e.code() for e in errors]
+                if KafkaError.GROUP_AUTHORIZATION_FAILED in codes:
+                    return KafkaError.GROUP_AUTHORIZATION_FAILED
+        finally:
+            consumer.close()
+        raise AssertionError("unreachable")
+
+    assert group_error() == KafkaError.GROUP_AUTHORIZATION_FAILED
+    _create_acls(admin, [_acl(group, "User:alice", AclOperation.READ, resource=ResourceType.GROUP)])
+    for _ in _deadline_loop("the group READ ACL taking effect"):
+        if group_error() is None:
+            break
+
+
+def test_acl_client_certificate_principal(secure: Callable[[str], SecureBroker], topic: str) -> None:
+    """ssl.client.auth=requested on the SSL listener: a certificate CN=x is the principal User:CN=x."""
+    broker = secure("acl")
+    admin = _admin(broker)
+    _create_topics(admin, topic)
+    cn = f"writer-{uuid.uuid4().hex[:6]}"
+    auth = broker.auth("SSL", cert_cn=cn)
+    bootstrap = broker.bootstrap("SSL")
+    error = _produce_error(bootstrap, auth, topic)
+    assert error is not None and error.code() == KafkaError.TOPIC_AUTHORIZATION_FAILED, error
+    _create_acls(admin, [_acl(topic, f"User:CN={cn}", AclOperation.WRITE)])
+    _poll_produce(bootstrap, auth, topic, None)
+
+
+# --- re-authentication (KIP-368) ------------------------------------------------------------------------------
+
+REAUTH_MS = int(SPECS["ops"]["connections_max_reauth_ms"])
+
+
+def test_reauthentication_confluent(secure: Callable[[str], SecureBroker], topic: str) -> None:
+    """librdkafka re-authenticates before the session lifetime the broker gave ends (it logs "reauth" under
+    debug=security); a producer keeps producing for three sessions, every record delivered, no error."""
+    broker = secure("ops")
+    auth = broker.auth("SASL_PLAINTEXT", "SCRAM-SHA-256")
+    errors: list[KafkaError] = []
+    logs: list[str] = []
+
+    class Capture(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            logs.append(record.getMessage())
+
+    logger = logging.getLogger(f"rdkafka-reauth-{topic}")
+    logger.addHandler(Capture())
+    logger.setLevel(logging.DEBUG)
+    producer = Producer({"bootstrap.servers": broker.bootstrap("SASL_PLAINTEXT"), **security.confluent(auth),
+                         "error_cb": errors.append, "debug": "security", "logger": logger, "linger.ms": 0})
+    delivered: list[KafkaError | None] = []
+    sent = 0
+    end = time.monotonic() + 3 * REAUTH_MS / 1000 + 0.5
+    while time.monotonic() < end:
+        producer.produce(topic, f"r{sent}".encode(), on_delivery=lambda err, msg: delivered.append(err))
+        sent += 1
+        producer.poll(0.1)
+    producer.flush(WAIT_S)
+    assert errors == [] and len(delivered) == sent and set(delivered) == {None}, (errors, delivered[:5])
+    reauths = [line for line in logs if "reauth" in line.lower()]
+    assert len(reauths) >= 2, logs[-20:]
+
+
+def test_reauthentication_kafka_python(secure: Callable[[str], SecureBroker], topic: str) -> None:
+    from kafka import KafkaProducer
+
+    broker = secure("ops")
+    auth = broker.auth("SASL_PLAINTEXT", "PLAIN")
+    producer = KafkaProducer(bootstrap_servers=broker.bootstrap("SASL_PLAINTEXT"), max_block_ms=10000, linger_ms=0,
+                             **security.kafka_python(auth))
+    try:
+        futures = []
+        end = time.monotonic() + 3 * REAUTH_MS / 1000 + 0.5
+        while time.monotonic() < end:
+            futures.append(producer.send(topic, f"r{len(futures)}".encode()))
+            futures[-1].get(10)  # one at a time: each record sent on the connection as it is then
+        offsets = [f.get(10).offset for f in futures]
+        assert offsets == list(range(offsets[0], offsets[0] + len(offsets)))
+    finally:
+        producer.close(5)
+
+
+# --- robustness before authentication -------------------------------------------------------------------------
+
+def _frame(api_key: int, version: int, correlation_id: int, body: bytes) -> bytes:
+    header = struct.pack(">hhih", api_key, version, correlation_id, 6) + b"robust"
+    return struct.pack(">i", len(header) + len(body)) + header + body
+
+
+def _read_frame(sock: socket.socket) -> bytes:
+    def exact(n: int) -> bytes:
+        buf = b""
+        while len(buf) < n:
+            chunk = sock.recv(n - len(buf))
+            if not chunk:
+                raise ConnectionError("closed")
+            buf += chunk
+        return buf
+
+    (size,) = struct.unpack(">i", exact(4))
+    return exact(size)
+
+
+def _failed_plain_authentication(host: str, port: int) -> int:
+    """SaslHandshake v1 PLAIN, then SaslAuthenticate v0 with a wrong password: the error code (58 expected)."""
+    with socket.create_connection((host, port), timeout=10) as sock:
+        sock.sendall(_frame(17, 1, 1, struct.pack(">h", 5) + b"PLAIN"))
+        handshake = _read_frame(sock)
+        assert struct.unpack(">ih", handshake[:6]) == (1, 0), handshake
+        token = b"\x00alice\x00wrong-password"
+        sock.sendall(_frame(36, 0, 2, struct.pack(">i", len(token)) + token))
+        answer = _read_frame(sock)
+        (correlation_id, error_code) = struct.unpack(">ih", answer[:6])
+        assert correlation_id == 2
+        return int(error_code)
+
+
+def _produce_latency_ms(producer: Producer, topic: str, count: int) -> list[float]:
+    out = []
+    for i in range(count):
+        done: list[KafkaError | None] = []
+        t0 = time.perf_counter()
+        producer.produce(topic, f"l{i}".encode(), on_delivery=lambda err, msg, done=done: done.append(err))
+        producer.flush(10)
+        out.append((time.perf_counter() - t0) * 1000)
+        assert done == [None], done
+    return out
+
+
+def test_many_failed_authentications_leave_others_latency(secure: Callable[[str], SecureBroker], topic: str) -> None:
+    broker = secure("ops")
+    host, port = broker.bootstrap("SASL_PLAINTEXT").rsplit(":", 1)
+    assert _failed_plain_authentication(host, int(port)) == 58  # SASL_AUTHENTICATION_FAILED
+    producer = Producer({"bootstrap.servers": broker.bootstrap("SASL_PLAINTEXT"), "linger.ms": 0,
+                         **security.confluent(broker.auth("SASL_PLAINTEXT", "PLAIN"))})
+    try:
+        _produce_latency_ms(producer, topic, 5)  # warm: metadata, connection
+        before = statistics.median(_produce_latency_ms(producer, topic, 30))
+        failures = 10_000
+        codes: list[int] = []
+        stop = threading.Event()
+        during: list[float] = []
+
+        def measure() -> None:
+            while not stop.is_set():
+                during.extend(_produce_latency_ms(producer, topic, 1))
+
+        meter = threading.Thread(target=measure, daemon=True)
+        t0 = time.monotonic()
+        meter.start()
+        with concurrent.futures.ThreadPoolExecutor(max_workers=16) as pool:
+            codes = list(pool.map(lambda _: _failed_plain_authentication(host, int(port)), range(failures)))
+        stop.set()
+        meter.join(15)
+        spent = time.monotonic() - t0
+        after = statistics.median(_produce_latency_ms(producer, topic, 30))
+    finally:
+        producer.flush(5)
+    assert codes == [58] * failures
+    median_during = statistics.median(during) if during else float("nan")
+    print(f"\n{failures} failed authentications in {spent:.1f}s; produce latency median ms: before {before:.2f}, "
+          f"during {median_during:.2f}, after {after:.2f}")
+    # measured, not tight: the broker (one process, two cores shared with this test's 16 threads) must keep
+    # serving the authenticated producer, and be back to its latency once the storm is over
+    assert during, "the producer got no record through during the failed authentications"
+    assert median_during < max(50 * before, before + 250), (before, median_during)
+    assert after < max(5 * before, before + 20), (before, after)
+
+
+def test_oversized_frame_before_authentication_closes_that_connection(secure: Callable[[str], SecureBroker],
+                                                                      topic: str) -> None:
+    broker = secure("ops")
+    host, port = broker.bootstrap("SASL_PLAINTEXT").rsplit(":", 1)
+    producer = Producer({"bootstrap.servers": broker.bootstrap("SASL_PLAINTEXT"), "linger.ms": 0,
+                         **security.confluent(broker.auth("SASL_PLAINTEXT", "PLAIN"))})
+    try:
+        _produce_latency_ms(producer, topic, 1)
+        with socket.create_connection((host, int(port)), timeout=10) as sock:
+            # a SaslHandshake whose length prefix says 600 KiB (> sasl.server.max.receive.size, 512 KiB)
+            sock.sendall(struct.pack(">i", 600 * 1024) + struct.pack(">hhih", 17, 1, 1, 0))
+            closed = False
+            for _ in _deadline_loop("the broker closing the connection of the oversized frame", 10):
+                try:
+                    if sock.recv(4096) == b"":
+                        closed = True
+                except ConnectionResetError:
+                    closed = True
+                except TimeoutError:
+                    continue
+                if closed:
+                    break
+            assert closed
+        _produce_latency_ms(producer, topic, 3)  # the other connection keeps working
+        assert _failed_plain_authentication(host, int(port)) == 58  # and new ones are served
+    finally:
+        producer.flush(5)
