@@ -18,6 +18,7 @@ The ``kafka_reference`` session fixture gives the reference broker to tests that
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import os
@@ -106,7 +107,7 @@ def pytest_unconfigure(config: pytest.Config) -> None:
         return
     ref_dir = config.stash[_ref_dir]
     reference.ReferenceKafka(ref_dir).stop()
-    for other in ref_dir.glob("with-*"):  # the brokers broker_with started with other settings
+    for other in ref_dir.glob("with-*"):  # the brokers broker_with and secure_reference started
         reference.ReferenceKafka(other).stop()
     if os.environ.get("KAFKASIM_REFERENCE_KEEP"):
         print(f"kafka reference broker's directory (log, config, data) kept: {ref_dir}")
@@ -150,6 +151,35 @@ def kafka_reference(pytestconfig: pytest.Config) -> reference.Running:
         return reference.ReferenceKafka(pytestconfig.stash[_ref_dir]).ensure_started()
     except reference.ReferenceUnavailable as exc:
         pytest.skip(f"no Apache Kafka reference broker: {exc}")
+
+
+@pytest.fixture(scope="session")
+def secure_reference(pytestconfig: pytest.Config) -> Callable[..., tuple[reference.Running, Path]]:
+    """``secure_reference(name, tls_generate, **security)``: a reference broker with SASL and TLS listeners
+    (compat_tests/reference/kafka.py's Security; ``settings=`` adds broker configs), one per ``name`` for the
+    whole run (shared by the workers, stopped at the end). ``tls_generate(directory)`` writes its TLS material
+    into ``<state dir>/tls`` first (once, under a lock); returns (Running, that tls directory), the Running's
+    ``listeners`` naming every listener's bootstrap. Only with --against kafka; otherwise a skip."""
+    if pytestconfig.getoption("--against") != "kafka":
+        pytest.skip("a secure reference broker runs only with --against kafka")
+
+    def start(name: str, tls_generate: Callable[[Path], object], settings: dict[str, str] | None = None,
+              **security: Any) -> tuple[reference.Running, Path]:
+        state = pytestconfig.stash[_ref_dir] / f"with-sec-{name}"
+        tls = state / "tls"
+        state.mkdir(parents=True, exist_ok=True)
+        with open(state / "tls.lock", "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            if not (tls / "ca.pem").is_file():
+                tls_generate(tls)
+        broker = reference.ReferenceKafka(state, settings=settings,
+                                          security=reference.Security(tls_dir=str(tls), **security))
+        try:
+            return broker.ensure_started(), tls
+        except reference.ReferenceUnavailable as exc:
+            pytest.fail(f"secure reference broker {name} did not start: {exc}")
+
+    return start
 
 
 # kafkasim's settings (BrokerConfig fields) as Kafka's broker configs, for broker_with on the reference broker

@@ -37,7 +37,7 @@ import struct
 import subprocess
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 KAFKA_VERSION = "4.4.0"  # keep equal to kafka.version in pom.xml
@@ -202,15 +202,19 @@ def free_port() -> int:
 
 
 def server_properties(*, port: int, controller_port: int, log_dir: Path,
-                      extra: dict[str, str] | None = None) -> str:
-    """A combined broker+controller KRaft config for one node on 127.0.0.1."""
+                      extra: dict[str, str] | None = None, secure_ports: dict[str, int] | None = None) -> str:
+    """A combined broker+controller KRaft config for one node on 127.0.0.1 (plus, with ``secure_ports``, a
+    listener per secure protocol, named as the protocol)."""
+    secure = secure_ports or {}
+    listeners = "".join(f",{name}://127.0.0.1:{p}" for name, p in secure.items())
     props = {
         "process.roles": "broker,controller",
         "node.id": str(NODE_ID),
         "controller.quorum.voters": f"{NODE_ID}@127.0.0.1:{controller_port}",
-        "listeners": f"PLAINTEXT://127.0.0.1:{port},CONTROLLER://127.0.0.1:{controller_port}",
-        "advertised.listeners": f"PLAINTEXT://127.0.0.1:{port}",
-        "listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
+        "listeners": f"PLAINTEXT://127.0.0.1:{port},CONTROLLER://127.0.0.1:{controller_port}{listeners}",
+        "advertised.listeners": f"PLAINTEXT://127.0.0.1:{port}{listeners}",
+        "listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT"
+                                          + "".join(f",{name}:{name}" for name in secure),
         "controller.listener.names": "CONTROLLER",
         "inter.broker.listener.name": "PLAINTEXT",
         "log.dirs": str(log_dir),
@@ -293,6 +297,74 @@ class Running:
     bootstrap: str
     version: str
     started_in_s: float
+    #: "NAME" -> "127.0.0.1:PORT" of every client listener (PLAINTEXT and, with a Security, the secure ones)
+    listeners: dict[str, str] = field(default_factory=dict)
+
+
+# --- security: SASL and TLS listeners, SCRAM users, the StandardAuthorizer ---------------------------------
+
+SECURE_LISTENERS = ("SASL_PLAINTEXT", "SASL_SSL", "SSL")
+
+
+@dataclass(frozen=True)
+class Security:
+    """What a secure reference broker serves besides its PLAINTEXT listener (which stays: inter-broker traffic
+    and the readiness probe use it).
+
+    - ``listeners``: SASL_PLAINTEXT, SASL_SSL, SSL (each named as its protocol).
+    - ``users``: "NAME:PASSWORD"; PLAIN through the listeners' JAAS ``user_NAME`` options, SCRAM-SHA-256 and
+      -512 credentials written at format time (``kafka-storage format --add-scram``).
+    - ``mechanisms``: sasl.enabled.mechanisms; OAUTHBEARER with Kafka's default unsecured-token validator.
+    - ``tls_dir``: ca.pem, server-keystore.pem (key + chain) as written by
+      compat_tests/clients/security.py:generate_ca_and_server, read as PEM key- and truststores.
+    - ``client_auth``: ssl.client.auth. ``authorizer``: StandardAuthorizer with ``super_users``; User:ANONYMOUS
+      is always a super user too, because the PLAINTEXT inter-broker and controller listeners authenticate as
+      it (so a PLAINTEXT client of a secure reference broker is a super user: test ACLs over SASL).
+    """
+
+    tls_dir: str
+    users: tuple[str, ...] = ("alice:alice-secret", "admin:admin-secret")
+    mechanisms: tuple[str, ...] = ("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512", "OAUTHBEARER")
+    listeners: tuple[str, ...] = SECURE_LISTENERS
+    client_auth: str = "none"
+    authorizer: bool = False
+    super_users: tuple[str, ...] = ()
+
+    def properties(self, ports: dict[str, int]) -> dict[str, str]:
+        tls = Path(self.tls_dir)
+        props = {
+            "sasl.enabled.mechanisms": ",".join(self.mechanisms),
+            "ssl.keystore.type": "PEM",
+            "ssl.keystore.location": str(tls / "server-keystore.pem"),
+            "ssl.truststore.type": "PEM",
+            "ssl.truststore.location": str(tls / "ca.pem"),
+            "ssl.client.auth": self.client_auth,
+        }
+        plain_users = " ".join(f'user_{u.partition(":")[0]}="{u.partition(":")[2]}"' for u in self.users)
+        modules = {
+            "plain": f"org.apache.kafka.common.security.plain.PlainLoginModule required {plain_users};",
+            "scram-sha-256": "org.apache.kafka.common.security.scram.ScramLoginModule required;",
+            "scram-sha-512": "org.apache.kafka.common.security.scram.ScramLoginModule required;",
+            "oauthbearer": "org.apache.kafka.common.security.oauthbearer.OAuthBearerLoginModule required "
+                           'unsecuredLoginStringClaim_sub="admin";',
+        }
+        for name in self.listeners:
+            if not name.startswith("SASL"):
+                continue
+            for mech in self.mechanisms:
+                props[f"listener.name.{name.lower()}.{mech.lower()}.sasl.jaas.config"] = modules[mech.lower()]
+        if self.authorizer:
+            props["authorizer.class.name"] = "org.apache.kafka.metadata.authorizer.StandardAuthorizer"
+            props["super.users"] = ";".join(("User:ANONYMOUS", *self.super_users))
+        return props
+
+    def format_args(self) -> list[str]:
+        args: list[str] = []
+        for user in self.users:
+            name, _, password = user.partition(":")
+            for mech in ("SCRAM-SHA-256", "SCRAM-SHA-512"):
+                args += ["--add-scram", f"{mech}=[name={name},password={password}]"]
+        return args
 
 
 def _alive(pid: int) -> bool:
@@ -313,10 +385,11 @@ class ReferenceKafka:
     """The reference broker of one state directory (created if missing)."""
 
     def __init__(self, state_dir: Path | str, version: str = KAFKA_VERSION,
-                 settings: dict[str, str] | None = None) -> None:
+                 settings: dict[str, str] | None = None, security: Security | None = None) -> None:
         self.dir = Path(state_dir)
         self.version = version
         self.settings = dict(settings or {})  # broker configs over TEST_SETTINGS, e.g. auto.create.topics.enable
+        self.security = security  # SASL/TLS listeners, users, authorizer (None: PLAINTEXT only)
         self.state_file = self.dir / "state.json"
         self.log_path = self.dir / "broker.log"
 
@@ -338,7 +411,8 @@ class ReferenceKafka:
             return None
         if not _alive(int(state["pid"])):
             return None
-        return Running(int(state["pid"]), state["bootstrap"], state["version"], float(state["started_in_s"]))
+        return Running(int(state["pid"]), state["bootstrap"], state["version"], float(state["started_in_s"]),
+                       dict(state.get("listeners", {})))
 
     def ensure_started(self, timeout_s: float = START_TIMEOUT_S) -> Running:
         """This directory's running broker, started now if there is none. Raises ReferenceUnavailable."""
@@ -365,11 +439,23 @@ class ReferenceKafka:
             template = _template(java, self.version)
         data = self.dir / "data"
         shutil.rmtree(data, ignore_errors=True)
-        shutil.copytree(template, data)
         port, controller_port = free_port(), free_port()
+        secure_ports = {name: free_port() for name in self.security.listeners} if self.security else {}
+        extra = {**(self.security.properties(secure_ports) if self.security else {}), **self.settings}
         props = self.dir / "server.properties"
         props.write_text(server_properties(port=port, controller_port=controller_port, log_dir=data,
-                                           extra=self.settings))
+                                           extra=extra, secure_ports=secure_ports))
+        if self.security is None:
+            shutil.copytree(template, data)
+        else:  # SCRAM credentials go in at format time: one more JVM, but no wait for them after start
+            proc = subprocess.run(
+                [java, "-Xmx256m", "-XX:TieredStopAtLevel=1", "-cp", classpath(self.version),
+                 "kafka.tools.StorageTool", "format", "-t", new_cluster_id(), "-c", str(props),
+                 *self.security.format_args()],
+                capture_output=True, text=True, timeout=120, check=False)
+            if proc.returncode != 0:
+                raise ReferenceUnavailable(f"kafka-storage format failed ({proc.returncode}):\n{proc.stdout}"
+                                           f"{proc.stderr}")
         (self.dir / "log4j2.properties").write_text(LOG4J2)
         opts = os.environ.get("KAFKASIM_REFERENCE_JVM_OPTS")
         jvm_opts = opts.split() if opts else JVM_OPTS
@@ -393,7 +479,8 @@ class ReferenceKafka:
                 _end(pid)
                 raise ReferenceUnavailable(f"the reference broker was not ready in time; log:\n{self.log_tail()}")
             time.sleep(0.1)  # poll interval of the readiness probe, not synchronisation
-        running = Running(pid, bootstrap, self.version, round(time.monotonic() - t0, 2))
+        listeners = {"PLAINTEXT": bootstrap, **{name: f"127.0.0.1:{p}" for name, p in secure_ports.items()}}
+        running = Running(pid, bootstrap, self.version, round(time.monotonic() - t0, 2), listeners)
         tmp = self.state_file.with_suffix(".tmp")
         tmp.write_text(json.dumps(running.__dict__))
         tmp.rename(self.state_file)

@@ -15,6 +15,10 @@
  *   retries        kafkajs retry count for the client, producer and admin (default 2, so errors are quick)
  *   request_timeout_ms, connection_timeout_ms   kafkajs client settings (defaults 10000 / 3000)
  *   log_level      kafkajs log level NOTHING|ERROR|WARN|INFO|DEBUG (default WARN); logs go to stderr
+ *   ssl            TLS: {"ca": PEM file, "cert": PEM file, "key": PEM file} (each optional; {} is TLS with the
+ *                  system CAs), or true. The files are read here and given to kafkajs's `ssl` option.
+ *   sasl           {"mechanism": "plain"|"scram-sha-256"|"scram-sha-512", "username", "password"} or
+ *                  {"mechanism": "oauthbearer", "token": "<JWS>"} (kafkajs's oauthBearerProvider returns it)
  *
  * Data encoding (keys, values, header values), both directions:
  *   - a JSON string is UTF-8 text;
@@ -293,10 +297,34 @@ function retryOf(cmd) {
   }
 }
 
+// kafkajs's `ssl` and `sasl` client options from the command's `ssl` and `sasl` fields
+function securityOf(cmd) {
+  const out = {}
+  if (cmd.ssl) {
+    const fs = require('fs')
+    const ssl = {}
+    for (const name of ['ca', 'cert', 'key']) {
+      if (cmd.ssl[name]) ssl[name] = fs.readFileSync(cmd.ssl[name], 'utf8')
+    }
+    out.ssl = Object.keys(ssl).length ? ssl : true
+  }
+  if (cmd.sasl) {
+    const mechanism = String(required(cmd.sasl, 'mechanism')).toLowerCase()
+    if (mechanism === 'oauthbearer') {
+      const token = required(cmd.sasl, 'token')
+      out.sasl = { mechanism, oauthBearerProvider: async () => ({ value: token }) }
+    } else {
+      out.sasl = { mechanism, username: cmd.sasl.username, password: cmd.sasl.password }
+    }
+  }
+  return out
+}
+
 function makeKafka(cmd) {
   const level = String(cmd.log_level || 'WARN').toUpperCase()
   if (LEVELS[level] === undefined) throw new UsageError(`unknown log_level ${cmd.log_level}`)
   return new Kafka({
+    ...securityOf(cmd),
     clientId: cmd.client_id || CLIENT_ID,
     brokers: brokersOf(cmd),
     connectionTimeout: cmd.connection_timeout_ms || 3000,
@@ -624,6 +652,7 @@ const OPS = {
 function makeCluster(cmd, { isolationLevel } = {}) {
   const level = String(cmd.log_level || 'WARN').toUpperCase()
   const cluster = new Cluster({
+    ...securityOf(cmd),
     logger: createLogger({ level: LEVELS[level], logCreator: stderrLogCreator }),
     socketFactory: socketFactory(),
     brokers: brokersOf(cmd),
