@@ -105,7 +105,6 @@ class Credentials:
         named = [u for u, _ in deletions] + [u for u, *_ in upsertions]
         order = list(dict.fromkeys(named))
         errors: dict[str, tuple[int, str]] = {}
-        seen: set[tuple[str, int]] = set()
 
         def fail(user: str, code: int, message: str) -> None:
             errors.setdefault(user, (code, message))
@@ -115,32 +114,27 @@ class Credentials:
                 fail(user, ErrorCode.DUPLICATE_RESOURCE, "A user credential cannot be altered twice in the same "
                                                          "request")
 
+        def named_well(user: str, code: int) -> bool:
+            if not user:
+                fail(user, ErrorCode.UNACCEPTABLE_CREDENTIAL, "Username must not be empty")
+            elif code not in MECHANISM_CODES:
+                fail(user, ErrorCode.UNSUPPORTED_SASL_MECHANISM, "Unknown SCRAM mechanism")
+            else:
+                return True
+            return False
+
         for user, code in deletions:
-            if not user:
-                fail(user, ErrorCode.UNACCEPTABLE_CREDENTIAL, "Username must not be empty")
-            elif code not in MECHANISM_CODES:
-                fail(user, ErrorCode.UNSUPPORTED_SASL_MECHANISM, "Unknown SCRAM mechanism")
-            elif (user, code) in seen:
-                fail(user, ErrorCode.DUPLICATE_RESOURCE, "A user credential cannot be altered twice in the same "
-                                                         "request")
-            elif MECHANISM_CODES[code] not in self.scram.get(user, {}):
+            if named_well(user, code) and MECHANISM_CODES[code] not in self.scram.get(user, {}):
                 fail(user, ErrorCode.RESOURCE_NOT_FOUND, "Attempt to delete a user credential that does not exist")
-            seen.add((user, code))
         for user, code, iterations, salt, salted in upsertions:
-            if not user:
-                fail(user, ErrorCode.UNACCEPTABLE_CREDENTIAL, "Username must not be empty")
-            elif code not in MECHANISM_CODES:
-                fail(user, ErrorCode.UNSUPPORTED_SASL_MECHANISM, "Unknown SCRAM mechanism")
-            elif (user, code) in seen:
-                fail(user, ErrorCode.DUPLICATE_RESOURCE, "A user credential cannot be altered twice in the same "
-                                                         "request")
-            elif iterations < MIN_ITERATIONS:
+            if not named_well(user, code):
+                continue
+            if iterations < MIN_ITERATIONS:
                 fail(user, ErrorCode.UNACCEPTABLE_CREDENTIAL, "Too few iterations")
             elif iterations > MAX_ITERATIONS:
                 fail(user, ErrorCode.UNACCEPTABLE_CREDENTIAL, "Too many iterations")
             elif not salt or not salted:
                 fail(user, ErrorCode.UNACCEPTABLE_CREDENTIAL, "Salt and salted password must not be empty")
-            seen.add((user, code))
         for user, code in deletions:
             if user not in errors:
                 mechanism = MECHANISM_CODES[code]
