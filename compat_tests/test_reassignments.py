@@ -94,3 +94,22 @@ def test_reassignment_errors_are_kafkas(four_brokers: Cluster, admin: KafkaAdmin
                       TopicPartition("missing", 0): UnknownTopicOrPartitionError}
     assert admin.alter_partition_reassignments({TopicPartition("checked", 0): [2, 2]}) == {
         TopicPartition("checked", 0): InvalidReplicationAssignmentError}
+
+
+def test_reassignment_errors_on_one_broker(bootstrap_servers: str, topic_name: str) -> None:
+    """Also against the reference Kafka (one broker): an unregistered replica, a cancellation without a
+    reassignment, and an empty listing."""
+    from kafka.admin import NewTopic
+
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap_servers, request_timeout_ms=10000)
+    try:
+        admin.create_topics([NewTopic(topic_name, 1, 1)])
+        node = admin.describe_cluster()["brokers"][0]["broker_id"]
+        tp = TopicPartition(topic_name, 0)
+        assert poll_until(lambda: admin.alter_partition_reassignments({tp: [node, 9999]}),
+                          "the topic to be known") == {tp: InvalidReplicationAssignmentError}
+        assert admin.alter_partition_reassignments({tp: None}) == {tp: NoReassignmentInProgressError}
+        assert admin.list_partition_reassignments({topic_name: [0]}) == {}
+        assert admin.alter_partition_reassignments({tp: [node]}) == {tp: None}  # to where it is: done at once
+    finally:
+        admin.close()
