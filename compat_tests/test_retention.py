@@ -1,8 +1,8 @@
 """Retention, compaction and DeleteRecords with real clients, on the memory and the disk store.
 
-Every test runs once per store (``store`` is ``memory`` or ``disk``); log maintenance (retention and
-compaction) runs every 100 ms here (``log.retention.check.interval.ms``), so tests poll, with a deadline,
-for its effects as a client sees them (ListOffsets, Fetch).
+Every test runs once per store (``store`` is ``memory`` or ``disk``); retention and compaction run every
+100 ms here (``log.retention.check.interval.ms``, ``log.cleaner.backoff.ms``), so tests poll, with a
+deadline, for their effects as a client sees them (ListOffsets, Fetch).
 
 How segments roll matters: a segment is deleted or cleaned only as a whole, and the active (last) segment
 is never cleaned. A segment rolls when a batch is appended to it after it is ``segment.ms`` old, so the
@@ -37,7 +37,7 @@ from kafka import TopicPartition as KPTopicPartition
 from kafka.admin import NewTopic as KPNewTopic
 
 from compat_tests.clients.brokers import RestartableCluster
-from compat_tests.clients.pyclients import WAIT_S, close_confluent_producer, now_ms
+from compat_tests.clients.pyclients import WAIT_S, close_confluent_producer, now_ms, require_kafkasim
 
 CHECK_INTERVAL_MS = 100
 HOUR_MS = 3_600_000
@@ -73,7 +73,8 @@ def broker(request: pytest.FixtureRequest, store: str, tmp_path: Path) -> Iterat
                                           log_cleaner_backoff_ms=CHECK_INTERVAL_MS,
                                           log_cleaner_dedupe_buffer_size=16 << 20))  # type: ignore[misc]
         return
-    config: dict[str, Any] = {"log_retention_check_interval_ms": CHECK_INTERVAL_MS}
+    config: dict[str, Any] = {"log_retention_check_interval_ms": CHECK_INTERVAL_MS,
+                              "log_cleaner_backoff_ms": CHECK_INTERVAL_MS}
     if store == "disk":
         config.update(data_dir=str(tmp_path / "data"), fsync="always")
     rc = RestartableCluster(**config)
@@ -549,3 +550,22 @@ def test_delete_records_on_compacted_topic_is_a_policy_violation(broker: Restart
     kp_producer(bootstrap, closer).send(topic, key=b"k", value=b"v").get(WAIT_S)
     with pytest.raises(Errors.PolicyViolationError):
         admin.delete_records({KPTopicPartition(topic, 0): 1})
+
+
+@pytest.mark.kafkasim_only
+def test_compaction_runs_on_the_cleaners_schedule_not_retentions(request: pytest.FixtureRequest,
+                                                                  closer: Closer) -> None:
+    """log.cleaner.backoff.ms, not log.retention.check.interval.ms, decides when compaction runs (issue 14
+    item 8): with retention checked hourly and the cleaner every 100 ms, a compacted topic is cleaned at once."""
+    require_kafkasim(request)
+    rc = RestartableCluster(log_retention_check_interval_ms=3_600_000, log_cleaner_backoff_ms=CHECK_INTERVAL_MS)
+    rc.start()
+    try:
+        bootstrap = rc.bootstrap_servers
+        topic = unique("cleaner-schedule")
+        kp_create(kp_admin(bootstrap, closer), topic, **COMPACTED)
+        produced = produce_history(kp_producer(bootstrap, closer, linger_ms=0), topic)
+        wait_for("compaction", lambda: fresh_view(bootstrap, topic, len(produced)) == latest_per_key(produced))
+    finally:
+        closer.close()
+        rc.stop()

@@ -338,7 +338,8 @@ class BrokerConfig:
     data_dir: str | None = None  # log.dirs; None keeps everything in memory
     fsync: str = "interval"  # always | interval | never (see FSYNC_POLICIES)
     flush_interval_ms: int = 1000  # with fsync "interval": how often appended data is fsynced
-    log_retention_check_interval_ms: int = 300000  # log.retention.check.interval.ms (retention and compaction)
+    log_retention_check_interval_ms: int = 300000  # log.retention.check.interval.ms (retention)
+    log_cleaner_backoff_ms: int = 15000  # log.cleaner.backoff.ms: how often the log cleaner compacts
     schema_registry_port: int | None = None  # the schema registry's HTTP port (0: a free one); None: no registry
     schema_registry_auth: str | None = None  # "user:password": the registry requires HTTP basic auth with it
     #: schema-at-producer for every topic that does not say otherwise (internal ones excepted): "none", or a
@@ -388,8 +389,9 @@ class BrokerConfig:
             raise ValueError(f"fsync must be one of {', '.join(FSYNC_POLICIES)}, not {self.fsync!r}")
         if self.transaction_max_timeout_ms < 1 or self.transaction_abort_timed_out_transaction_cleanup_interval_ms < 1:
             raise ValueError("transaction_max_timeout_ms and the transaction cleanup interval must be positive")
-        if self.flush_interval_ms < 1 or self.log_retention_check_interval_ms < 1:
-            raise ValueError("flush_interval_ms and log_retention_check_interval_ms must be positive")
+        if self.flush_interval_ms < 1 or self.log_retention_check_interval_ms < 1 or self.log_cleaner_backoff_ms < 1:
+            raise ValueError("flush_interval_ms, log_retention_check_interval_ms and log_cleaner_backoff_ms must be "
+                             "positive")
         if not 0 <= self.port <= 65535:
             raise ValueError(f"port out of range: {self.port}")
         if not 1 <= self.brokers <= MAX_BROKERS:
@@ -506,6 +508,7 @@ class BrokerConfig:
             "log.dirs": (self.data_dir or "", T.STRING),
             "transaction.max.timeout.ms": (str(self.transaction_max_timeout_ms), T.INT),
             "log.retention.check.interval.ms": (str(self.log_retention_check_interval_ms), T.LONG),
+            "log.cleaner.backoff.ms": (str(self.log_cleaner_backoff_ms), T.LONG),
             "log.cleanup.policy": ("delete", T.LIST),
             "group.initial.rebalance.delay.ms": (str(self.group_initial_rebalance_delay_ms), T.INT),
             "group.min.session.timeout.ms": (str(self.group_min_session_timeout_ms), T.INT),

@@ -48,7 +48,7 @@ _CONFIG_OPTIONS = ("host", "port", "advertised_host", "auto_create_topics", "num
                    "broker_session_timeout_ms", "clock", "group_initial_rebalance_delay_ms",
                    "group_min_session_timeout_ms", "group_max_session_timeout_ms",
                    "group_consumer_session_timeout_ms", "group_consumer_heartbeat_interval_ms", "data_dir", "fsync",
-                   "flush_interval_ms", "log_retention_check_interval_ms", "transaction_max_timeout_ms",
+                   "flush_interval_ms", "log_retention_check_interval_ms", "log_cleaner_backoff_ms", "transaction_max_timeout_ms",
                    "schema_registry_port", "schema_registry_auth", "schema_validation",
                    "transaction_abort_timed_out_transaction_cleanup_interval_ms", *SECURITY_CONFIG_OPTIONS)
 
@@ -109,7 +109,9 @@ _CONFIG_OPTIONS = ("host", "port", "advertised_host", "auto_create_topics", "num
 @click.option("--flush-interval-ms", default=1000, show_default=True, type=click.IntRange(1),
               help="With --fsync interval: how often appended records are fsynced.")
 @click.option("--log-retention-check-interval-ms", default=300000, show_default=True, type=click.IntRange(1),
-              help="log.retention.check.interval.ms: how often retention and compaction run.")
+              help="log.retention.check.interval.ms: how often retention runs.")
+@click.option("--log-cleaner-backoff-ms", default=15000, show_default=True, type=click.IntRange(1),
+              help="log.cleaner.backoff.ms: how often the log cleaner compacts.")
 @click.option("--transaction-max-timeout-ms", default=900000, show_default=True, type=click.IntRange(1),
               help="transaction.max.timeout.ms: the longest transaction.timeout.ms a producer may ask for.")
 @click.option("--transaction-abort-timed-out-transaction-cleanup-interval-ms", default=10000, show_default=True,

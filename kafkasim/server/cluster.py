@@ -108,7 +108,8 @@ class ClusterServer:
         nxt = self.state.groups.next_deadline()  # restored group members must heartbeat in time
         if nxt is not None:
             self._schedule_groups(nxt)
-        self._every(self.config.log_retention_check_interval_ms, self.state.maintain_logs, "log maintenance")
+        self._every(self.config.log_retention_check_interval_ms, self.state.apply_retention, "log retention")
+        self._every(self.config.log_cleaner_backoff_ms, self.state.clean_logs, "log cleaner")
         self._every(self.config.transaction_abort_timed_out_transaction_cleanup_interval_ms,
                     self.state.abort_timed_out_transactions, "transaction timeouts")
         if self.state.store.fsync == "interval":

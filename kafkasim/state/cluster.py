@@ -168,10 +168,21 @@ class ClusterState:
             log.info("aborted transaction of %s: open longer than its timeout", txn_id)
 
     def maintain_logs(self) -> None:
-        """Retention and compaction of every partition (log.retention.check.interval.ms), and the metadata log."""
+        """Retention and compaction of every partition, and the metadata log: all that is due (a virtual clock
+        moved on, or a test asks)."""
         self.logs.maintain_logs()
         if self.persistence is not None:
             self.persistence.maintain()
+
+    def apply_retention(self) -> None:
+        """Retention (log.retention.check.interval.ms), and the metadata log's own cleaning."""
+        self.logs.apply_retention()
+        if self.persistence is not None:
+            self.persistence.maintain()
+
+    def clean_logs(self) -> None:
+        """The log cleaner's pass: compaction (log.cleaner.backoff.ms)."""
+        self.logs.clean_logs()
 
     # ------------------------------------------------------------------ lifecycle
 

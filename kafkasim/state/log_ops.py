@@ -210,23 +210,35 @@ class LogOperations:
         return p.log.log_start_offset
 
     def maintain_logs(self) -> None:
-        """Retention and compaction of every partition (log.retention.check.interval.ms)."""
+        """Retention and compaction of every partition (what is due once time has moved on)."""
+        self.clean_logs()
+        self.apply_retention()
+
+    def apply_retention(self) -> None:
+        """Retention of every partition with cleanup.policy delete (log.retention.check.interval.ms)."""
         now = self.clock.now_ms()
         for t in list(self.topics.values()):
-            policy = self.topic_config(t, "cleanup.policy").split(",")
+            if "delete" not in self.topic_config(t, "cleanup.policy").split(","):
+                continue
             retention_ms = int(self.topic_config(t, "retention.ms"))
             retention_bytes = int(self.topic_config(t, "retention.bytes"))
+            for p in t.partitions:
+                apply_retention(p.log, now, retention_ms, retention_bytes)
+
+    def clean_logs(self) -> None:
+        """The log cleaner: compaction of every partition with cleanup.policy compact whose dirty ratio and
+        compaction lag allow it (Kafka's cleaner runs every log.cleaner.backoff.ms when idle)."""
+        now = self.clock.now_ms()
+        for t in list(self.topics.values()):
+            if "compact" not in self.topic_config(t, "cleanup.policy").split(","):
+                continue
             settings = CompactionSettings(int(self.topic_config(t, "delete.retention.ms")),
                                           float(self.topic_config(t, "min.cleanable.dirty.ratio")),
                                           int(self.topic_config(t, "min.compaction.lag.ms")))
             for p in t.partitions:
-                log = p.log
-                if "compact" in policy:
-                    compact(log, now, settings,
-                            lambda base, ms, p=p: self.store.new_cleaned_segment(p.topic, p.index, base, ms),
-                            self.store.commit_cleaned, self.store.finish_cleaned)
-                if "delete" in policy:
-                    apply_retention(log, now, retention_ms, retention_bytes)
+                compact(p.log, now, settings,
+                        lambda base, ms, p=p: self.store.new_cleaned_segment(p.topic, p.index, base, ms),
+                        self.store.commit_cleaned, self.store.finish_cleaned)
 
     def list_offset(self, p: PartitionState, timestamp: int, read_committed: bool = False) -> tuple[int, int]:
         """ListOffsets for one partition: (offset, timestamp); (-1, -1) when no record matches."""
