@@ -19,6 +19,11 @@ two stores (``Target(store=...)``; ``Target.STORES`` lists what a target has):
                    commands on stdin (``create TOPIC PARTITIONS``), because the mock does not implement
                    CreateTopics. If ctypes fails it falls back to a ``test.mock.num.brokers=1`` client
                    (``mode=config``); topics are then auto-created with the mock's default partition count.
+- ``kafka``        the Apache Kafka reference broker (compat_tests/reference/kafka.py: Kafka's jars from Maven
+                   Central, one KRaft node), with the heap and collector ``kafka-server-start.sh`` gives it
+                   (1 GiB, G1). Store ``memory`` puts its log.dirs on tmpfs (/dev/shm), ``disk`` in a temp
+                   dir; fails to start, with the reason, where the reference is not installed
+                   (``scripts/kafka-reference install``) or there is no Java 17.
 
 "Ready" means: spawn -> (ready line | TCP accept) -> a confluent-kafka AdminClient.list_topics() that
 succeeds. ``ready_ms`` is measured from just before spawn to that success. ``rss_bytes()`` reads VmRSS of
@@ -51,7 +56,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 LOOPBACK = "127.0.0.1"
-TARGET_NAMES = ("kafkasim", "kafkasim-sasl-ssl", "tansu", "rdkafka-mock")
+TARGET_NAMES = ("kafkasim", "kafkasim-sasl-ssl", "tansu", "rdkafka-mock", "kafka")
 STORE_NAMES = ("memory", "disk")
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
@@ -473,6 +478,69 @@ class Tansu(Target):
         self.info = f"{tansu_version()} --storage-engine {engine} ({binary})"
 
 
+class ApacheKafka(Target):
+    """The Apache Kafka reference broker, as a peer."""
+
+    name = "kafka"
+    STORES = ("memory", "disk")
+    #: kafka-server-start.sh's heap and collector (the reference's own defaults favour start-up over speed)
+    JVM_OPTS = "-Xms1g -Xmx1g -XX:+UseG1GC -XX:MaxGCPauseMillis=20 -Djava.awt.headless=true"
+
+    def __init__(self, store: str = "memory") -> None:
+        super().__init__(store)
+        self._ref = None
+        self._pid: int | None = None
+
+    def start(self, timeout: float) -> None:
+        if str(REPO) not in sys.path:
+            sys.path.insert(0, str(REPO))
+        from compat_tests.reference import kafka as reference
+
+        reason = reference.unavailable_reason()
+        if reason is not None:
+            raise TargetError(reason)
+        tmpfs = "/dev/shm" if self.store == "memory" and os.path.isdir("/dev/shm") else None
+        self.data_dir = tempfile.mkdtemp(prefix="bench-kafka-", dir=tmpfs)
+        os.environ.setdefault("KAFKASIM_REFERENCE_JVM_OPTS", self.JVM_OPTS)
+        deadline = time.monotonic() + timeout
+        t0 = time.perf_counter()
+        self._ref = reference.ReferenceKafka(self.data_dir)
+        try:
+            running = self._ref.ensure_started(timeout)
+        except reference.ReferenceUnavailable as e:
+            raise TargetError(str(e)) from None
+        self._pid = running.pid
+        self.bootstrap = running.bootstrap
+        wait_metadata(self.bootstrap, deadline)
+        self.ready_ms = (time.perf_counter() - t0) * 1000
+        self.info = (f"Apache Kafka {running.version} (reference, KRaft, {os.environ['KAFKASIM_REFERENCE_JVM_OPTS']}; "
+                     f"log.dirs on {'tmpfs' if tmpfs else 'disk'})")
+
+    def stop(self) -> int | None:
+        try:
+            if self._ref is not None:
+                self._ref.stop()
+            return 0
+        finally:
+            self._ref = self._pid = None
+            super().stop()
+
+    def rss_bytes(self) -> int | None:
+        if self._pid is None:
+            return None
+        try:
+            with open(f"/proc/{self._pid}/status") as f:
+                for line in f:
+                    if line.startswith("VmRSS:"):
+                        return int(line.split()[1]) * 1024
+        except OSError:
+            return None
+        return None
+
+    def reachable(self) -> bool:
+        return bool(self.bootstrap) and tcp_accepts(*_split_hostport(self.bootstrap), timeout=1.0)
+
+
 class RdkafkaMock(Target):
     name = "rdkafka-mock"
     READY = re.compile(r"^rdkafka-mock ready bootstrap=(\S+):(\d+) mode=(\w+)(?: version=(\S+))?\s*$")
@@ -513,7 +581,8 @@ class RdkafkaMock(Target):
         return notes
 
 
-TARGETS = {"kafkasim": Kafkasim, "kafkasim-sasl-ssl": KafkasimSaslSsl, "tansu": Tansu, "rdkafka-mock": RdkafkaMock}
+TARGETS = {"kafkasim": Kafkasim, "kafkasim-sasl-ssl": KafkasimSaslSsl, "tansu": Tansu, "rdkafka-mock": RdkafkaMock,
+           "kafka": ApacheKafka}
 
 
 # --------------------------------------------------------------------------------------------------

@@ -28,7 +28,7 @@ def test_bench_defaults_are_a_full_run_of_the_memory_store() -> None:
     args = bench.parse_args([])
     assert args.stores == ["memory"]
     assert {k: getattr(args, k) for k in bench.FULL} == bench.FULL
-    assert args.targets == ["kafkasim", "kafkasim-sasl-ssl", "tansu", "rdkafka-mock"]
+    assert args.targets == ["kafkasim", "kafkasim-sasl-ssl", "tansu", "rdkafka-mock", "kafka"]
 
 
 def test_bench_quick_shrinks_the_run_and_explicit_options_win() -> None:
@@ -45,7 +45,7 @@ def test_bench_metadata_step_can_be_skipped() -> None:
     assert not any(key.startswith("meta") for key, *_ in bench.metric_defs(args))
 
 
-@pytest.mark.parametrize("argv", [["--targets", "kafka"], ["--targets", "tansu,tansu"], ["--repeat", "0"],
+@pytest.mark.parametrize("argv", [["--targets", "redpanda"], ["--targets", "tansu,tansu"], ["--repeat", "0"],
                                   ["--store", "tape"], ["--metadata-partitions", "-1"]])
 def test_bench_rejects_bad_options(argv: list[str]) -> None:
     with pytest.raises(SystemExit):
