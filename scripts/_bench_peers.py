@@ -24,6 +24,9 @@ two stores (``Target(store=...)``; ``Target.STORES`` lists what a target has):
                    (1 GiB, G1). Store ``memory`` puts its log.dirs on tmpfs (/dev/shm), ``disk`` in a temp
                    dir; fails to start, with the reason, where the reference is not installed
                    (``scripts/kafka-reference install``) or there is no Java 17.
+- ``kfake``        franz-go's kfake test cluster (scripts/kfake: a Go main, its module pinned in go.mod), built
+                   with ``go build`` on first use into ~/.cache/kafkasim/kfake/<hash of go.sum and main.go>;
+                   ready line ``kfake ready bootstrap=HOST:PORT``. Store ``disk`` adds ``-data-dir``.
 
 "Ready" means: spawn -> (ready line | TCP accept) -> a confluent-kafka AdminClient.list_topics() that
 succeeds. ``ready_ms`` is measured from just before spawn to that success. ``rss_bytes()`` reads VmRSS of
@@ -56,7 +59,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 LOOPBACK = "127.0.0.1"
-TARGET_NAMES = ("kafkasim", "kafkasim-sasl-ssl", "tansu", "rdkafka-mock", "kafka")
+TARGET_NAMES = ("kafkasim", "kafkasim-sasl-ssl", "tansu", "rdkafka-mock", "kafka", "kfake")
 STORE_NAMES = ("memory", "disk")
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
@@ -541,6 +544,45 @@ class ApacheKafka(Target):
         return bool(self.bootstrap) and tcp_accepts(*_split_hostport(self.bootstrap), timeout=1.0)
 
 
+def kfake_binary() -> str:
+    """scripts/kfake built once per source (the Go module proxy serves its pinned modules)."""
+    import hashlib
+
+    src = REPO / "scripts" / "kfake"
+    digest = hashlib.sha256(b"".join((src / n).read_bytes() for n in ("go.mod", "go.sum", "main.go"))).hexdigest()
+    out = Path.home() / ".cache" / "kafkasim" / "kfake" / digest[:16] / "kfake-serve"
+    if out.is_file():
+        return str(out)
+    go = shutil.which("go")
+    if go is None:
+        raise TargetError("no go on PATH: kfake is built from scripts/kfake with the Go toolchain")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    proc = subprocess.run([go, "build", "-o", str(out), "."], cwd=src, capture_output=True, text=True, timeout=600)
+    if proc.returncode != 0:
+        raise TargetError(f"go build of scripts/kfake failed: {proc.stderr.strip()[-400:]}")
+    return str(out)
+
+
+class Kfake(Target):
+    name = "kfake"
+    STORES = ("memory", "disk")
+    READY = re.compile(r"^kfake ready bootstrap=(\S+):(\d+)\s*$")
+
+    def start(self, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        binary = kfake_binary()  # before the clock starts: a first build takes a while
+        argv = [binary]
+        if self.store == "disk":
+            argv += ["-data-dir", self.make_data_dir()]
+        t0 = time.perf_counter()
+        self.proc = Proc(self.name, argv, stdin=True)
+        m = self.proc.wait_line(self.READY, deadline)
+        self.bootstrap = f"{LOOPBACK}:{m.group(2)}"
+        wait_metadata(self.bootstrap, deadline, self.proc)
+        self.ready_ms = (time.perf_counter() - t0) * 1000
+        self.info = f"franz-go kfake (scripts/kfake, {binary})"
+
+
 class RdkafkaMock(Target):
     name = "rdkafka-mock"
     READY = re.compile(r"^rdkafka-mock ready bootstrap=(\S+):(\d+) mode=(\w+)(?: version=(\S+))?\s*$")
@@ -582,7 +624,7 @@ class RdkafkaMock(Target):
 
 
 TARGETS = {"kafkasim": Kafkasim, "kafkasim-sasl-ssl": KafkasimSaslSsl, "tansu": Tansu, "rdkafka-mock": RdkafkaMock,
-           "kafka": ApacheKafka}
+           "kafka": ApacheKafka, "kfake": Kfake}
 
 
 # --------------------------------------------------------------------------------------------------

@@ -28,7 +28,7 @@ def test_bench_defaults_are_a_full_run_of_the_memory_store() -> None:
     args = bench.parse_args([])
     assert args.stores == ["memory"]
     assert {k: getattr(args, k) for k in bench.FULL} == bench.FULL
-    assert args.targets == ["kafkasim", "kafkasim-sasl-ssl", "tansu", "rdkafka-mock", "kafka"]
+    assert args.targets == ["kafkasim", "kafkasim-sasl-ssl", "tansu", "rdkafka-mock", "kafka", "kfake"]
 
 
 def test_bench_quick_shrinks_the_run_and_explicit_options_win() -> None:
