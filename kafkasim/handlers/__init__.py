@@ -72,7 +72,8 @@ SKIPPED_FEATURES = [
     "AddPartitionsToTxn v4 (broker to broker) is served by any broker, not only the transaction coordinator",
     "ElectLeaders: only the preferred and unclean elections of the test-control model",
     "automatic preferred-leader rebalancing (auto.leader.rebalance.enable): elect leaders with ElectLeaders",
-    "__consumer_offsets and __transaction_state are not listed as topics (their leaders place coordinators)",
+    "__consumer_offsets and __transaction_state hold no records (Fetch and ListOffsets do not know them) and "
+    "DeleteTopics does not delete them",
     "SASL/GSSAPI (Kerberos) and delegation tokens (CreateDelegationToken and the SCRAM tokenauth extension)",
     "the connection_creation_rate and controller_mutation_rate quotas are stored and described, not enforced",
     "TLS: PEM files only (no JKS/PKCS12 keystores), no ssl.cipher.suites / ssl.enabled.protocols settings",

@@ -4,7 +4,8 @@ Behaviour: groups (key type 0) and transactional ids (key type 1) are coordinate
 leader of partition abs(hashCode(key)) % 50 of __consumer_offsets or __transaction_state (Java's
 String.hashCode; offsets.topic.num.partitions and transaction.state.log.num.partitions); those
 partitions are placed on the brokers like a topic's, with up to 3 replicas, and their leaders move when
-brokers stop. COORDINATOR_NOT_AVAILABLE while a key's partition has no leader; other key types answer
+brokers stop. A key type's first lookup creates its internal topic, which Metadata lists from then on.
+COORDINATOR_NOT_AVAILABLE while a key's partition has no leader; other key types answer
 INVALID_REQUEST.
 Version notes: v1 key_type, throttle and error_message; v3 flexible; v4+ batches keys in
 coordinator_keys and answers one coordinator per key; v6 adds share groups (key type 2, not served).
@@ -21,6 +22,7 @@ from kafkasim.protocol.messages.find_coordinator import (
     FindCoordinatorResponse,
     FindCoordinatorResponseCoordinator,
 )
+from kafkasim.state.leadership import INTERNAL_TOPIC
 
 GROUP = 0
 TRANSACTION = 1
@@ -35,6 +37,8 @@ def _find(ctx, key: str, key_type: int) -> FindCoordinatorResponseCoordinator:
             raise KafkaError(ErrorCode.GROUP_AUTHORIZATION_FAILED)
         if key_type == TRANSACTION and not allowed(ctx, Op.DESCRIBE, R.TRANSACTIONAL_ID, key):
             raise KafkaError(ErrorCode.TRANSACTIONAL_ID_AUTHORIZATION_FAILED)
+        # the key type's internal topic exists from the first lookup on, as Kafka creates it then
+        ctx.state.topic_registry.create_internal(INTERNAL_TOPIC[key_type])
         b = ctx.state.coordinator(key_type, key)
     except KafkaError as exc:
         c.error_code = exc.code

@@ -22,6 +22,7 @@ log = logging.getLogger(__name__)
 #: FindCoordinator key types, and the internal topics whose partition leaders coordinate them
 GROUP_KEY = 0
 TRANSACTION_KEY = 1
+INTERNAL_TOPIC = {GROUP_KEY: "__consumer_offsets", TRANSACTION_KEY: "__transaction_state"}
 
 
 class Leadership:

@@ -63,6 +63,17 @@ class TopicRegistry:
         self.on_deleted = on_deleted
         self.topics: dict[str, Topic] = {}
         self.topics_by_id: dict[bytes, Topic] = {}
+        # the internal topics that exist (name -> topic id): as in Kafka, each comes into being with the first
+        # FindCoordinator of its key type, or a Metadata request that may auto-create it. Their partitions are
+        # the coordinators' (Leadership.coordinator_parts); they hold no log here.
+        self.internal: dict[str, bytes] = {}
+
+    def create_internal(self, name: str) -> bytes:
+        """``name`` (one of INTERNAL_TOPICS) exists from now on; its topic id."""
+        topic_id = self.internal.get(name)
+        if topic_id is None:
+            topic_id = self.internal[name] = uuid.uuid4().bytes
+        return topic_id
 
     def topic(self, name: str) -> Topic:
         t = self.topics.get(name)
@@ -98,7 +109,7 @@ class TopicRegistry:
                         ) -> tuple[int, int, dict[str, str]]:
         """Validate a CreateTopics entry; returns (partitions, replication factor, normalised configs)."""
         validate_topic_name(name)
-        if name in self.topics:
+        if name in self.topics or (name in self.internal and name in INTERNAL_TOPICS):
             raise KafkaError(ErrorCode.TOPIC_ALREADY_EXISTS, f"Topic '{name}' already exists.")
         collide = name.replace(".", "_")
         for other in self.topics:
