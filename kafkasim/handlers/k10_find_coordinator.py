@@ -44,7 +44,7 @@ def _find(ctx, key: str, key_type: int) -> FindCoordinatorResponseCoordinator:
         c.error_code = exc.code
         c.error_message = exc.message
         return c
-    c.node_id, c.error_message = b.node_id, None
+    c.node_id, c.error_message = b.node_id, ""  # Kafka 4.4 answers a found coordinator with "", not null
     c.host, c.port = b.address(ctx.listener)
     return c
 
@@ -54,5 +54,7 @@ def find_coordinator(ctx, req: FindCoordinatorRequest) -> FindCoordinatorRespons
     if ctx.api_version >= 4:
         return FindCoordinatorResponse(coordinators=[_find(ctx, k, req.key_type) for k in req.coordinator_keys])
     c = _find(ctx, req.key, req.key_type)
-    return FindCoordinatorResponse(error_code=c.error_code, error_message=c.error_message, node_id=c.node_id,
+    # before v4 Kafka's success message is Errors.NONE.message(): "NONE"
+    return FindCoordinatorResponse(error_code=c.error_code, error_message=c.error_message if c.error_code else "NONE",
+                                   node_id=c.node_id,
                                    host=c.host, port=c.port)

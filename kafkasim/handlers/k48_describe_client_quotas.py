@@ -30,7 +30,7 @@ def describe_client_quotas(ctx, req: DescribeClientQuotasRequest) -> DescribeCli
                                           req.strict)
     except KafkaError as exc:
         return DescribeClientQuotasResponse(error_code=exc.code, error_message=exc.message, entries=[])
-    return DescribeClientQuotasResponse(entries=[
+    return DescribeClientQuotasResponse(error_message="", entries=[  # "" on success, as Kafka 4.4 answers
         DescribeClientQuotasResponseEntryData(
             entity=[DescribeClientQuotasResponseEntityData(entity_type=t, entity_name=n) for t, n in entity],
             values=[DescribeClientQuotasResponseValueData(key=k, value=v) for k, v in values.items()])

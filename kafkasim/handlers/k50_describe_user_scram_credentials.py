@@ -27,8 +27,10 @@ def describe_user_scram_credentials(ctx, req: DescribeUserScramCredentialsReques
                                     ) -> DescribeUserScramCredentialsResponse:
     users = None if not req.users else [u.name for u in req.users]
     code, message, results = ctx.state.credentials.describe(users)
-    return DescribeUserScramCredentialsResponse(error_code=code, error_message=message, results=[
+    # Kafka 4.4 answers success with "" as the messages, not null
+    return DescribeUserScramCredentialsResponse(error_code=code, error_message=message if code else "", results=[
         DescribeUserScramCredentialsResponseDescribeUserScramCredentialsResult(
-            user=r.user, error_code=r.error_code, error_message=r.error_message, credential_infos=[
+            user=r.user, error_code=r.error_code, error_message=r.error_message if r.error_code else "",
+            credential_infos=[
                 DescribeUserScramCredentialsResponseCredentialInfo(mechanism=m, iterations=i)
                 for m, i in r.credentials]) for r in results])
