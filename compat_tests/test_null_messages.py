@@ -5,13 +5,17 @@ DescribeConfigs, where Kafka 4.4 answers "" (seen against the reference broker):
 from __future__ import annotations
 
 import time
+import uuid
 from collections.abc import Callable
 from typing import Any
 
 from kafkasim.protocol.api import ApiKey
 from kafkasim.protocol.messages import alter_client_quotas as acq
 from kafkasim.protocol.messages import alter_configs as ac
+from kafkasim.protocol.messages import alter_partition_reassignments as apr
 from kafkasim.protocol.messages import alter_user_scram_credentials as aus
+from kafkasim.protocol.messages import consumer_group_describe as cgd
+from kafkasim.protocol.messages import consumer_group_heartbeat as cgh
 from kafkasim.protocol.messages import create_partitions as cp
 from kafkasim.protocol.messages import create_topics as ct
 from kafkasim.protocol.messages import delete_topics as dt
@@ -83,10 +87,12 @@ def _until_ok(ask: Callable[[], Any], error_code: Callable[[Any], int]) -> Any:
 def test_null_messages_of_other_successful_answers(bootstrap_servers: str, topic_name: str) -> None:
     """The other APIs whose answers carry a nullable error message, each asked something it answers with
     success: each message is what Kafka 4.4 sends, mostly null (this test passes against the reference too)."""
-    user = f"u-{topic_name}"
+    user, member_id = f"u-{topic_name}", str(uuid.uuid4())
     with WireClient(bootstrap_servers, client_id="null-messages") as c:
-        c.request(ApiKey.CREATE_TOPICS, ct.CreateTopicsRequest(timeout_ms=10_000, topics=[
+        created = c.request(ApiKey.CREATE_TOPICS, ct.CreateTopicsRequest(timeout_ms=10_000, topics=[
             ct.CreateTopicsRequestCreatableTopic(name=topic_name, num_partitions=1, replication_factor=1)]))
+        assert created.topics[0].error_code == 0, created
+        node_id = c.request(ApiKey.DESCRIBE_CLUSTER, dcl.DescribeClusterRequest()).brokers[0].broker_id
         answers = {
             "DescribeCluster": c.request(ApiKey.DESCRIBE_CLUSTER, dcl.DescribeClusterRequest()),
             "FindCoordinator": _until_ok(lambda: c.request(ApiKey.FIND_COORDINATOR, fc.FindCoordinatorRequest(
@@ -112,6 +118,17 @@ def test_null_messages_of_other_successful_answers(bootstrap_servers: str, topic
             "ElectLeaders": c.request(ApiKey.ELECT_LEADERS, el.ElectLeadersRequest(
                 election_type=0, topic_partitions=[el.ElectLeadersRequestTopicPartitions(topic=topic_name,
                                                                                           partitions=[0])])),
+            "AlterPartitionReassignments": c.request(  # to where the replica is: Kafka's no-op success
+                ApiKey.ALTER_PARTITION_REASSIGNMENTS, apr.AlterPartitionReassignmentsRequest(topics=[
+                    apr.AlterPartitionReassignmentsRequestReassignableTopic(name=topic_name, partitions=[
+                        apr.AlterPartitionReassignmentsRequestReassignablePartition(
+                            partition_index=0, replicas=[node_id])])])),
+            "ConsumerGroupHeartbeat": _until_ok(lambda: c.request(
+                ApiKey.CONSUMER_GROUP_HEARTBEAT, cgh.ConsumerGroupHeartbeatRequest(
+                    group_id=f"n-{topic_name}", member_id=member_id, member_epoch=0, rebalance_timeout_ms=30_000,
+                    subscribed_topic_names=[topic_name], topic_partitions=[])), lambda r: r.error_code),
+            "ConsumerGroupDescribe": c.request(ApiKey.CONSUMER_GROUP_DESCRIBE, cgd.ConsumerGroupDescribeRequest(
+                group_ids=[f"n-{topic_name}"])),
             "DescribeProducers": c.request(ApiKey.DESCRIBE_PRODUCERS, dp.DescribeProducersRequest(topics=[
                 dp.DescribeProducersRequestTopicRequest(name=topic_name, partition_indexes=[0])])),
         }
