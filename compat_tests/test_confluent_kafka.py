@@ -342,6 +342,24 @@ def test_admin_describe_configs_reports_kafka_defaults(clients: Clients, topic_n
         assert configs[name].source != ConfigSource.DYNAMIC_TOPIC_CONFIG.value, name
 
 
+def test_admin_describe_configs_synonyms(clients: Clients, topic_name: str) -> None:
+    """include_synonyms: the topic's override first, then the broker config a value falls back to, with its
+    default where Kafka takes it as is; none for a config whose broker form Kafka converts (hours to ms)."""
+    admin = clients.admin()
+    create_topic(admin, topic_name, **{"retention.ms": "60000"})
+    configs = topic_configs(admin, topic_name)  # librdkafka always asks for synonyms
+
+    def synonyms(name: str) -> list[tuple[str, str | None, int]]:
+        return [(e.name, e.value, e.source) for e in configs[name].synonyms.values()]
+
+    topic, default = ConfigSource.DYNAMIC_TOPIC_CONFIG.value, ConfigSource.DEFAULT_CONFIG.value
+    assert synonyms("retention.ms") == [("retention.ms", "60000", topic)]
+    assert synonyms("cleanup.policy") == [("log.cleanup.policy", "delete", default)]
+    assert synonyms("max.message.bytes") == [("message.max.bytes", "1048588", default)]
+    assert synonyms("segment.index.bytes") == [("log.index.size.max.bytes", "10485760", default)]
+    assert synonyms("segment.ms") == [] and synonyms("remote.storage.enable") == []
+
+
 def test_admin_incremental_alter_configs_sets_and_deletes(clients: Clients, topic_name: str) -> None:
     admin = clients.admin()
     create_topic(admin, topic_name, **{"cleanup.policy": "compact"})

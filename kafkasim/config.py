@@ -112,6 +112,42 @@ TOPIC_CONFIGS: dict[str, ConfigDef] = {c.name: c for c in [
 ]}
 
 
+#: each topic config's broker-level synonym, as Kafka 4 lists it in DescribeConfigs (include_synonyms): its
+#: name, and whether it takes the topic config's value as is. Kafka lists a direct synonym's default as a
+#: DEFAULT_CONFIG synonym; one it converts (log.retention.hours and the like, whose ms form has no default)
+#: only when the broker sets it. Topic configs without a broker synonym are not here.
+BROKER_SYNONYMS: dict[str, tuple[str, bool]] = {
+    "cleanup.policy": ("log.cleanup.policy", True),
+    "compression.type": ("compression.type", True),
+    "compression.gzip.level": ("compression.gzip.level", True),
+    "compression.lz4.level": ("compression.lz4.level", True),
+    "compression.zstd.level": ("compression.zstd.level", True),
+    "delete.retention.ms": ("log.cleaner.delete.retention.ms", True),
+    "file.delete.delay.ms": ("log.segment.delete.delay.ms", True),
+    "flush.messages": ("log.flush.interval.messages", True),
+    "flush.ms": ("log.flush.interval.ms", False),
+    "index.interval.bytes": ("log.index.interval.bytes", True),
+    "local.retention.bytes": ("log.local.retention.bytes", True),
+    "local.retention.ms": ("log.local.retention.ms", True),
+    "max.compaction.lag.ms": ("log.cleaner.max.compaction.lag.ms", True),
+    "max.message.bytes": ("message.max.bytes", True),
+    "message.timestamp.after.max.ms": ("log.message.timestamp.after.max.ms", True),
+    "message.timestamp.before.max.ms": ("log.message.timestamp.before.max.ms", True),
+    "message.timestamp.type": ("log.message.timestamp.type", True),
+    "min.cleanable.dirty.ratio": ("log.cleaner.min.cleanable.ratio", True),
+    "min.compaction.lag.ms": ("log.cleaner.min.compaction.lag.ms", True),
+    "min.insync.replicas": ("min.insync.replicas", True),
+    "preallocate": ("log.preallocate", True),
+    "retention.bytes": ("log.retention.bytes", True),
+    "retention.ms": ("log.retention.ms", False),
+    "segment.bytes": ("log.segment.bytes", True),
+    "segment.index.bytes": ("log.index.size.max.bytes", True),
+    "segment.jitter.ms": ("log.roll.jitter.ms", False),
+    "segment.ms": ("log.roll.ms", False),
+    "unclean.leader.election.enable": ("unclean.leader.election.enable", True),
+}
+
+
 #: subject name strategies of the schema validation configs: Confluent's class names, or their short names
 _STRATEGY_PACKAGE = "io.confluent.kafka.serializers.subject."
 SUBJECT_NAME_STRATEGIES = ("TopicNameStrategy", "RecordNameStrategy", "TopicRecordNameStrategy")

@@ -62,7 +62,7 @@ BY_TRANSACTION = (TRANSACTION_KEY, lambda req, version: req.transactional_id or 
 SKIPPED_FEATURES = [
     "Produce v0-2 (dropped by Kafka 4; advertised for librdkafka as Kafka 4 does, connection closed on use)",
     "Fetch sessions (KIP-227): every fetch is answered as a full, sessionless fetch (session id 0)",
-    "DescribeConfigs synonyms and documentation are returned empty",
+    "DescribeConfigs documentation is returned null (include_documentation)",
     "altering broker configs (IncrementalAlterConfigs on BROKER resources) is refused with INVALID_CONFIG",
     "per-record errors (record_errors) in Produce responses for bad timestamps and oversized records (served for "
     "keyless records on compacted topics and for schema-at-producer)",

@@ -6,7 +6,9 @@ this broker's node id) report the broker's settings as read-only static configs.
 UNKNOWN_TOPIC_OR_PARTITION, other resource types INVALID_REQUEST.
 ACLs: DESCRIBE_CONFIGS on the topic (TOPIC_AUTHORIZATION_FAILED) or, for brokers, the CLUSTER
 (CLUSTER_AUTHORIZATION_FAILED).
-Version notes: synonyms and documentation are returned empty (see SKIPPED_FEATURES).
+With include_synonyms, each config lists its synonyms as Kafka 4 does: the topic's override, then the broker
+config it falls back to (config.BROKER_SYNONYMS) when the broker sets it, then that config's default.
+Version notes: documentation is returned null (see SKIPPED_FEATURES).
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from kafkasim.protocol.messages.describe_configs import (
     DescribeConfigsResponse,
     DescribeConfigsResponseDescribeConfigsResourceResult,
     DescribeConfigsResponseDescribeConfigsResult,
+    DescribeConfigsResponseDescribeConfigsSynonym,
 )
 from kafkasim.state.acls import AclOperation
 
@@ -60,5 +63,7 @@ def describe_configs(ctx, req: DescribeConfigsRequest) -> DescribeConfigsRespons
             continue
         r.configs = [DescribeConfigsResponseDescribeConfigsResourceResult(
             name=e.name, value=e.value, read_only=e.read_only, config_source=e.source, is_sensitive=e.sensitive,
-            config_type=e.type, documentation=None) for e in entries]
+            config_type=e.type, documentation=None, synonyms=[
+                DescribeConfigsResponseDescribeConfigsSynonym(name=n, value=v, source=s)
+                for n, v, s in e.synonyms] if req.include_synonyms else []) for e in entries]
     return DescribeConfigsResponse(results=out)

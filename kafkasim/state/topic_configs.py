@@ -9,6 +9,7 @@ from collections.abc import Callable, Iterable
 from typing import NamedTuple
 
 from kafkasim.config import (
+    BROKER_SYNONYMS,
     CONFIG_ALIASES,
     SCHEMA_CONFIGS,
     TOPIC_CONFIGS,
@@ -36,6 +37,8 @@ class ConfigEntry(NamedTuple):
     type: ConfigType
     read_only: bool = False
     sensitive: bool = False
+    #: (name, value, source) of every level the value could come from, the one in force first
+    synonyms: tuple[tuple[str, str | None, ConfigSource], ...] = ()
 
 
 class ConfigOp(NamedTuple):
@@ -118,21 +121,36 @@ class TopicConfigs:
             cdef = topic_config_def(k)
             if cdef is None:
                 continue  # Kafka omits unknown keys
+            broker_value = self.config.topic_default(k)
+            synonyms = self._broker_synonyms(k, cdef.default, broker_value)
             if k in t.configs:
-                out.append(ConfigEntry(k, t.configs[k], ConfigSource.TOPIC_CONFIG, cdef.type))
+                out.append(ConfigEntry(k, t.configs[k], ConfigSource.TOPIC_CONFIG, cdef.type,
+                                       synonyms=((k, t.configs[k], ConfigSource.TOPIC_CONFIG), *synonyms)))
             else:
-                src = ConfigSource.DEFAULT_CONFIG
-                if k in ("max.message.bytes", "min.insync.replicas") and self.config.topic_default(k) != cdef.default:
-                    src = ConfigSource.STATIC_BROKER_CONFIG
-                out.append(ConfigEntry(k, self.config.topic_default(k), src, cdef.type))
+                src = ConfigSource.STATIC_BROKER_CONFIG if broker_value != cdef.default else ConfigSource.DEFAULT_CONFIG
+                out.append(ConfigEntry(k, broker_value, src, cdef.type, synonyms=synonyms))
         return out
+
+    @staticmethod
+    def _broker_synonyms(name: str, default: str, broker_value: str) -> tuple[tuple[str, str | None, ConfigSource], ...]:
+        """The broker-level synonyms of topic config ``name``, as Kafka 4 lists them (config.BROKER_SYNONYMS)."""
+        synonym = BROKER_SYNONYMS.get(name)
+        if synonym is None:
+            return ()
+        broker_name, direct = synonym
+        out: list[tuple[str, str | None, ConfigSource]] = []
+        if broker_value != default:
+            out.append((broker_name, broker_value, ConfigSource.STATIC_BROKER_CONFIG))
+        if direct:
+            out.append((broker_name, default, ConfigSource.DEFAULT_CONFIG))
+        return tuple(out)
 
     def describe_broker_configs(self, node_id: int, keys: Iterable[str] | None) -> list[ConfigEntry]:
         b = self.brokers.get(node_id)
         allc = self.config.broker_configs(node_id, b.rack if b is not None else self.config.rack)
         wanted = list(allc) if keys is None else [k for k in keys if k in allc]
-        return [ConfigEntry(k, allc[k][0], ConfigSource.STATIC_BROKER_CONFIG, allc[k][1], read_only=True)
-                for k in wanted]
+        return [ConfigEntry(k, allc[k][0], ConfigSource.STATIC_BROKER_CONFIG, allc[k][1], read_only=True,
+                            synonyms=((k, allc[k][0], ConfigSource.STATIC_BROKER_CONFIG),)) for k in wanted]
 
     def alter_topic_configs(self, t: Topic, ops: list[ConfigOp], validate_only: bool) -> None:
         """IncrementalAlterConfigs for one topic: validate every op, then apply all or nothing."""
