@@ -51,6 +51,7 @@ def test_null_messages_of_successful_admin_answers(bootstrap_servers: str, topic
         deleted = c.request(ApiKey.DELETE_TOPICS, dt.DeleteTopicsRequest(timeout_ms=10_000, topic_names=[topic_name],
                                                                           topics=[dt.DeleteTopicsRequestDeleteTopicState(
                                                                               name=topic_name)]))
+    assert described.results[0].configs and not any(e.synonyms for e in described.results[0].configs)  # not asked
     answers = {"CreateTopics": created.topics[0], "DescribeConfigs": described.results[0],
                "IncrementalAlterConfigs": altered.responses[0], "AlterConfigs": replaced.responses[0],
                "CreatePartitions": grown.results[0], "DeleteTopics": deleted.responses[0]}

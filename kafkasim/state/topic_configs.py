@@ -114,7 +114,8 @@ class TopicConfigs:
         return SchemaCheck(key, value, self.topic_config(t, "kafkasim.schema.validation.level") == "payload")
 
     def describe_topic_configs(self, t: Topic, keys: Iterable[str] | None) -> list[ConfigEntry]:
-        wanted = [*TOPIC_CONFIGS, *(k for k in SCHEMA_CONFIGS if k in t.configs)] if keys is None else [
+        # no keys, null or empty, means all of them, as in Kafka
+        wanted = [*TOPIC_CONFIGS, *(k for k in SCHEMA_CONFIGS if k in t.configs)] if not keys else [
             CONFIG_ALIASES.get(k, k) for k in keys]
         out = []
         for k in wanted:
@@ -148,7 +149,7 @@ class TopicConfigs:
     def describe_broker_configs(self, node_id: int, keys: Iterable[str] | None) -> list[ConfigEntry]:
         b = self.brokers.get(node_id)
         allc = self.config.broker_configs(node_id, b.rack if b is not None else self.config.rack)
-        wanted = list(allc) if keys is None else [k for k in keys if k in allc]
+        wanted = list(allc) if not keys else [k for k in keys if k in allc]
         return [ConfigEntry(k, allc[k][0], ConfigSource.STATIC_BROKER_CONFIG, allc[k][1], read_only=True,
                             synonyms=((k, allc[k][0], ConfigSource.STATIC_BROKER_CONFIG),)) for k in wanted]
 
