@@ -63,7 +63,8 @@ SKIPPED_FEATURES = [
     "Produce v0-2 (dropped by Kafka 4; advertised for librdkafka as Kafka 4 does, connection closed on use)",
     "Fetch sessions (KIP-227): every fetch is answered as a full, sessionless fetch (session id 0)",
     "DescribeConfigs documentation is returned null (include_documentation)",
-    "altering broker configs (IncrementalAlterConfigs on BROKER resources) is refused with INVALID_CONFIG",
+    "dynamic broker configs other than the broker-level topic defaults (num.io.threads and the like are kept, "
+    "not applied); a broker's own dynamic value applies to every topic",
     "per-record errors (record_errors) in Produce responses for bad timestamps and oversized records (served for "
     "keyless records on compacted topics and for schema-at-producer)",
     "transaction version 2 (KIP-890 part 2: EndTxn v5, AddPartitionsToTxn v5, implicit partition adds in Produce v12)",

@@ -2,7 +2,8 @@
 
 Behaviour: TOPIC resources report every topic config with its value and source (TOPIC_CONFIG when set on
 the topic, DEFAULT_CONFIG otherwise, with Kafka's defaults) and type (v3+); BROKER resources (name "" or
-this broker's node id) report the broker's settings as read-only static configs. Unknown topics answer
+this broker's node id) report the broker's static settings with its dynamic ones over them, and "" the
+cluster-wide dynamic defaults alone, as Kafka does. Unknown topics answer
 UNKNOWN_TOPIC_OR_PARTITION, other resource types INVALID_REQUEST.
 ACLs: DESCRIBE_CONFIGS on the topic (TOPIC_AUTHORIZATION_FAILED) or, for brokers, the CLUSTER
 (CLUSTER_AUTHORIZATION_FAILED).
@@ -54,7 +55,9 @@ def describe_configs(ctx, req: DescribeConfigsRequest) -> DescribeConfigsRespons
                     raise KafkaError(ErrorCode.INVALID_REQUEST,
                                      f"Unexpected broker id, expected {ctx.node_id} or empty string, but received "
                                      f"{res.resource_name}")
-                entries = state.describe_broker_configs(ctx.node_id, res.configuration_keys)
+                # "" is the cluster-wide default resource: its dynamic configs alone, as Kafka lists them
+                entries = state.describe_broker_configs(ctx.node_id if res.resource_name else None,
+                                                        res.configuration_keys)
             else:
                 raise KafkaError(ErrorCode.INVALID_REQUEST, f"Unsupported resource type {res.resource_type}")
         except KafkaError as exc:

@@ -27,6 +27,7 @@ TXN_OFFSETS = "txn-offsets/"
 SCRAM = "scram/"
 ACL = "acl/"
 QUOTA = "quota/"
+BROKER_CONFIG = "broker-config/"  # + a node id, or nothing for the cluster-wide default
 
 
 def offset_key(group_id: str, topic: str, partition: int) -> str:

@@ -2,9 +2,10 @@
 
 Kept in the metadata log (:mod:`kafkasim.state.metadata_log`): the cluster id (as Kafka's meta.properties
 keeps it: the directory's id wins over the configured one, so clients see the same cluster after a
-restart), topics (id, partitions and their replicas, configs), client quotas, committed offsets, classic group metadata
-(generation, protocol, leader, members with their subscriptions and assignments: Kafka's GroupMetadata
-record, written when a generation is synced and when the group empties) and the producer id block.
+restart), topics (id, partitions and their replicas, configs), dynamic broker configs, client quotas,
+committed offsets, classic group metadata (generation, protocol, leader, members with their subscriptions
+and assignments: Kafka's GroupMetadata record, written when a generation is synced and when the group
+empties) and the producer id block.
 Rebuilt from the partition logs, as Kafka does: each partition's producer state (the last five batches of
 every idempotent producer, from the batch headers read during recovery) and the next producer id.
 
@@ -25,6 +26,7 @@ from kafkasim.protocol.records import CONTROL_ABORT
 from kafkasim.state.group_model import Group, GroupState, Member, OffsetEntry
 from kafkasim.state.metadata_log import (
     ACL,
+    BROKER_CONFIG,
     CLUSTER_ID,
     GROUP,
     OFFSET,
@@ -99,6 +101,7 @@ class Persistence:
         state.credentials.on_change = self.scram
         state.acls.on_change = self.acl
         state.quotas.on_change = self.quota
+        state.topic_configs.dynamic.on_change = self.broker_configs
 
     # ------------------------------------------------------------------ writes
 
@@ -154,6 +157,9 @@ class Persistence:
         self.mlog.put([(ACL + json.dumps(b.as_list()), 1 if added else None)])
     def quota(self, entity: Entity, values: dict[str, float] | None) -> None:
         self.mlog.put([(QUOTA + json.dumps([list(pair) for pair in entity]), values)])
+
+    def broker_configs(self, node_id: int | None, configs: dict[str, str]) -> None:
+        self.mlog.put([(BROKER_CONFIG + ("" if node_id is None else str(node_id)), configs or None)])
 
     def producer_id_block(self, block_end: int) -> None:
         self.mlog.put([(PRODUCER_IDS, block_end)])
@@ -229,6 +235,10 @@ class Persistence:
                 state.acls.restore(AclBinding(*json.loads(key[len(ACL):])))
             elif key.startswith(QUOTA):
                 state.quotas.restore(tuple((t, n) for t, n in json.loads(key[len(QUOTA):])), value)
+            elif key.startswith(BROKER_CONFIG):
+                node = key[len(BROKER_CONFIG):]
+                state.topic_configs.dynamic.restore(int(node) if node else None, value)
+                state.topic_configs.defaults_changed(state.topics.values())
         block = entries.get(PRODUCER_IDS, 0)  # ids in the logs and transactions were handed out before it
         state.producer_ids.resume(max(block, max_pid + 1))
         if store.truncated_bytes:

@@ -397,3 +397,24 @@ def test_persistence_an_election_at_start_is_kept(data_dir: Path) -> None:
         state = open_brokers(data_dir, brokers=2)
         assert state.partition("solo", 0).leader_epoch == expected
         state.close()
+
+
+# ------------------------------------------------------------------------------------ dynamic broker configs
+
+@pytest.mark.parametrize("clean", [True, False], ids=["clean", "crash"])
+def test_persistence_restores_dynamic_broker_configs(data_dir: Path, clean: bool) -> None:
+    state = open_state(data_dir)
+    state.create_topic("a", 1, 1)
+    configs = state.topic_configs
+    configs.alter_broker_configs(None, [ConfigOp("log.segment.bytes", 0, "2097152")], False, state.topics.values())
+    configs.alter_broker_configs(1, [ConfigOp("message.max.bytes", 0, "2000000")], False, state.topics.values())
+    configs.alter_broker_configs(1, [ConfigOp("log.retention.hours", 0, "2")], False, state.topics.values())
+    configs.alter_broker_configs(1, [ConfigOp("log.retention.hours", 1, None)], False, state.topics.values())
+    state = restart(state, data_dir, clean=clean)
+    t = state.topic("a")
+    assert state.topic_config(t, "segment.bytes") == "2097152"
+    assert t.log_config.segment_bytes == 2097152  # the topic's log follows its restored default
+    assert state.topic_config(t, "max.message.bytes") == "2000000"
+    assert state.topic_config(t, "retention.ms") == "604800000"  # deleted before the restart
+    assert state.topic_configs.dynamic.values(1) == {"message.max.bytes": "2000000"}
+    state.close()
