@@ -226,8 +226,7 @@ class TransactionCoordinator:
         txn.state = TxnState.COMPLETE_COMMIT if commit else TxnState.COMPLETE_ABORT
         txn.partitions = set()  # a completed transaction lists no partitions, as Kafka's DescribeTransactions
         txn.groups = set()
-        txn.updated_ms = self.clock.now_ms()
-        txn.start_ms = -1
+        txn.updated_ms = self.clock.now_ms()  # start_ms stays: Kafka's txnStartTimestamp survives the end
         self._changed(txn)
 
     # ------------------------------------------------------------------ timeouts, inspection
