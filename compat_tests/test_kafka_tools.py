@@ -218,7 +218,8 @@ def test_kafka_consumer_groups_describes_lists_and_resets_committed_offsets(
     got = {p: (int(r["CURRENT-OFFSET"]), int(r["LOG-END-OFFSET"]), int(r["LAG"])) for p, r in rows.items()}
     assert got == {0: (2, 5, 3), 1: (3, 3, 0)}
     for r in rows.values():
-        assert (r["GROUP"], r["TOPIC"], r["CONSUMER-ID"], r["HOST"], r["CLIENT-ID"]) == (group, topic_name, "-", "-", "-")
+        member = (r["CONSUMER-ID"], r["HOST"], r["CLIENT-ID"])
+        assert (r["GROUP"], r["TOPIC"], member) == (group, topic_name, ("-", "-", "-"))  # no member
     assert f"Consumer group '{group}' has no active members." in described.stderr
 
     reset = kafka_tools.run("kafka-consumer-groups", "--bootstrap-server", bootstrap_servers, "--reset-offsets",
@@ -286,3 +287,10 @@ def test_kafka_transactions_lists_and_describes_a_producers_transaction(
     assert (committed["TransactionState"], committed["ProducerId"]) == ("CompleteCommit", ongoing["ProducerId"])
     assert committed["TopicPartitions"] == ""  # a completed transaction holds no partitions
     assert int(committed["CurrentTransactionStartTimeMs"]) == start_ms  # the last transaction's start stays
+
+    # a new instance of the producer (InitProducerId, a bumped epoch): Empty, with no start time
+    ck_producer({"bootstrap.servers": bootstrap_servers, "transactional.id": txn_id}).init_transactions(TIMEOUT_S)
+    empty = describe()
+    assert (empty["TransactionState"], empty["ProducerEpoch"]) == ("Empty", "1")
+    assert empty["ProducerId"] == ongoing["ProducerId"]
+    assert (empty["CurrentTransactionStartTimeMs"], empty["TransactionDurationMs"]) == ("None", "None")

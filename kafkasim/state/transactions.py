@@ -99,6 +99,7 @@ class TransactionCoordinator:
         self._bump(txn)
         txn.timeout_ms = timeout_ms
         txn.state = TxnState.EMPTY
+        txn.start_ms = -1  # Kafka's Empty has no txnStartTimestamp (a completed transaction keeps its own)
         txn.updated_ms = now
         self._changed(txn)
         return txn.producer_id, txn.epoch

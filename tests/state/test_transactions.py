@@ -447,6 +447,10 @@ def test_completed_transaction_keeps_its_start_time() -> None:
     clock.advance(25)
     p.begin(A0)  # the next transaction starts its own clock
     assert p.txn.start_ms == NOW + 50
+    p.abort()
+    assert p.txn.state == TxnState.COMPLETE_ABORT and p.txn.start_ms == NOW + 50
+    p = Producer(state, "t").init()  # InitProducerId: Empty, which has no start time (Kafka: -1)
+    assert p.txn.state == TxnState.EMPTY and p.txn.start_ms == -1
 
 
 # ---------------------------------------------------------------------------------------------- Produce
