@@ -20,14 +20,13 @@ from confluent_kafka import Consumer, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from compat_tests.clients import kafka_tools
-from compat_tests.reference import kafka as reference
 
 TIMEOUT_S = 30.0
 
 
 @pytest.fixture(scope="module", autouse=True)
 def _tools_available() -> None:
-    reason = reference.unavailable_reason()
+    reason = kafka_tools.unavailable_reason()
     if reason is not None:
         pytest.skip(f"Kafka's tools need the reference's jars: {reason}")
 

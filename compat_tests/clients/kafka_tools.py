@@ -5,13 +5,13 @@
 (warnings and errors only, on stderr) and the bin scripts' small-heap options. Every run has a timeout; a
 non-zero exit fails the test with the tool's output unless the caller asked for the completed process
 (``check=False``). Without Java 17 or the jars every caller is skipped with
-:func:`compat_tests.reference.kafka.unavailable_reason`.
+:func:`unavailable_reason` (compat_tests.reference.kafka.unavailable_reason, asked once).
 """
 
 from __future__ import annotations
 
+import functools
 import subprocess
-import tempfile
 from pathlib import Path
 
 import pytest
@@ -33,42 +33,29 @@ MAIN_CLASSES: dict[str, str] = {
 
 # kafka-run-class.sh's defaults for tools are -Xmx256m and G1; the serial collector and C1 only start faster
 # on two cores, and a tool's run is too short for either to matter otherwise
-JVM_OPTS = ["-Xmx256m", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1", "-Xshare:auto", "-Djava.awt.headless=true"]
+JVM_OPTS = ["-Xmx256m", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1", "-Djava.awt.headless=true"]
 
-LOG4J2 = """\
-# log4j2 for Kafka's tools under test: warnings and errors on stderr (bin/*.sh use tools-log4j2.yaml, the same)
-status = warn
-appender.stderr.type = Console
-appender.stderr.name = STDERR
-appender.stderr.target = SYSTEM_ERR
-appender.stderr.layout.type = PatternLayout
-appender.stderr.layout.pattern = [%d] %p %m (%c)%n
-rootLogger.level = warn
-rootLogger.appenderRef.stderr.ref = STDERR
-"""
-
-_log4j_path: Path | None = None
+# warnings and errors on stderr, as bin/*.sh's tools-log4j2.yaml (a file beside this module: no temporary files)
+LOG4J2 = Path(__file__).resolve().parent / "kafka_tools_log4j2.properties"
 
 
-def _log4j_config() -> Path:
-    global _log4j_path
-    if _log4j_path is None or not _log4j_path.is_file():
-        path = Path(tempfile.mkdtemp(prefix="kafkasim-kafka-tools-")) / "log4j2.properties"
-        path.write_text(LOG4J2)
-        _log4j_path = path
-    return _log4j_path
+@functools.cache
+def unavailable_reason() -> str | None:
+    """Why Kafka's tools cannot run here (no Java 17, jars not installed), or None; asked once per process
+    (it runs ``java -version``)."""
+    return reference.unavailable_reason()
 
 
 def run(tool: str, *args: str, stdin: str | None = None, timeout: float = DEFAULT_TIMEOUT,
         check: bool = True) -> subprocess.CompletedProcess[str]:
     """Run Kafka's ``tool`` (a bin script's name, e.g. ``kafka-topics``; see :data:`MAIN_CLASSES`) with
     ``args``; ``stdin`` is its input (none: empty). Returns the completed process (text stdout and stderr)."""
-    reason = reference.unavailable_reason()
+    reason = unavailable_reason()
     if reason is not None:
         pytest.skip(reason)
     java = reference.java_command()
     assert java is not None
-    argv = [java, *JVM_OPTS, f"-Dlog4j2.configurationFile={_log4j_config()}", "-cp", reference.classpath(),
+    argv = [java, *JVM_OPTS, f"-Dlog4j2.configurationFile={LOG4J2}", "-cp", reference.classpath(),
             MAIN_CLASSES[tool], *args]
     try:
         proc = subprocess.run(argv, input=stdin if stdin is not None else "", capture_output=True,

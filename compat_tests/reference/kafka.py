@@ -159,7 +159,7 @@ def unavailable_reason(version: str = KAFKA_VERSION) -> str | None:
     if major is None or major < 17:
         return f"{java} is Java {major}; the Apache Kafka {version} reference broker needs Java 17+"
     if not installed(version):
-        return (f"Apache Kafka {version} is not in {version_dir(version) / 'lib'}; run scripts/install_test_deps "
+        return (f"Apache Kafka {version} is not in {lib_dir(version)}; run scripts/install_test_deps "
                 "(needs mvn and Maven Central once)")
     return None
 
