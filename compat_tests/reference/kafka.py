@@ -3,10 +3,11 @@
 Everything here is a test and benchmark dependency; nothing of it is part of ``pip install kafkasim``, and it
 imports nothing of kafkasim (the broker under test must not help check itself).
 
-- :func:`install` resolves ``org.apache.kafka:kafka_2.13`` (:data:`KAFKA_VERSION`) and its runtime jars with
-  Maven (``compat_tests/reference/pom.xml``) into ``~/.cache/kafkasim/kafka-reference/<version>/lib``
-  (``KAFKASIM_CACHE`` moves ``~/.cache/kafkasim``). Once that directory is complete (a stamp holding the
-  pom's hash) nothing touches the network again. ``scripts/install_test_deps`` calls it.
+- :func:`install` resolves ``org.apache.kafka:kafka_2.13`` (:data:`KAFKA_VERSION`), ``kafka-tools`` (the
+  command-line tools) and their runtime jars with Maven (``compat_tests/reference/pom.xml``) into
+  ``~/.cache/kafkasim/kafka-reference/<version>/lib-<pom hash>`` (``KAFKASIM_CACHE`` moves
+  ``~/.cache/kafkasim``), renamed into place once complete. Once it is there nothing touches the network
+  again. ``scripts/install_test_deps`` calls it.
 - :class:`ReferenceKafka` owns one broker in a state directory: ``server.properties``, ``data/`` (log.dirs),
   ``broker.log`` and ``state.json`` (pid and bootstrap). :meth:`ReferenceKafka.ensure_started` starts the
   broker unless the directory's broker is already running (under a file lock, so several pytest workers
@@ -35,6 +36,7 @@ import signal
 import socket
 import struct
 import subprocess
+import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -137,8 +139,14 @@ def java_major(java: str) -> int | None:
     return int(match.group(2) or 0) if major == 1 else major  # "1.8.0" is Java 8
 
 
+def lib_dir(version: str = KAFKA_VERSION) -> Path:
+    """The jars this pom resolves to: ``<version dir>/lib-<pom hash>``, one directory per pom, so that checkouts
+    with different poms (a branch that adds an artifact) share the cache without replacing each other's jars."""
+    return version_dir(version) / f"lib-{_pom_hash()[:16]}"
+
+
 def installed(version: str = KAFKA_VERSION) -> bool:
-    stamp = version_dir(version) / "complete"
+    stamp = lib_dir(version) / "pom.sha256"
     return stamp.is_file() and stamp.read_text().strip() == _pom_hash()
 
 
@@ -151,20 +159,22 @@ def unavailable_reason(version: str = KAFKA_VERSION) -> str | None:
     if major is None or major < 17:
         return f"{java} is Java {major}; the Apache Kafka {version} reference broker needs Java 17+"
     if not installed(version):
-        return (f"Apache Kafka {version} is not in {version_dir(version) / 'lib'}; run scripts/install_test_deps "
+        return (f"Apache Kafka {version} is not in {lib_dir(version)}; run scripts/install_test_deps "
                 "(needs mvn and Maven Central once)")
     return None
 
 
 def classpath(version: str = KAFKA_VERSION) -> str:
-    lib = version_dir(version) / "lib"
-    return os.pathsep.join(sorted(str(p) for p in lib.glob("*.jar")))
+    return os.pathsep.join(sorted(str(p) for p in lib_dir(version).glob("*.jar")))
 
 
 def install(version: str = KAFKA_VERSION, *, quiet: bool = True) -> None:
     """Resolve the broker's jars into the cache (idempotent; no network once complete).
 
-    Raises :class:`ReferenceUnavailable` (with Maven's output) when Maven is missing or cannot resolve.
+    Atomic: Maven copies into a private temporary directory, which is renamed to :func:`lib_dir` once complete,
+    so a broker or tool that another process starts meanwhile sees either no directory or a whole one, never a
+    half-copied or emptied one. Raises :class:`ReferenceUnavailable` (with Maven's output) when Maven is missing
+    or cannot resolve.
     """
     if installed(version):
         return
@@ -172,22 +182,26 @@ def install(version: str = KAFKA_VERSION, *, quiet: bool = True) -> None:
     if mvn is None:
         raise ReferenceUnavailable("mvn is not on PATH; cannot resolve the Apache Kafka reference broker")
     vdir = version_dir(version)
-    lib = vdir / "lib"
-    (vdir / "complete").unlink(missing_ok=True)
-    shutil.rmtree(lib, ignore_errors=True)
-    shutil.rmtree(vdir / "template", ignore_errors=True)
-    lib.parent.mkdir(parents=True, exist_ok=True)
-    cmd = [mvn, "-B", "-q", "-f", str(POM), f"-Dkafka.version={version}",
-           "org.apache.maven.plugins:maven-dependency-plugin:3.8.1:copy-dependencies",
-           "-DincludeScope=runtime", f"-DoutputDirectory={lib}"]
-    proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
-    if proc.returncode != 0 or not list(lib.glob("kafka_2.13-*.jar")):
-        shutil.rmtree(lib, ignore_errors=True)
-        raise ReferenceUnavailable(f"mvn could not resolve org.apache.kafka:kafka_2.13:{version}:\n"
-                                   f"{proc.stdout[-4000:]}{proc.stderr[-4000:]}")
+    lib = lib_dir(version)
+    vdir.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix=f"{lib.name}.tmp-", dir=vdir))
+    try:
+        cmd = [mvn, "-B", "-q", "-f", str(POM), f"-Dkafka.version={version}",
+               "org.apache.maven.plugins:maven-dependency-plugin:3.8.1:copy-dependencies",
+               "-DincludeScope=runtime", f"-DoutputDirectory={work}"]
+        proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
+        if proc.returncode != 0 or not list(work.glob("kafka_2.13-*.jar")):
+            raise ReferenceUnavailable(f"mvn could not resolve org.apache.kafka:kafka_2.13:{version}:\n"
+                                       f"{proc.stdout[-4000:]}{proc.stderr[-4000:]}")
+        (work / "pom.sha256").write_text(_pom_hash() + "\n")
+        with _cache_lock(version):
+            if not installed(version):
+                shutil.rmtree(lib, ignore_errors=True)  # an incomplete one (no stamp) from an older layout
+                work.rename(lib)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
     if not quiet:
         print(f"kafka-reference: {len(list(lib.glob('*.jar')))} jars in {lib}")
-    (vdir / "complete").write_text(_pom_hash() + "\n")
 
 
 def new_cluster_id() -> str:

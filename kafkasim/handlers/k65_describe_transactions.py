@@ -1,8 +1,8 @@
 """DescribeTransactions (key 65), version 0.
 
 Behaviour: for each transactional id, its state (Kafka's names: Empty, Ongoing, CompleteCommit, ...),
-timeout, start time of the open transaction (-1 when none), producer id and epoch, and the partitions it
-has added. TRANSACTIONAL_ID_NOT_FOUND for an unknown id; NOT_COORDINATOR from a broker that is not its
+timeout, start time of the current or last transaction (-1 before the first: Kafka keeps it after the end),
+producer id and epoch, and the partitions it has added. TRANSACTIONAL_ID_NOT_FOUND for an unknown id; NOT_COORDINATOR from a broker that is not its
 coordinator.
 ACLs: DESCRIBE per transactional id (TRANSACTIONAL_ID_AUTHORIZATION_FAILED); partitions of topics the
 principal may not DESCRIBE are left out.

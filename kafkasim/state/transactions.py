@@ -99,6 +99,7 @@ class TransactionCoordinator:
         self._bump(txn)
         txn.timeout_ms = timeout_ms
         txn.state = TxnState.EMPTY
+        txn.start_ms = -1  # Kafka's Empty has no txnStartTimestamp (a completed transaction keeps its own)
         txn.updated_ms = now
         self._changed(txn)
         return txn.producer_id, txn.epoch
@@ -226,8 +227,7 @@ class TransactionCoordinator:
         txn.state = TxnState.COMPLETE_COMMIT if commit else TxnState.COMPLETE_ABORT
         txn.partitions = set()  # a completed transaction lists no partitions, as Kafka's DescribeTransactions
         txn.groups = set()
-        txn.updated_ms = self.clock.now_ms()
-        txn.start_ms = -1
+        txn.updated_ms = self.clock.now_ms()  # start_ms stays: Kafka's txnStartTimestamp survives the end
         self._changed(txn)
 
     # ------------------------------------------------------------------ timeouts, inspection

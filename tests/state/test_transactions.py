@@ -434,6 +434,25 @@ def test_add_partitions_starts_the_transaction_and_accumulates() -> None:
     assert p.txn.partitions == {A0, B0} and p.txn.start_ms == NOW
 
 
+def test_completed_transaction_keeps_its_start_time() -> None:
+    # Kafka's coordinator keeps txnStartTimestamp through PrepareCommit/CompleteCommit (DescribeTransactions and
+    # kafka-transactions describe show it); kafkasim answered -1 once the transaction ended
+    clock = ManualClock(NOW)
+    state = make_state(clock)
+    p = Producer(state, "t").init()
+    p.begin(A0)
+    clock.advance(25)
+    p.commit()
+    assert p.txn.state == TxnState.COMPLETE_COMMIT and p.txn.start_ms == NOW
+    clock.advance(25)
+    p.begin(A0)  # the next transaction starts its own clock
+    assert p.txn.start_ms == NOW + 50
+    p.abort()
+    assert p.txn.state == TxnState.COMPLETE_ABORT and p.txn.start_ms == NOW + 50
+    p = Producer(state, "t").init()  # InitProducerId: Empty, which has no start time (Kafka: -1)
+    assert p.txn.state == TxnState.EMPTY and p.txn.start_ms == -1
+
+
 # ---------------------------------------------------------------------------------------------- Produce
 
 
